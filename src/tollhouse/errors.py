@@ -1,0 +1,184 @@
+"""The one error hierarchy of the gateway.
+
+Every refusal or failure a client can see is a `TollhouseError`. Each class knows its HTTP
+status and its error type in both wire formats, so no stage ever builds an error body by hand
+and the official SDKs raise their own exception class for it (they map on the status).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import orjson
+
+WireFormat = Literal["anthropic", "openai"]
+
+
+class TollhouseError(Exception):
+    status: ClassVar[int] = 500
+    anthropic_type: ClassVar[str] = "api_error"
+    openai_type: ClassVar[str] = "api_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+    def body(self, fmt: WireFormat, request_id: str | None = None) -> bytes:
+        return render_error_body(
+            fmt,
+            self.message,
+            anthropic_type=self.anthropic_type,
+            openai_type=self.openai_type,
+            param=self.param,
+            code=self.code,
+            request_id=request_id,
+        )
+
+
+class BadRequest(TollhouseError):
+    status = 400
+    anthropic_type = "invalid_request_error"
+    openai_type = "invalid_request_error"
+
+
+class AuthError(TollhouseError):
+    status = 401
+    anthropic_type = "authentication_error"
+    openai_type = "authentication_error"
+
+
+class PermissionDenied(TollhouseError):
+    status = 403
+    anthropic_type = "permission_error"
+    openai_type = "permission_error"
+
+
+class NotFound(TollhouseError):
+    status = 404
+    anthropic_type = "not_found_error"
+    openai_type = "not_found_error"
+
+
+class MethodNotAllowed(TollhouseError):
+    status = 405
+    anthropic_type = "invalid_request_error"
+    openai_type = "invalid_request_error"
+
+
+class RequestTooLarge(TollhouseError):
+    status = 413
+    anthropic_type = "request_too_large"
+    openai_type = "invalid_request_error"
+
+
+class UnsupportedMediaType(TollhouseError):
+    status = 415
+    anthropic_type = "invalid_request_error"
+    openai_type = "invalid_request_error"
+
+
+class RateLimited(TollhouseError):
+    status = 429
+    anthropic_type = "rate_limit_error"
+    openai_type = "rate_limit_error"
+
+
+class UpstreamError(TollhouseError):
+    """The upstream could not be reached or answered with something unusable."""
+
+    status = 502
+    anthropic_type = "api_error"
+    openai_type = "api_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    anthropic_type = "timeout_error"
+    openai_type = "timeout"
+
+
+class Overloaded(TollhouseError):
+    status = 529
+    anthropic_type = "overloaded_error"
+    openai_type = "server_error"
+
+
+class InternalError(TollhouseError):
+    status = 500
+    anthropic_type = "api_error"
+    openai_type = "server_error"
+
+
+# Status -> error type, used when relaying or translating an upstream error whose body we
+# cannot read, and by the simulator when it injects faults.
+ANTHROPIC_TYPE_BY_STATUS: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+OPENAI_TYPE_BY_STATUS: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "server_error",
+    502: "server_error",
+    503: "server_error",
+    504: "timeout",
+    529: "server_error",
+}
+
+
+def error_type_for_status(fmt: WireFormat, status: int) -> str:
+    table = ANTHROPIC_TYPE_BY_STATUS if fmt == "anthropic" else OPENAI_TYPE_BY_STATUS
+    if status in table:
+        return table[status]
+    if status >= 500:
+        return "api_error" if fmt == "anthropic" else "server_error"
+    return "invalid_request_error"
+
+
+def render_error_body(
+    fmt: WireFormat,
+    message: str,
+    *,
+    anthropic_type: str | None = None,
+    openai_type: str | None = None,
+    status: int | None = None,
+    param: str | None = None,
+    code: str | None = None,
+    request_id: str | None = None,
+) -> bytes:
+    """The error body exactly as the provider of `fmt` shapes it."""
+    if fmt == "anthropic":
+        etype = anthropic_type or error_type_for_status(fmt, status or 500)
+        doc: dict[str, object] = {"type": "error", "error": {"type": etype, "message": message}}
+        if request_id:
+            doc["request_id"] = request_id
+        return orjson.dumps(doc)
+    etype = openai_type or error_type_for_status(fmt, status or 500)
+    return orjson.dumps({"error": {"message": message, "type": etype, "param": param, "code": code}})

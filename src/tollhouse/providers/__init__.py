@@ -1,0 +1,1 @@
+"""Provider adapters: one small interface, one module per kind of upstream."""

@@ -1,0 +1,73 @@
+"""The one interface between the gateway and any upstream.
+
+A provider adapter takes an `UpstreamRequest` already in the provider's own wire format and
+returns an `UpstreamResponse` as soon as the status and headers are known; the body is then
+read whole (`read`) or relayed chunk by chunk (`iter_chunks`) as it arrives. Nothing above this
+interface knows whether the bytes came over TLS from a provider, over loopback from the
+simulator's server, or from the simulator in the same process.
+
+Failures to reach the upstream or to read its body raise `UpstreamConnectionError`
+(reset, refused, broken stream) or `UpstreamTimeoutError`; an HTTP error status is not an
+exception here, it is a response like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+WireFormat = Literal["anthropic", "openai"]
+
+
+class UpstreamConnectionError(Exception):
+    """The upstream could not be reached, or the connection broke mid-body."""
+
+
+class UpstreamTimeoutError(Exception):
+    """The upstream did not answer (or went silent mid-stream) within the allowed time."""
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    """A request in the upstream's own wire format.
+
+    `path` is relative to the provider's API root, e.g. `/v1/messages` or `/chat/completions`;
+    `headers` are the ones to pass on from the client (`anthropic-version`, `anthropic-beta`,
+    ...), the adapter adds credentials. `timeout` bounds the wait for the status line.
+    """
+
+    path: str
+    body: bytes
+    stream: bool
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+    method: str = "POST"
+
+
+class UpstreamResponse(Protocol):
+    status: int
+    headers: Mapping[str, str]
+
+    async def read(self) -> bytes:
+        """The whole body. Raises UpstreamConnectionError / UpstreamTimeoutError."""
+        ...
+
+    def iter_chunks(self) -> AsyncIterator[bytes]:
+        """Body chunks as they arrive, never re-buffered. Raises as `read` does."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connection; cancels the upstream call if the body is unread."""
+        ...
+
+
+class Provider(Protocol):
+    """An upstream reachable in one wire format."""
+
+    name: str
+    wire_format: WireFormat
+
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse: ...
+
+    async def aclose(self) -> None: ...

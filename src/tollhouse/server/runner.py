@@ -1,0 +1,106 @@
+"""Run an ASGI application on a real socket: in the foreground for the CLI, or on a thread
+with its own event loop for tests and embedding (real HTTP over loopback, no mocks).
+
+uvicorn with httptools and uvloop was chosen by measurement (see bench/); the application
+itself is plain ASGI, so any ASGI server can host it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+
+
+def _config(app: Any, host: str, port: int, log_level: str, access_log: bool) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop" if _has_uvloop() else "asyncio",
+        http="httptools",
+        lifespan="on",
+        log_level=log_level,
+        access_log=access_log,
+        server_header=False,
+        date_header=False,
+        timeout_keep_alive=75,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        return False
+    return True
+
+
+def serve_forever(
+    app: Any, host: str, port: int, *, log_level: str = "info", access_log: bool = False
+) -> None:
+    """Serve until interrupted (SIGINT/SIGTERM drain in-flight requests, then stop)."""
+    uvicorn.Server(_config(app, host, port, log_level, access_log)).run()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class BackgroundServer:
+    """An ASGI app served on a loopback port from a daemon thread.
+
+    >>> with BackgroundServer(app) as server:
+    ...     httpx.get(server.url + "/healthz")
+    """
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self._server = uvicorn.Server(_config(app, self.host, self.port, "warning", False))
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._thread = threading.Thread(target=self._run, name=f"asgi:{self.port}", daemon=True)
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _run(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._server.serve())
+
+    def start(self) -> BackgroundServer:
+        self._thread.start()
+        for _ in range(1000):
+            if self._server.started:
+                return self
+            if not self._thread.is_alive():
+                raise RuntimeError(f"server on port {self.port} failed to start")
+            threading.Event().wait(0.01)
+        raise RuntimeError(f"server on port {self.port} did not start within 10 s")
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[BackgroundServer]:
+    with BackgroundServer(app) as server:
+        yield server

@@ -1,0 +1,73 @@
+"""A documented, deterministic token estimate used wherever no provider count exists.
+
+Rule: one token per 4 UTF-8 bytes of text, rounded up, at least 1 for non-empty text; each
+message adds 4 tokens of framing, a system prompt 4, each tool definition 8 plus its JSON,
+each image a flat 1,600 (the cost Anthropic documents for a ~1.15 megapixel image). The
+simulator reports usage by the same rule, so its usage is consistent with its text, and the
+gateway uses it for `count_tokens` on routes whose provider has no such endpoint and for
+admission estimates before a call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+IMAGE_TOKENS = 1600
+MESSAGE_OVERHEAD = 4
+TOOL_OVERHEAD = 8
+
+
+def text_tokens(text: str) -> int:
+    if not text:
+        return 0
+    return max(1, (len(text.encode()) + 3) // 4)
+
+
+def content_tokens(content: Any) -> int:
+    """Tokens of a message `content` in either wire format (string or list of parts)."""
+    if content is None:
+        return 0
+    if isinstance(content, str):
+        return text_tokens(content)
+    if isinstance(content, list):
+        return sum(_part_tokens(part) for part in content)
+    if isinstance(content, dict):
+        return _part_tokens(content)
+    return text_tokens(str(content))
+
+
+def _part_tokens(part: Any) -> int:
+    if not isinstance(part, dict):
+        return text_tokens(str(part))
+    kind = part.get("type")
+    if kind in ("image", "image_url", "input_image", "document"):
+        return IMAGE_TOKENS
+    if kind == "text" or "text" in part:
+        return text_tokens(str(part.get("text", "")))
+    if kind == "tool_use":
+        return text_tokens(str(part.get("name", ""))) + text_tokens(
+            orjson.dumps(part.get("input", {})).decode()
+        )
+    if kind == "tool_result":
+        return content_tokens(part.get("content"))
+    if kind in ("thinking", "redacted_thinking"):
+        return text_tokens(str(part.get("thinking", part.get("data", ""))))
+    return text_tokens(orjson.dumps(part).decode())
+
+
+def request_input_tokens(body: dict[str, Any]) -> int:
+    """Estimated input tokens of a Messages or Chat Completions request body."""
+    total = 0
+    system = body.get("system")
+    if system:
+        total += MESSAGE_OVERHEAD + content_tokens(system)
+    for message in body.get("messages") or []:
+        if isinstance(message, dict):
+            total += MESSAGE_OVERHEAD + content_tokens(message.get("content"))
+            if message.get("tool_calls"):
+                total += text_tokens(orjson.dumps(message["tool_calls"]).decode())
+    for tool in body.get("tools") or []:
+        total += TOOL_OVERHEAD + text_tokens(orjson.dumps(tool).decode())
+    return max(total, 1)

@@ -1,0 +1,1 @@
+"""The two wire formats: decoding, validation, SSE framing and translation between them."""
