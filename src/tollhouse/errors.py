@@ -181,4 +181,6 @@ def render_error_body(
             doc["request_id"] = request_id
         return orjson.dumps(doc)
     etype = openai_type or error_type_for_status(fmt, status or 500)
-    return orjson.dumps({"error": {"message": message, "type": etype, "param": param, "code": code}})
+    return orjson.dumps(
+        {"error": {"message": message, "type": etype, "param": param, "code": code}}
+    )

@@ -66,7 +66,6 @@ class BackgroundServer:
         self.host = host
         self.port = port or free_port(host)
         self._server = uvicorn.Server(_config(app, self.host, self.port, "warning", False))
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._run, name=f"asgi:{self.port}", daemon=True)
         self.loop: asyncio.AbstractEventLoop | None = None
 

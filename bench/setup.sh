@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One-time (idempotent) setup of the benchmark's tools. Installs nothing global except Debian
+# packages: nginx + its njs module (the canned upstream) and wrk (the load generator).
+# LiteLLM goes into its own venv, bench/.venv-litellm (git-ignored).
+#
+#   bash bench/setup.sh          # then: python3 bench/run.py
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# The newest LiteLLM whose proxy installs from the package index this project can reach
+# (1.108.8+ pins litellm-enterprise / litellm-proxy-extras releases missing from it, and 1.110
+# moved the proxy into a separate `litellm-proxy` package that is missing too).
+LITELLM_VERSION=1.108.7
+# LiteLLM as its production image ships it: the proxy plus its runtime extras and prisma, so that
+# imports LiteLLM attempts on every request (opentelemetry sdk, prisma.errors) succeed once and
+# are cached instead of failing per request; httptools so uvicorn uses its fast HTTP parser,
+# as Tollhouse's does. Exact versions come from litellm-constraints.txt.
+LITELLM_REQS=("litellm[proxy,extra-proxy,proxy-runtime]==${LITELLM_VERSION}" prisma httptools)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+[ -e /usr/lib/nginx/modules/ngx_http_js_module.so ] || missing+=(libnginx-mod-http-js)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+else
+    echo "setup: nginx, libnginx-mod-http-js and wrk already installed"
+fi
+
+venv=.venv-litellm
+have=""
+if [ -x "$venv/bin/python" ]; then
+    have=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("litellm"))' \
+        2>/dev/null || true)
+fi
+if [ "$have" = "$LITELLM_VERSION" ] && [ -x "$venv/bin/litellm" ] \
+    && "$venv/bin/python" -c 'import prisma.errors, httptools, opentelemetry.sdk' 2>/dev/null; then
+    echo "setup: $venv already has litellm $LITELLM_VERSION"
+else
+    echo "setup: creating $venv with litellm $LITELLM_VERSION (takes a minute or two)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --upgrade pip
+    "$venv/bin/pip" install --quiet -c litellm-constraints.txt "${LITELLM_REQS[@]}"
+fi
+
+echo "setup: done"
+echo "  nginx: $(/usr/sbin/nginx -v 2>&1)"
+echo "  wrk:   $(wrk -v 2>&1 | head -1)"
+echo "  litellm: $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("litellm"))')"

@@ -1,0 +1,44 @@
+"""The one object a call is seen through by every stage, from decoding to accounting."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tollhouse.errors import WireFormat
+
+Endpoint = Literal["messages", "count_tokens", "chat_completions"]
+
+
+def new_request_id() -> str:
+    return "th_" + secrets.token_hex(12)
+
+
+@dataclass(slots=True)
+class Call:
+    client_format: WireFormat
+    endpoint: Endpoint
+    body: dict[str, Any]
+    raw_body: bytes
+    headers: Mapping[str, str]
+    request_id: str = field(default_factory=new_request_id)
+    started: float = field(default_factory=time.perf_counter)
+
+    # Filled by the route stage.
+    provider_name: str | None = None
+    upstream_model: str | None = None
+
+    # Filled by dispatch.
+    upstream_request_id: str | None = None
+    status: int | None = None
+
+    @property
+    def model(self) -> str:
+        return str(self.body["model"])
+
+    @property
+    def stream(self) -> bool:
+        return self.body.get("stream") is True

@@ -1,0 +1,1 @@
+"""The shipped model catalog: data, not code."""

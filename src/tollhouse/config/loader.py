@@ -1,0 +1,148 @@
+"""Load, validate and default a configuration.
+
+Errors name the key and say what is expected (`$.models.fast.deployments[0].provider: unknown
+provider 'x'; defined providers: a, b`), and the process refuses to start on any of them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+import yaml
+
+from tollhouse.catalog.models import load_catalog
+from tollhouse.config.model import (
+    Deployment,
+    GatewayConfig,
+    LoggingConfig,
+    ModelRoute,
+    ProviderConfig,
+    ServerConfig,
+)
+
+# What `tollhouse serve` with no config file feels like when it answers from the simulator:
+# a realistic pace, so streaming is visible, yet quick enough to try by hand.
+DEFAULT_SIMULATOR_PACE = {"ttft_ms": 150.0, "tokens_per_second": 200.0}
+
+_DEFAULT_BASE_URLS = {
+    "anthropic": "https://api.anthropic.com",
+    "openai": "https://api.openai.com/v1",
+}
+
+
+_T = TypeVar("_T")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(
+            f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {exc}"
+        ) from None
+    return parse_config(data or {}, source=str(path))
+
+
+def parse_config(data: Any, *, source: str = "config") -> GatewayConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    # Entries of the name-keyed sections are checked one by one first, so that an error names
+    # the entry (`$.providers.main.type`) where msgspec alone would say `$.providers[...]`.
+    for section, entry_type in (("providers", ProviderConfig), ("models", ModelRoute)):
+        entries = data.get(section)
+        if isinstance(entries, dict):
+            for name, entry in entries.items():
+                _convert(entry, entry_type, f"$.{section}.{name}", source)
+    config = _convert(data, GatewayConfig, "$", source)
+    _check(config, source)
+    return config
+
+
+def _convert(value: Any, target: type[_T], path: str, source: str) -> _T:
+    try:
+        return msgspec.convert(value, target, strict=False)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        if "- at `$" in message:
+            message = message.replace("- at `$", f"- at `{path}", 1)
+        else:
+            message = f"{message} - at `{path}`"
+        raise ConfigError(f"{source}: {message}") from None
+
+
+def _check(config: GatewayConfig, source: str) -> None:
+    for name, provider in config.providers.items():
+        key = f"$.providers.{name}"
+        if provider.type == "openai-compatible" and not provider.base_url:
+            raise ConfigError(f"{source}: {key}.base_url: required for type openai-compatible")
+        if provider.api_key is not None and not provider.api_key.startswith(("env:", "file:")):
+            raise ConfigError(
+                f"{source}: {key}.api_key: expected a secret reference `env:NAME` or "
+                "`file:PATH`; secrets are never written inline in the config"
+            )
+        if provider.type == "simulator":
+            fmt = provider.simulator.get("format", "anthropic")
+            if fmt not in ("anthropic", "openai"):
+                raise ConfigError(f"{source}: {key}.simulator.format: expected anthropic or openai")
+    for model, route in config.models.items():
+        if not route.deployments:
+            raise ConfigError(f"{source}: $.models.{model}.deployments: at least one is required")
+        for i, deployment in enumerate(route.deployments):
+            if deployment.provider not in config.providers:
+                known = ", ".join(sorted(config.providers)) or "(none)"
+                raise ConfigError(
+                    f"{source}: $.models.{model}.deployments[{i}].provider: unknown provider "
+                    f"{deployment.provider!r}; defined providers: {known}"
+                )
+    if not 0 < config.server.port < 65536:
+        raise ConfigError(f"{source}: $.server.port: expected 1..65535")
+    if config.limits.max_body_bytes <= 0:
+        raise ConfigError(f"{source}: $.limits.max_body_bytes: expected a positive number")
+
+
+def default_base_url(provider: ProviderConfig) -> str:
+    if provider.base_url:
+        return provider.base_url.rstrip("/")
+    return _DEFAULT_BASE_URLS["anthropic" if provider.type == "anthropic" else "openai"]
+
+
+def default_config(environ: dict[str, str] | None = None) -> GatewayConfig:
+    """The embedded defaults: every catalog model, served by the real provider when its key is
+    in the environment, else by the in-process simulator."""
+    env = os.environ if environ is None else environ
+    providers: dict[str, ProviderConfig] = {}
+    family_provider: dict[str, str] = {}
+    for family, var in (("anthropic", "ANTHROPIC_API_KEY"), ("openai", "OPENAI_API_KEY")):
+        if env.get(var):
+            providers[family] = ProviderConfig(type=family, api_key=f"env:{var}")  # type: ignore[arg-type]
+            family_provider[family] = family
+        else:
+            name = f"simulator-{family}"
+            providers[name] = ProviderConfig(
+                type="simulator", simulator={"format": family, **DEFAULT_SIMULATOR_PACE}
+            )
+            family_provider[family] = name
+    models: dict[str, ModelRoute] = {}
+    for entry in load_catalog().models:
+        deployment = Deployment(provider=family_provider[entry.provider], model=entry.id)
+        for name in (entry.id, *entry.aliases):
+            models[name] = ModelRoute(deployments=(deployment,))
+    return GatewayConfig(
+        server=ServerConfig(),
+        providers=providers,
+        models=models,
+        logging=LoggingConfig(),
+    )

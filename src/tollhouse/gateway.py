@@ -1,0 +1,62 @@
+"""The gateway assembled from one configuration snapshot: providers, router, stages.
+
+`Gateway.handle` is the path of one call (see DESIGN.md); the HTTP layer only decodes the
+request into a `Call` and writes the `Reply` back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from tollhouse.call import Call
+from tollhouse.catalog.models import load_catalog
+from tollhouse.config import GatewayConfig
+from tollhouse.errors import WireFormat
+from tollhouse.providers.base import Provider
+from tollhouse.providers.registry import build_providers
+from tollhouse.server.reply import Reply, json_reply
+from tollhouse.stages.dispatch import dispatch
+from tollhouse.stages.route import Router
+from tollhouse.wire import anthropic as anthropic_wire
+from tollhouse.wire import openai as openai_wire
+
+log = logging.getLogger("tollhouse")
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.providers: dict[str, Provider] = build_providers(config)
+        self.router = Router(config, self.providers)
+        self.started_at = int(time.time())
+
+    @property
+    def simulated_providers(self) -> list[str]:
+        return [n for n, p in self.config.providers.items() if p.type == "simulator"]
+
+    async def handle(self, call: Call) -> Reply:
+        targets = self.router.resolve(call.model)
+        return await dispatch(call, targets[0], self.config.timeouts.first_byte)
+
+    def models_reply(self, fmt: WireFormat) -> Reply:
+        catalog = load_catalog()
+        if fmt == "anthropic":
+            listed: list[tuple[str, str, str]] = []
+            for name in self.router.models:
+                entry = catalog.get(name)
+                created = f"{entry.released}T00:00:00Z" if entry else "1970-01-01T00:00:00Z"
+                listed.append((name, entry.display_name if entry else name, created))
+            return json_reply(anthropic_wire.models_list(listed))
+        owned: list[tuple[str, str, int]] = []
+        for name in self.router.models:
+            provider = self.config.models[name].deployments[0].provider
+            owned.append((name, provider, self.started_at))
+        return json_reply(openai_wire.models_list(owned))
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            try:
+                await provider.aclose()
+            except Exception:  # a provider failing to close must not stop the others
+                log.exception("closing provider %s failed", provider.name)

@@ -1,0 +1,44 @@
+"""Build the provider adapters a configuration names, resolving their secrets once."""
+
+from __future__ import annotations
+
+from tollhouse.config import GatewayConfig, ProviderConfig
+from tollhouse.config.loader import ConfigError, default_base_url
+from tollhouse.config.secrets import SecretError, resolve_secret
+from tollhouse.providers.anthropic import AnthropicProvider
+from tollhouse.providers.base import Provider
+from tollhouse.providers.http_transport import HttpTransport
+from tollhouse.providers.openai import OpenAIProvider
+from tollhouse.providers.simulator import SimulatorProvider
+from tollhouse.simulator.config import SimulatorConfig
+from tollhouse.simulator.engine import Simulator
+
+
+def build_providers(config: GatewayConfig) -> dict[str, Provider]:
+    return {name: build_provider(name, pc, config) for name, pc in config.providers.items()}
+
+
+def build_provider(name: str, pc: ProviderConfig, config: GatewayConfig) -> Provider:
+    if pc.type == "simulator":
+        options = dict(pc.simulator)
+        fmt = options.pop("format", "anthropic")
+        try:
+            sim_config = SimulatorConfig.from_mapping(options)
+        except ValueError as exc:
+            raise ConfigError(f"$.providers.{name}.simulator: {exc}") from None
+        return SimulatorProvider(name, fmt, Simulator(sim_config))
+    api_key = None
+    if pc.api_key is not None:
+        try:
+            api_key = resolve_secret(pc.api_key, key_path=f"$.providers.{name}.api_key")
+        except SecretError as exc:
+            raise ConfigError(str(exc)) from None
+    adapter = AnthropicProvider if pc.type == "anthropic" else OpenAIProvider
+    transport = HttpTransport(
+        default_base_url(pc),
+        adapter.auth_headers(api_key, pc.headers),
+        max_connections=pc.max_connections,
+        connect_timeout=config.timeouts.connect,
+        read_idle_timeout=config.timeouts.read_idle,
+    )
+    return adapter(name, transport)

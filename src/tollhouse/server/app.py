@@ -1,0 +1,246 @@
+"""The ASGI application: HTTP in, `Call` to the gateway, `Reply` out.
+
+Plain ASGI with no framework on purpose: the request path is a dict lookup, a body read and
+one JSON parse, which keeps the gateway's added latency well under a millisecond. Every
+failure, including a request we cannot even parse, is answered in the client's own wire
+format with the right status; nothing escapes as a bare 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tollhouse.call import Call, Endpoint, new_request_id
+from tollhouse.errors import (
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    RequestTooLarge,
+    TollhouseError,
+    UnsupportedMediaType,
+    WireFormat,
+)
+from tollhouse.gateway import Gateway
+from tollhouse.server.reply import Reply, json_reply
+from tollhouse.wire import anthropic as anthropic_wire
+from tollhouse.wire import openai as openai_wire
+
+log = logging.getLogger("tollhouse.server")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_CALL_ENDPOINTS: dict[str, tuple[WireFormat, Endpoint, Callable[[bytes], dict[str, Any]]]] = {
+    "/v1/messages": ("anthropic", "messages", anthropic_wire.parse_messages_request),
+    "/v1/messages/count_tokens": (
+        "anthropic",
+        "count_tokens",
+        anthropic_wire.parse_count_tokens_request,
+    ),
+    "/v1/chat/completions": ("openai", "chat_completions", openai_wire.parse_chat_request),
+    "/chat/completions": ("openai", "chat_completions", openai_wire.parse_chat_request),
+}
+
+
+def guess_format(path: str, headers: dict[str, str]) -> WireFormat:
+    """The wire format to answer in when the path alone does not say."""
+    if path.startswith("/v1/messages") or "anthropic-version" in headers or "x-api-key" in headers:
+        return "anthropic"
+    return "openai"
+
+
+class GatewayApp:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.ready = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.ready = True
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.ready = False
+                await self.gateway.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        endpoint = _CALL_ENDPOINTS.get(path)
+        fmt = endpoint[0] if endpoint else guess_format(path, headers)
+        request_id = new_request_id()
+        call: Call | None = None
+        try:
+            if endpoint is not None:
+                if scope["method"] != "POST":
+                    raise MethodNotAllowed(f"{scope['method']} {path}: only POST is allowed")
+                call = await self._decode_call(endpoint, headers, receive, request_id)
+                reply = await self.gateway.handle(call)
+            else:
+                reply = self._plain_endpoint(scope["method"], path, fmt)
+        except TollhouseError as exc:
+            reply = _error_reply(exc, fmt, request_id)
+        except Exception:
+            log.exception(
+                "unexpected failure on %s %s (request %s)", scope["method"], path, request_id
+            )
+            reply = _error_reply(InternalError("internal gateway error"), fmt, request_id)
+        _identify(reply, fmt, request_id, call)
+        if reply.stream is None:
+            await _send_whole(send, reply)
+        else:
+            await _send_stream(send, receive, reply)
+
+    async def _decode_call(
+        self,
+        endpoint: tuple[WireFormat, Endpoint, Callable[[bytes], dict[str, Any]]],
+        headers: dict[str, str],
+        receive: Receive,
+        request_id: str,
+    ) -> Call:
+        fmt, kind, parse = endpoint
+        content_type = headers.get("content-type")
+        if content_type and "json" not in content_type.split(";", 1)[0].lower():
+            raise UnsupportedMediaType(
+                f"content-type {content_type!r} is not supported; send application/json"
+            )
+        raw = await _read_body(receive, headers, self.gateway.config.limits.max_body_bytes)
+        return Call(
+            client_format=fmt,
+            endpoint=kind,
+            body=parse(raw),
+            raw_body=raw,
+            headers=headers,
+            request_id=request_id,
+        )
+
+    def _plain_endpoint(self, method: str, path: str, fmt: WireFormat) -> Reply:
+        if path in ("/v1/models", "/models"):
+            _require_method(method, "GET", path)
+            return self.gateway.models_reply(fmt)
+        if path == "/healthz":
+            _require_method(method, "GET", path)
+            return json_reply({"status": "ok"})
+        if path == "/readyz":
+            _require_method(method, "GET", path)
+            if not self.ready:
+                return json_reply({"status": "starting"}, status=503)
+            return json_reply(
+                {"status": "ready", "simulated_providers": self.gateway.simulated_providers}
+            )
+        raise NotFound(f"{method} {path}: no such endpoint")
+
+
+def _require_method(method: str, allowed: str, path: str) -> None:
+    if method != allowed and not (allowed == "GET" and method == "HEAD"):
+        raise MethodNotAllowed(f"{method} {path}: only {allowed} is allowed")
+
+
+async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge(
+            f"request body of {declared} bytes exceeds the limit of {limit} bytes"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientDisconnectedError("client disconnected before sending its whole request")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise RequestTooLarge(f"request body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class _ClientDisconnectedError(TollhouseError):
+    """The client went away before its request was read; the answer goes nowhere."""
+
+    status = 499
+
+
+def _error_reply(exc: TollhouseError, fmt: WireFormat, request_id: str) -> Reply:
+    reply = Reply(status=exc.status, body=exc.body(fmt, request_id))
+    for name, value in exc.headers.items():
+        reply.add_header(name, value)
+    return reply
+
+
+def _identify(reply: Reply, fmt: WireFormat, request_id: str, call: Call | None) -> None:
+    reply.add_header("request-id" if fmt == "anthropic" else "x-request-id", request_id)
+    reply.add_header("x-tollhouse-request-id", request_id)
+    if call is not None and call.upstream_request_id:
+        reply.add_header("x-upstream-request-id", call.upstream_request_id)
+
+
+async def _send_whole(send: Send, reply: Reply) -> None:
+    headers = [
+        (b"content-type", reply.content_type),
+        (b"content-length", str(len(reply.body)).encode()),
+        *reply.headers,
+    ]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body})
+
+
+async def _send_stream(send: Send, receive: Receive, reply: Reply) -> None:
+    """Relay chunks as they come; a client that goes away cancels the upstream call."""
+    assert reply.stream is not None
+    stream = reply.stream
+    headers = [
+        (b"content-type", reply.content_type),
+        (b"cache-control", b"no-cache"),
+        (b"x-accel-buffering", b"no"),
+        *reply.headers,
+    ]
+
+    async def pump() -> None:
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        async for chunk in stream:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def watch_disconnect() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    pump_task = asyncio.ensure_future(pump())
+    watch_task = asyncio.ensure_future(watch_disconnect())
+    try:
+        await asyncio.wait((pump_task, watch_task), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pump_task, watch_task):
+            task.cancel()
+        results = await asyncio.gather(pump_task, watch_task, return_exceptions=True)
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+    failure = results[0]
+    if isinstance(failure, Exception):
+        log.error("stream relay failed", exc_info=failure)
+
+
+def create_app(gateway: Gateway) -> GatewayApp:
+    return GatewayApp(gateway)

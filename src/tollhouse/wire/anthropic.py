@@ -1,0 +1,89 @@
+"""The Anthropic Messages wire format as the gateway needs it: validation of what the
+official SDK sends (only the fields a stage reads; everything else is forwarded untouched)
+and the few bodies the gateway itself renders in this format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tollhouse.errors import BadRequest, error_type_for_status
+from tollhouse.wire.request_body import (
+    decode_json_object,
+    require_messages,
+    require_model,
+    require_positive_int,
+    require_type,
+)
+from tollhouse.wire.sse import frame_event
+
+ROLES = frozenset({"user", "assistant"})
+
+
+def parse_messages_request(body: bytes) -> dict[str, Any]:
+    doc = decode_json_object(body)
+    require_model(doc)
+    require_positive_int(doc, "max_tokens", required=True)
+    messages = require_messages(doc, ROLES)
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        if content is None:
+            raise BadRequest(
+                f"messages[{i}].content: field required", param=f"messages[{i}].content"
+            )
+        if isinstance(content, list):
+            _check_blocks(content, f"messages[{i}].content")
+    system = require_type(doc, "system", (str, list), "a string or an array of text blocks")
+    if isinstance(system, list):
+        _check_blocks(system, "system")
+    require_type(doc, "stream", (bool,), "a boolean")
+    require_type(doc, "metadata", (dict,), "an object")
+    require_type(doc, "tools", (list,), "an array")
+    stops = require_type(doc, "stop_sequences", (list,), "an array of strings")
+    if stops is not None and not all(isinstance(s, str) for s in stops):
+        raise BadRequest("stop_sequences: expected an array of strings", param="stop_sequences")
+    for key in ("temperature", "top_p"):
+        require_type(doc, key, (int, float), "a number")
+    return doc
+
+
+def parse_count_tokens_request(body: bytes) -> dict[str, Any]:
+    doc = decode_json_object(body)
+    require_model(doc)
+    require_messages(doc, ROLES)
+    require_type(doc, "system", (str, list), "a string or an array of text blocks")
+    require_type(doc, "tools", (list,), "an array")
+    return doc
+
+
+def _check_blocks(blocks: list[Any], where: str) -> None:
+    for j, block in enumerate(blocks):
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise BadRequest(
+                f"{where}[{j}]: expected a content block object with a string `type`",
+                param=f"{where}[{j}]",
+            )
+
+
+def stream_error_event(message: str, status: int) -> bytes:
+    """The `error` event Anthropic sends when a stream fails after it has started."""
+    doc = {
+        "type": "error",
+        "error": {"type": error_type_for_status("anthropic", status), "message": message},
+    }
+    return frame_event("error", orjson.dumps(doc))
+
+
+def models_list(models: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """`GET /v1/models` in Anthropic's shape; `models` holds (id, display name, created at)."""
+    data = [
+        {"type": "model", "id": mid, "display_name": name, "created_at": created}
+        for mid, name, created in models
+    ]
+    return {
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }

@@ -1,0 +1,65 @@
+"""The OpenAI Chat Completions wire format as the gateway needs it: validation of what the
+official SDK sends (only the fields a stage reads; everything else is forwarded untouched)
+and the few bodies the gateway itself renders in this format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tollhouse.errors import BadRequest, error_type_for_status
+from tollhouse.wire.request_body import (
+    decode_json_object,
+    require_messages,
+    require_model,
+    require_positive_int,
+    require_type,
+)
+from tollhouse.wire.sse import frame_event
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+DONE = b"data: [DONE]\n\n"
+
+
+def parse_chat_request(body: bytes) -> dict[str, Any]:
+    doc = decode_json_object(body)
+    require_model(doc)
+    require_messages(doc, ROLES)
+    require_positive_int(doc, "max_tokens", required=False)
+    require_positive_int(doc, "max_completion_tokens", required=False)
+    require_positive_int(doc, "n", required=False)
+    require_type(doc, "stream", (bool,), "a boolean")
+    require_type(doc, "stream_options", (dict,), "an object")
+    require_type(doc, "tools", (list,), "an array")
+    require_type(doc, "user", (str,), "a string")
+    stop = require_type(doc, "stop", (str, list), "a string or an array of strings")
+    if isinstance(stop, list) and not all(isinstance(s, str) for s in stop):
+        raise BadRequest("stop: expected a string or an array of strings", param="stop")
+    for key in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
+        require_type(doc, key, (int, float), "a number")
+    return doc
+
+
+def stream_error_event(message: str, status: int) -> bytes:
+    """A failure after the stream started: the SDK raises `APIError` on a chunk with `error`."""
+    doc = {
+        "error": {
+            "message": message,
+            "type": error_type_for_status("openai", status),
+            "param": None,
+            "code": None,
+        }
+    }
+    return frame_event(None, orjson.dumps(doc))
+
+
+def models_list(models: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """`GET /v1/models` in OpenAI's shape; `models` holds (id, owner, created unix time)."""
+    return {
+        "object": "list",
+        "data": [
+            {"id": mid, "object": "model", "created": created, "owned_by": owner}
+            for mid, owner, created in models
+        ],
+    }

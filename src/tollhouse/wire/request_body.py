@@ -1,0 +1,97 @@
+"""Decoding a request body into a JSON object, with errors a client can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tollhouse.errors import BadRequest
+
+
+def decode_json_object(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        raise BadRequest("request body is empty; expected a JSON object")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise BadRequest(f"request body must be a JSON object, not {_json_type(doc)}")
+    return doc
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def require_type(body: dict[str, Any], key: str, kinds: tuple[type, ...], what: str) -> Any:
+    """`body[key]` when present and of one of `kinds` (booleans are never integers)."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) and bool not in kinds:
+        raise BadRequest(f"{key}: expected {what}, got a boolean", param=key)
+    if not isinstance(value, kinds):
+        raise BadRequest(f"{key}: expected {what}, got {_json_type(value)}", param=key)
+    return value
+
+
+def require_model(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if model is None:
+        raise BadRequest("model: field required", param="model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("model: expected a non-empty string", param="model")
+    return model
+
+
+def require_positive_int(body: dict[str, Any], key: str, *, required: bool) -> int | None:
+    value = require_type(body, key, (int,), "an integer")
+    if value is None:
+        if required:
+            raise BadRequest(f"{key}: field required", param=key)
+        return None
+    if value < 1:
+        raise BadRequest(f"{key}: expected an integer >= 1, got {value}", param=key)
+    return int(value)
+
+
+def require_messages(body: dict[str, Any], roles: frozenset[str]) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    if messages is None:
+        raise BadRequest("messages: field required", param="messages")
+    if not isinstance(messages, list):
+        raise BadRequest(
+            f"messages: expected an array, got {_json_type(messages)}", param="messages"
+        )
+    if not messages:
+        raise BadRequest("messages: at least one message is required", param="messages")
+    allowed = ", ".join(sorted(roles))
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise BadRequest(f"{where}: expected an object, got {_json_type(message)}", param=where)
+        role = message.get("role")
+        if not isinstance(role, str) or role not in roles:
+            raise BadRequest(
+                f"{where}.role: expected one of {allowed}, got {role!r}", param=f"{where}.role"
+            )
+        content = message.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise BadRequest(
+                f"{where}.content: expected a string or an array of content blocks, "
+                f"got {_json_type(content)}",
+                param=f"{where}.content",
+            )
+    return messages

@@ -1,0 +1,63 @@
+"""`tollhouse serve` as a user runs it: a real process on its embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anthropic
+import httpx
+import openai
+
+from tollhouse.server.runner import free_port
+
+
+def test_serve_without_keys_answers_from_the_simulator_and_says_so() -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tollhouse", "serve", "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        message = anthropic.Anthropic(base_url=url, api_key="k").messages.create(
+            model="claude-haiku-4-5", max_tokens=30, messages=[{"role": "user", "content": "hi"}]
+        )
+        assert message.content[0].type == "text"
+        completion = openai.OpenAI(base_url=url + "/v1", api_key="k").chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=30
+        )
+        assert completion.choices[0].message.content
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=15)
+    assert "SIMULATOR MODE" in stderr
+    assert "Traceback" not in stderr
+    # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal as its exit.
+    assert process.returncode in (0, -signal.SIGTERM)
+
+
+def test_check_config_reports_errors_with_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("providers:\n  p: {type: nope}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "tollhouse", "check-config", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "$.providers.p.type" in result.stderr

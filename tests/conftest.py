@@ -1,0 +1,84 @@
+"""Fixtures shared by the suite: real servers on loopback ports, official SDK clients.
+
+Every gateway under test is the real ASGI app served by uvicorn on a socket; its upstream is
+the built-in simulator, in process or as its own HTTP server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+from tests.support import GATEWAY_KEY, IN_PROCESS_CONFIG, serve_gateway
+
+from tollhouse.server.runner import BackgroundServer
+from tollhouse.simulator.asgi import create_app as create_simulator_app
+from tollhouse.simulator.config import SimulatorConfig
+from tollhouse.simulator.engine import Simulator
+
+
+@pytest.fixture(scope="session")
+def gateway_url() -> Iterator[str]:
+    server = serve_gateway(IN_PROCESS_CONFIG)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def simulator_url() -> Iterator[str]:
+    server = BackgroundServer(create_simulator_app(Simulator(SimulatorConfig()))).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def http_gateway_url(simulator_url: str) -> Iterator[str]:
+    """A gateway whose providers reach the simulator over real HTTP, as they would a provider."""
+    config = {
+        "providers": {
+            "anthropic-http": {"type": "anthropic", "base_url": simulator_url},
+            "openai-http": {"type": "openai", "base_url": simulator_url + "/v1"},
+            "local-llm": {"type": "openai-compatible", "base_url": simulator_url + "/v1"},
+        },
+        "models": {
+            "claude-haiku-4-5": {
+                "deployments": [{"provider": "anthropic-http", "model": "claude-haiku-4-5"}]
+            },
+            "gpt-4o-mini": {"deployments": [{"provider": "openai-http", "model": "gpt-4o-mini"}]},
+            "llama-3.1-8b": {
+                "deployments": [{"provider": "local-llm", "model": "meta-llama/Llama-3.1-8B"}]
+            },
+        },
+        "timeouts": {"first_byte": 3.0, "read_idle": 3.0, "connect": 2.0},
+    }
+    server = serve_gateway(config)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def anthropic_client(gateway_url: str) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gateway_url, api_key=GATEWAY_KEY, max_retries=0)
+
+
+@pytest.fixture
+def openai_client(gateway_url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway_url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+
+
+@pytest.fixture
+def async_anthropic_client(gateway_url: str) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(base_url=gateway_url, api_key=GATEWAY_KEY, max_retries=0)
+
+
+@pytest.fixture
+def async_openai_client(gateway_url: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=gateway_url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+
+
+@pytest.fixture
+def user_says() -> Callable[[str], list[dict[str, Any]]]:
+    return lambda text: [{"role": "user", "content": text}]

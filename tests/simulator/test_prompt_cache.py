@@ -1,0 +1,133 @@
+"""Prompt-cache emulation: Anthropic's explicit breakpoints and OpenAI's automatic prefix
+cache show up in usage the way the providers report them."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anthropic
+import openai
+
+from tests.simulator.conftest import anthropic_client
+from tollhouse.simulator.prompt_cache import PromptCache
+from tollhouse.tokens.estimate import request_input_tokens
+
+MODEL = "claude-haiku-4-5"
+MANUAL = "Reference manual. " * 400
+
+
+def cached_system(marker: str, **cache_control: Any) -> list[Any]:
+    block = {"type": "text", "text": MANUAL + marker}
+    return [{**block, "cache_control": {"type": "ephemeral", **cache_control}}]
+
+
+def test_first_call_writes_the_cache_and_the_next_reads_it(claude: anthropic.Anthropic) -> None:
+    system = cached_system("write-then-read")
+    messages = [{"role": "user", "content": "Summarise"}]
+    first = claude.messages.create(model=MODEL, max_tokens=20, system=system, messages=messages)  # type: ignore[arg-type]
+    second = claude.messages.create(model=MODEL, max_tokens=20, system=system, messages=messages)  # type: ignore[arg-type]
+    written = first.usage.cache_creation_input_tokens
+    assert written and written > 1000
+    assert first.usage.cache_read_input_tokens == 0
+    assert first.usage.cache_creation is not None
+    assert first.usage.cache_creation.ephemeral_5m_input_tokens == written
+    assert second.usage.cache_read_input_tokens == written
+    assert second.usage.cache_creation_input_tokens == 0
+    total = request_input_tokens({"system": system, "messages": messages})
+    assert first.usage.input_tokens + written == total
+    assert second.usage.input_tokens == first.usage.input_tokens
+
+
+def test_streamed_usage_reports_the_cache_too(claude: anthropic.Anthropic) -> None:
+    system = cached_system("streamed")
+    messages = [{"role": "user", "content": "Hi"}]
+    claude.messages.create(model=MODEL, max_tokens=20, system=system, messages=messages)  # type: ignore[arg-type]
+    with claude.messages.stream(model=MODEL, max_tokens=20, system=system, messages=messages) as s:  # type: ignore[arg-type]
+        final = s.get_final_message()
+    assert final.usage.cache_read_input_tokens and final.usage.cache_read_input_tokens > 1000
+
+
+def test_one_hour_markers_are_reported_apart(claude: anthropic.Anthropic) -> None:
+    system = cached_system("one-hour", ttl="1h")
+    message = claude.messages.create(
+        model=MODEL, max_tokens=20, system=system, messages=[{"role": "user", "content": "Hi"}]  # type: ignore[arg-type]
+    )
+    assert message.usage.cache_creation is not None
+    assert message.usage.cache_creation.ephemeral_1h_input_tokens == message.usage.cache_creation_input_tokens
+    assert message.usage.cache_creation.ephemeral_5m_input_tokens == 0
+
+
+def test_a_longer_conversation_reads_the_earlier_breakpoint(claude: anthropic.Anthropic) -> None:
+    system = cached_system("grows")
+    turn = {"role": "user", "content": [{"type": "text", "text": "Q1", "cache_control": {"type": "ephemeral"}}]}
+    first = claude.messages.create(model=MODEL, max_tokens=20, system=system, messages=[turn])  # type: ignore[arg-type,list-item]
+    longer = [
+        {"role": "user", "content": "Q1"},
+        {"role": "assistant", "content": "A1"},
+        {"role": "user", "content": [{"type": "text", "text": "Q2", "cache_control": {"type": "ephemeral"}}]},
+    ]
+    second = claude.messages.create(model=MODEL, max_tokens=20, system=system, messages=longer)  # type: ignore[arg-type]
+    assert first.usage.cache_creation_input_tokens
+    assert second.usage.cache_read_input_tokens  # the system breakpoint, cached by the first call
+    assert second.usage.cache_creation_input_tokens  # the new turns up to the second breakpoint
+
+
+def test_cache_entries_expire_after_their_ttl(serve_simulator: Any) -> None:
+    client = anthropic_client(serve_simulator(cache_ttl_seconds=0.2))
+    system = cached_system("expires")
+    messages = [{"role": "user", "content": "Hi"}]
+    client.messages.create(model=MODEL, max_tokens=5, system=system, messages=messages)  # type: ignore[arg-type]
+    time.sleep(0.3)
+    again = client.messages.create(model=MODEL, max_tokens=5, system=system, messages=messages)  # type: ignore[arg-type]
+    assert again.usage.cache_read_input_tokens == 0
+    assert again.usage.cache_creation_input_tokens
+
+
+def test_openai_reports_cached_tokens_for_a_repeated_long_prefix(gpt: openai.OpenAI) -> None:
+    messages: list[Any] = [
+        {"role": "system", "content": "Policy handbook. " * 400},
+        {"role": "user", "content": "First question"},
+    ]
+    first = gpt.chat.completions.create(model="gpt-4o", messages=messages)
+    messages += [
+        {"role": "assistant", "content": first.choices[0].message.content},
+        {"role": "user", "content": "Second question"},
+    ]
+    second = gpt.chat.completions.create(model="gpt-4o", messages=messages)
+    assert first.usage is not None and second.usage is not None
+    assert first.usage.prompt_tokens_details is not None
+    assert first.usage.prompt_tokens_details.cached_tokens == 0
+    assert second.usage.prompt_tokens_details is not None
+    cached = second.usage.prompt_tokens_details.cached_tokens or 0
+    assert cached >= 1024
+    assert cached % 128 == 0
+    assert cached <= first.usage.prompt_tokens
+
+
+def test_openai_short_prompts_are_never_cached(gpt: openai.OpenAI) -> None:
+    messages = [{"role": "user", "content": "short and repeated"}]
+    gpt.chat.completions.create(model="gpt-4o", messages=messages)  # type: ignore[arg-type]
+    again = gpt.chat.completions.create(model="gpt-4o", messages=messages)  # type: ignore[arg-type]
+    assert again.usage is not None and again.usage.prompt_tokens_details is not None
+    assert again.usage.prompt_tokens_details.cached_tokens == 0
+
+
+def test_the_cache_is_per_model() -> None:
+    cache = PromptCache(ttl_s=60)
+    body = {"system": cached_system("per-model"), "messages": [{"role": "user", "content": "x"}]}
+    cache.anthropic_usage("model-a", body)
+    assert cache.anthropic_usage("model-b", body).read == 0
+    assert cache.anthropic_usage("model-a", body).read > 0
+
+
+def test_the_cache_holds_a_bounded_number_of_entries() -> None:
+    cache = PromptCache(ttl_s=60, max_entries=2)
+    bodies = [
+        {"system": cached_system(f"bounded-{i}"), "messages": [{"role": "user", "content": "x"}]}
+        for i in range(3)
+    ]
+    for body in bodies:
+        cache.anthropic_usage("m", body)
+    assert cache.anthropic_usage("m", bodies[0]).read == 0
+    assert cache.anthropic_usage("m", bodies[2]).read > 0

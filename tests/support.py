@@ -1,0 +1,35 @@
+"""Helpers shared by tests: the test gateway's config and a way to serve any config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tollhouse.config import parse_config
+from tollhouse.gateway import Gateway
+from tollhouse.server.app import create_app
+from tollhouse.server.runner import BackgroundServer
+
+GATEWAY_KEY = "th-test-key"
+
+# Same format on both sides (claude → anthropic simulator, gpt → openai simulator) and, by
+# asking the other family's model, cross format both ways.
+IN_PROCESS_CONFIG: dict[str, Any] = {
+    "providers": {
+        "sim-anthropic": {"type": "simulator", "simulator": {"format": "anthropic"}},
+        "sim-openai": {"type": "simulator", "simulator": {"format": "openai"}},
+    },
+    "models": {
+        "claude-haiku-4-5": {
+            "deployments": [{"provider": "sim-anthropic", "model": "claude-haiku-4-5-20251001"}]
+        },
+        "claude-sonnet-4-5": {
+            "deployments": [{"provider": "sim-anthropic", "model": "claude-sonnet-4-5"}]
+        },
+        "gpt-4o-mini": {"deployments": [{"provider": "sim-openai", "model": "gpt-4o-mini"}]},
+    },
+    "timeouts": {"first_byte": 5.0, "read_idle": 5.0},
+}
+
+
+def serve_gateway(config: dict[str, Any]) -> BackgroundServer:
+    return BackgroundServer(create_app(Gateway(parse_config(config)))).start()
