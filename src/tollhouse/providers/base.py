@@ -46,8 +46,15 @@ class UpstreamRequest:
 
 
 class UpstreamResponse(Protocol):
-    status: int
-    headers: Mapping[str, str]
+    @property
+    def status(self) -> int:
+        """The HTTP status of the upstream's answer."""
+        ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Response headers, names in lower case."""
+        ...
 
     async def read(self) -> bytes:
         """The whole body. Raises UpstreamConnectionError / UpstreamTimeoutError."""

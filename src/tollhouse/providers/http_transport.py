@@ -1,65 +1,27 @@
-"""Pooled HTTP/1.1 to an upstream, behind the `UpstreamResponse` interface.
+"""Send `UpstreamRequest`s over pooled HTTP/1.1 to one base URL.
 
-One aiohttp session per provider keeps connections alive across calls (no TLS handshake per
-request). Network failures are mapped to the two exceptions of `providers.base`, so nothing
-above this module sees aiohttp.
+Credentials and fixed headers are added here, so nothing above knows them. A request that
+fails on a reused keep-alive connection before any byte of answer came back is sent once
+more on a fresh connection: the upstream had closed the idle connection, it never saw it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-
-import aiohttp
+import ssl
+from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from tollhouse.providers.base import (
     UpstreamConnectionError,
     UpstreamRequest,
     UpstreamTimeoutError,
 )
-
-_NETWORK_ERRORS = (aiohttp.ClientError, ConnectionError, OSError)
-
-
-class HttpUpstreamResponse:
-    __slots__ = ("_response", "headers", "status")
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-        self.status = response.status
-        self.headers: Mapping[str, str] = response.headers
-
-    async def read(self) -> bytes:
-        try:
-            return await self._response.read()
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamTimeoutError("upstream went silent while sending its body") from exc
-        except _NETWORK_ERRORS as exc:
-            raise UpstreamConnectionError(f"upstream connection broke: {exc!r}") from exc
-        finally:
-            self._response.release()
-
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise UpstreamTimeoutError("upstream stream went silent") from exc
-        except _NETWORK_ERRORS as exc:
-            raise UpstreamConnectionError(f"upstream stream broke: {exc!r}") from exc
-
-    async def aclose(self) -> None:
-        # Closing (not releasing) a half-read response drops its connection, which is how the
-        # upstream learns that the client has gone and stops generating.
-        if self._response.content.at_eof():
-            self._response.release()
-        else:
-            self._response.close()
+from tollhouse.providers.connection_pool import ConnectionPool
+from tollhouse.providers.http1_connection import Http1Response
 
 
 class HttpTransport:
-    """Sends `UpstreamRequest`s to one base URL with credentials and fixed headers added."""
-
     def __init__(
         self,
         base_url: str,
@@ -69,52 +31,69 @@ class HttpTransport:
         connect_timeout: float = 10.0,
         read_idle_timeout: float = 600.0,
     ) -> None:
+        url = urlsplit(base_url.rstrip("/"))
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        secure = url.scheme == "https"
+        port = url.port or (443 if secure else 80)
         self.base_url = base_url.rstrip("/")
-        self._headers = dict(headers)
-        self._max_connections = max_connections
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=connect_timeout, sock_read=read_idle_timeout
+        self._prefix = url.path
+        host_header = url.hostname if url.port is None else f"{url.hostname}:{port}"
+        fixed = {"host": host_header, **{k.lower(): v for k, v in headers.items()}}
+        self._fixed_head = "".join(f"{k}: {v}\r\n" for k, v in fixed.items() if _safe(v))
+        self._fixed_names = frozenset(fixed)
+        self._read_idle_timeout = read_idle_timeout
+        self._pool = ConnectionPool(
+            url.hostname,
+            port,
+            ssl.create_default_context() if secure else None,
+            max_connections=max_connections,
+            connect_timeout=connect_timeout,
         )
-        self._session: aiohttp.ClientSession | None = None
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        # Created lazily so that it binds to the event loop that serves requests.
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections, keepalive_timeout=60, ttl_dns_cache=300
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=self._timeout,
-                skip_auto_headers=("User-Agent",),
-                auto_decompress=True,
-            )
-        return self._session
-
-    async def send(self, request: UpstreamRequest) -> HttpUpstreamResponse:
-        headers = {**request.headers, **self._headers}
-        headers["content-type"] = "application/json"
+    def _payload(self, request: UpstreamRequest) -> bytes:
+        lines = [f"{request.method} {self._prefix}{request.path} HTTP/1.1\r\n", self._fixed_head]
+        for name, value in request.headers.items():
+            key = name.lower()
+            if key not in self._fixed_names and _safe(value) and _safe(key):
+                lines.append(f"{key}: {value}\r\n")
+        if request.method != "GET":
+            lines.append("content-type: application/json\r\n")
+            lines.append(f"content-length: {len(request.body)}\r\n")
         if request.stream:
-            headers["accept"] = "text/event-stream"
-        session = self._get_session()
-        try:
-            async with asyncio.timeout(request.timeout):
-                response = await session.request(
-                    request.method,
-                    self.base_url + request.path,
-                    data=request.body if request.method != "GET" else None,
-                    headers=headers,
-                )
-        except TimeoutError as exc:
-            raise UpstreamTimeoutError(
-                f"upstream sent no response within {request.timeout:g} s"
-            ) from exc
-        except aiohttp.ServerTimeoutError as exc:
-            raise UpstreamTimeoutError(f"upstream timed out: {exc}") from exc
-        except _NETWORK_ERRORS as exc:
-            raise UpstreamConnectionError(f"cannot reach upstream: {exc!r}") from exc
-        return HttpUpstreamResponse(response)
+            lines.append("accept: text/event-stream\r\n")
+        lines.append("\r\n")
+        head = "".join(lines).encode("latin-1")
+        return head + request.body if request.method != "GET" else head
+
+    async def send(self, request: UpstreamRequest) -> Http1Response:
+        payload = self._payload(request)
+        for attempt in (1, 2):
+            conn = await self._pool.acquire()
+            reused = conn.served > 0
+            response = conn.start(payload, self._read_idle_timeout, self._pool.release)
+            try:
+                async with asyncio.timeout(request.timeout):
+                    await response.wait_headers()
+            except TimeoutError:
+                await response.aclose()
+                raise UpstreamTimeoutError(
+                    f"upstream sent no response within {request.timeout:g} s"
+                ) from None
+            except UpstreamConnectionError:
+                await response.aclose()
+                if attempt == 1 and reused and not response.got_bytes:
+                    continue
+                raise
+            except BaseException:
+                await response.aclose()
+                raise
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        self._pool.close()
+
+
+def _safe(value: str) -> bool:
+    return "\r" not in value and "\n" not in value

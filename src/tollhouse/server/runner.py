@@ -28,6 +28,7 @@ def _config(app: Any, host: str, port: int, log_level: str, access_log: bool) ->
         log_level=log_level,
         access_log=access_log,
         server_header=False,
+        proxy_headers=False,
         date_header=False,
         timeout_keep_alive=75,
         timeout_graceful_shutdown=10,
@@ -40,6 +41,15 @@ def _has_uvloop() -> bool:
     except ImportError:  # pragma: no cover - platforms without uvloop
         return False
     return True
+
+
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    if _has_uvloop():
+        import uvloop
+
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        return loop
+    return asyncio.new_event_loop()  # pragma: no cover - platforms without uvloop
 
 
 def serve_forever(
@@ -74,7 +84,8 @@ class BackgroundServer:
         return f"http://{self.host}:{self.port}"
 
     def _run(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        # The same event loop as `serve_forever`, so tests exercise what production runs.
+        self.loop = _new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.loop.run_until_complete(self._server.serve())
 
