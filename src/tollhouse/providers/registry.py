@@ -5,10 +5,9 @@ from __future__ import annotations
 from tollhouse.config import GatewayConfig, ProviderConfig
 from tollhouse.config.loader import ConfigError, default_base_url
 from tollhouse.config.secrets import SecretError, resolve_secret
-from tollhouse.providers.anthropic import AnthropicProvider
-from tollhouse.providers.base import Provider
+from tollhouse.providers.base import Provider, WireFormat
+from tollhouse.providers.http_provider import HttpProvider, credential_headers
 from tollhouse.providers.http_transport import HttpTransport
-from tollhouse.providers.openai import OpenAIProvider
 from tollhouse.providers.simulator import SimulatorProvider
 from tollhouse.simulator.config import SimulatorConfig
 from tollhouse.simulator.engine import Simulator
@@ -33,12 +32,12 @@ def build_provider(name: str, pc: ProviderConfig, config: GatewayConfig) -> Prov
             api_key = resolve_secret(pc.api_key, key_path=f"$.providers.{name}.api_key")
         except SecretError as exc:
             raise ConfigError(str(exc)) from None
-    adapter = AnthropicProvider if pc.type == "anthropic" else OpenAIProvider
+    wire_format: WireFormat = "anthropic" if pc.type == "anthropic" else "openai"
     transport = HttpTransport(
         default_base_url(pc),
-        adapter.auth_headers(api_key, pc.headers),
+        {**pc.headers, **credential_headers(wire_format, api_key)},
         max_connections=pc.max_connections,
         connect_timeout=config.timeouts.connect,
         read_idle_timeout=config.timeouts.read_idle,
     )
-    return adapter(name, transport)
+    return HttpProvider(name, wire_format, transport)
