@@ -39,19 +39,27 @@ class Gateway:
         targets = self.router.resolve(call.model)
         return await dispatch(call, targets[0], self.config.timeouts.first_byte)
 
-    def models_reply(self, fmt: WireFormat) -> Reply:
-        catalog = load_catalog()
+    def models_reply(self, fmt: WireFormat, model_id: str | None = None) -> Reply:
+        """`GET /v1/models` (all served names) or `GET /v1/models/{id}` (one, or 404)."""
+        names = self.router.models if model_id is None else [model_id]
+        if model_id is not None:
+            self.router.resolve(model_id)
         if fmt == "anthropic":
-            listed: list[tuple[str, str, str]] = []
-            for name in self.router.models:
+            catalog = load_catalog()
+            described: list[tuple[str, str, str]] = []
+            for name in names:
                 entry = catalog.get(name)
                 created = f"{entry.released}T00:00:00Z" if entry else "1970-01-01T00:00:00Z"
-                listed.append((name, entry.display_name if entry else name, created))
-            return json_reply(anthropic_wire.models_list(listed))
-        owned: list[tuple[str, str, int]] = []
-        for name in self.router.models:
-            provider = self.config.models[name].deployments[0].provider
-            owned.append((name, provider, self.started_at))
+                described.append((name, entry.display_name if entry else name, created))
+            if model_id is not None:
+                return json_reply(anthropic_wire.model_object(*described[0]))
+            return json_reply(anthropic_wire.models_list(described))
+        owned = [
+            (name, self.config.models[name].deployments[0].provider, self.started_at)
+            for name in names
+        ]
+        if model_id is not None:
+            return json_reply(openai_wire.model_object(*owned[0]))
         return json_reply(openai_wire.models_list(owned))
 
     async def aclose(self) -> None:

@@ -8,6 +8,7 @@ import base64
 import anthropic
 import httpx
 import orjson
+import pytest
 from tests.server.upstream_recorder import RecordingUpstream
 from tests.support import GATEWAY_KEY, serve_gateway
 
@@ -309,3 +310,11 @@ def test_model_is_rewritten_to_the_upstream_id_and_nothing_else_changes() -> Non
     assert response.status_code == 200
     sent = orjson.loads(recorder.requests[0][2])
     assert sent == {**body, "model": "claude-haiku-4-5"}
+
+
+def test_models_retrieve_describes_one_model(anthropic_client: anthropic.Anthropic) -> None:
+    model = anthropic_client.models.retrieve("claude-haiku-4-5")
+    assert model.id == "claude-haiku-4-5"
+    assert model.display_name == "Claude Haiku 4.5"
+    with pytest.raises(anthropic.NotFoundError):
+        anthropic_client.models.retrieve("claude-unknown")

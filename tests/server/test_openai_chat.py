@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import openai
+import pytest
 
 MODEL = "gpt-4o-mini"
 WEATHER_TOOL = {
@@ -157,3 +158,11 @@ def test_models_list_in_openai_shape(openai_client: openai.OpenAI) -> None:
     models = list(openai_client.models.list())
     assert {"claude-haiku-4-5", "gpt-4o-mini"} <= {m.id for m in models}
     assert all(m.object == "model" for m in models)
+
+
+def test_models_retrieve_in_openai_shape(openai_client: openai.OpenAI) -> None:
+    model = openai_client.models.retrieve("gpt-4o-mini")
+    assert model.id == "gpt-4o-mini"
+    assert model.owned_by == "sim-openai"
+    with pytest.raises(openai.NotFoundError):
+        openai_client.models.retrieve("gpt-unknown")

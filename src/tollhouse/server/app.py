@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 from tollhouse.call import Call, Endpoint, new_request_id
 from tollhouse.errors import (
@@ -133,6 +134,9 @@ class GatewayApp:
         if path in ("/v1/models", "/models"):
             _require_method(method, "GET", path)
             return self.gateway.models_reply(fmt)
+        if path.startswith(("/v1/models/", "/models/")):
+            _require_method(method, "GET", path)
+            return self.gateway.models_reply(fmt, unquote(path.split("/models/", 1)[1]))
         if path == "/healthz":
             _require_method(method, "GET", path)
             return json_reply({"status": "ok"})

@@ -75,12 +75,14 @@ def stream_error_event(message: str, status: int) -> bytes:
     return frame_event("error", orjson.dumps(doc))
 
 
+def model_object(model_id: str, display_name: str, created_at: str) -> dict[str, Any]:
+    """One model as `GET /v1/models/{id}` answers it."""
+    return {"type": "model", "id": model_id, "display_name": display_name, "created_at": created_at}
+
+
 def models_list(models: list[tuple[str, str, str]]) -> dict[str, Any]:
     """`GET /v1/models` in Anthropic's shape; `models` holds (id, display name, created at)."""
-    data = [
-        {"type": "model", "id": mid, "display_name": name, "created_at": created}
-        for mid, name, created in models
-    ]
+    data = [model_object(*entry) for entry in models]
     return {
         "data": data,
         "has_more": False,

@@ -54,12 +54,11 @@ def stream_error_event(message: str, status: int) -> bytes:
     return frame_event(None, orjson.dumps(doc))
 
 
+def model_object(model_id: str, owner: str, created: int) -> dict[str, Any]:
+    """One model as `GET /v1/models/{id}` answers it."""
+    return {"id": model_id, "object": "model", "created": created, "owned_by": owner}
+
+
 def models_list(models: list[tuple[str, str, int]]) -> dict[str, Any]:
     """`GET /v1/models` in OpenAI's shape; `models` holds (id, owner, created unix time)."""
-    return {
-        "object": "list",
-        "data": [
-            {"id": mid, "object": "model", "created": created, "owned_by": owner}
-            for mid, owner, created in models
-        ],
-    }
+    return {"object": "list", "data": [model_object(*entry) for entry in models]}
