@@ -12,7 +12,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from tests.support import GATEWAY_KEY, IN_PROCESS_CONFIG, serve_gateway
+from tests.support import GATEWAY_KEY, IN_PROCESS_CONFIG, TEST_RELIABILITY, serve_gateway
 
 from tollhouse.server.runner import BackgroundServer
 from tollhouse.simulator.asgi import create_app as create_simulator_app
@@ -53,6 +53,7 @@ def http_gateway_url(simulator_url: str) -> Iterator[str]:
             },
         },
         "timeouts": {"first_byte": 3.0, "read_idle": 3.0, "connect": 2.0},
+        "reliability": TEST_RELIABILITY,
     }
     server = serve_gateway(config)
     yield server.url

@@ -11,6 +11,14 @@ from tollhouse.server.runner import BackgroundServer
 
 GATEWAY_KEY = "th-test-key"
 
+# Quick retries, and a retry-after longer than half a second fails fast, so fault tests stay
+# fast; breakers that never trip, so fault tests do not leak into one another. The
+# reliability tests configure their own policies.
+TEST_RELIABILITY: dict[str, Any] = {
+    "retry": {"max_attempts": 2, "base_delay": 0.01, "max_delay": 0.05, "max_retry_after": 0.5},
+    "breaker": {"consecutive_failures": 1000000, "min_calls": 1000000},
+}
+
 # Same format on both sides (claude → anthropic simulator, gpt → openai simulator) and, by
 # asking the other family's model, cross format both ways.
 IN_PROCESS_CONFIG: dict[str, Any] = {
@@ -28,6 +36,7 @@ IN_PROCESS_CONFIG: dict[str, Any] = {
         "gpt-4o-mini": {"deployments": [{"provider": "sim-openai", "model": "gpt-4o-mini"}]},
     },
     "timeouts": {"first_byte": 5.0, "read_idle": 5.0},
+    "reliability": TEST_RELIABILITY,
 }
 
 

@@ -36,6 +36,14 @@ class Call:
     # Filled by dispatch.
     upstream_request_id: str | None = None
     status: int | None = None
+    deadline: float = 0.0
+    attempts: int = 0
+    fallback_used: bool = False
+    served_by: str | None = None
+    stop_reason: str | None = None
+    truncated: bool = False
+    degraded: bool = False
+    failure_classes: list[str] = field(default_factory=list)
 
     @property
     def model(self) -> str:

@@ -33,6 +33,10 @@ class TollhouseError(Exception):
         self.code = code
         self.headers = headers or {}
 
+    def status_for(self, fmt: WireFormat) -> int:
+        """The HTTP status in `fmt`; the same in both formats unless a format has its own."""
+        return self.status
+
     def body(self, fmt: WireFormat, request_id: str | None = None) -> bytes:
         return render_error_body(
             fmt,
@@ -108,9 +112,15 @@ class UpstreamTimeout(UpstreamError):
 
 
 class Overloaded(TollhouseError):
+    """Nothing can take the call now: 529 `overloaded_error` as Anthropic sends it, and 503
+    for OpenAI clients, whose API has no 529."""
+
     status = 529
     anthropic_type = "overloaded_error"
     openai_type = "server_error"
+
+    def status_for(self, fmt: WireFormat) -> int:
+        return 529 if fmt == "anthropic" else 503
 
 
 class InternalError(TollhouseError):

@@ -18,6 +18,7 @@ from tollhouse.providers.registry import build_providers
 from tollhouse.server.reply import Reply, json_reply
 from tollhouse.stages.dispatch import dispatch
 from tollhouse.stages.route import Router
+from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
 
@@ -36,8 +37,11 @@ class Gateway:
         return [n for n, p in self.config.providers.items() if p.type == "simulator"]
 
     async def handle(self, call: Call) -> Reply:
-        targets = self.router.resolve(call.model)
-        return await dispatch(call, targets[0], self.config.timeouts.first_byte)
+        plan = self.router.resolve(call.model)
+        if call.endpoint == "count_tokens" and plan.targets[0].provider.wire_format != "anthropic":
+            # The OpenAI dialect has no count endpoint: answer with the documented estimate.
+            return json_reply({"input_tokens": request_input_tokens(call.body)})
+        return await dispatch(call, plan)
 
     def models_reply(self, fmt: WireFormat, model_id: str | None = None) -> Reply:
         """`GET /v1/models` (all served names) or `GET /v1/models/{id}` (one, or 404)."""

@@ -246,29 +246,39 @@ def test_upstream_error_is_translated_for_a_cross_format_client(
     assert caught.value.type == "rate_limit_error"  # type: ignore[attr-defined]
 
 
-def test_connection_reset_becomes_502(anthropic_client: anthropic.Anthropic) -> None:
-    with pytest.raises(anthropic.APIStatusError) as caught:
+def test_connection_reset_on_every_attempt_ends_in_a_clean_overload_error(
+    anthropic_client: anthropic.Anthropic,
+) -> None:
+    with pytest.raises(anthropic.OverloadedError) as caught:
         anthropic_client.messages.create(
             model=CLAUDE,
             max_tokens=5,
             messages=HI,
             extra_headers=fault("reset"),  # type: ignore[arg-type]
         )
-    assert caught.value.status_code == 502
-    assert caught.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+    assert caught.value.status_code == 529
+    assert "(connection)" in caught.value.message
+    assert caught.value.response.headers["retry-after"]
+    assert caught.value.response.headers["x-should-retry"] == "false"
 
 
 @pytest.fixture(scope="module")
 def impatient_gateway() -> Iterator[str]:
-    server = serve_gateway({**IN_PROCESS_CONFIG, "timeouts": {"first_byte": 0.3, "read_idle": 0.3}})
+    server = serve_gateway(
+        {
+            **IN_PROCESS_CONFIG,
+            "timeouts": {"first_byte": 0.3, "read_idle": 0.3},
+            "reliability": {"retry": {"max_attempts": 1}},
+        }
+    )
     yield server.url
     server.stop()
 
 
-def test_hanging_upstream_becomes_504_after_the_first_byte_timeout(impatient_gateway: str) -> None:
+def test_hanging_upstream_is_abandoned_after_the_first_byte_timeout(impatient_gateway: str) -> None:
     client = anthropic.Anthropic(base_url=impatient_gateway, api_key=GATEWAY_KEY, max_retries=0)
     started = time.monotonic()
-    with pytest.raises(anthropic.GatewayTimeoutError):
+    with pytest.raises(anthropic.OverloadedError, match="timeout"):
         client.messages.create(
             model=CLAUDE,
             max_tokens=5,

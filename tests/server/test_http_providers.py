@@ -79,14 +79,17 @@ def test_upstream_errors_over_http_keep_their_class(http_anthropic: anthropic.An
     assert caught.value.response.headers.get("retry-after")
 
 
-def test_connection_reset_over_http_becomes_502(http_openai: openai.OpenAI) -> None:
-    with pytest.raises(openai.APIStatusError) as caught:
+def test_connection_reset_over_http_ends_in_503_for_openai_clients(
+    http_openai: openai.OpenAI,
+) -> None:
+    with pytest.raises(openai.InternalServerError) as caught:
         http_openai.chat.completions.create(
             model="gpt-4o-mini",
             messages=HI,
             extra_headers={"x-simulator-fault": "reset"},  # type: ignore[arg-type]
         )
-    assert caught.value.status_code == 502
+    assert caught.value.status_code == 503
+    assert caught.value.response.headers["retry-after"]
 
 
 def test_mid_stream_reset_over_http_is_an_error_event(http_anthropic: anthropic.Anthropic) -> None:
@@ -104,7 +107,7 @@ def test_mid_stream_reset_over_http_is_an_error_event(http_anthropic: anthropic.
     assert "incomplete" in caught.value.message
 
 
-def test_unreachable_upstream_is_a_502_not_a_hang() -> None:
+def test_unreachable_upstream_is_a_clean_overload_error_not_a_hang() -> None:
     from tests.support import serve_gateway
 
     from tollhouse.server.runner import free_port
@@ -118,9 +121,8 @@ def test_unreachable_upstream_is_a_502_not_a_hang() -> None:
     )
     try:
         client = anthropic.Anthropic(base_url=gateway.url, api_key=GATEWAY_KEY, max_retries=0)
-        with pytest.raises(anthropic.APIStatusError) as caught:
+        with pytest.raises(anthropic.OverloadedError) as caught:
             client.messages.create(model="gone", max_tokens=5, messages=HI)  # type: ignore[arg-type]
-        assert caught.value.status_code == 502
-        assert "unreachable" in caught.value.message
+        assert "cannot connect to 127.0.0.1" in caught.value.message
     finally:
         gateway.stop()

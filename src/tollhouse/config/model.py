@@ -26,11 +26,74 @@ class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class TimeoutsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Seconds. `first_byte` bounds the wait for the upstream's status line and headers."""
+    """Seconds. `first_byte` bounds each attempt's wait for the upstream's answer to start
+    (status line, and the first chunk of a stream); `read_idle` the silence between chunks;
+    `total` the whole call until its answer starts, retries and waits included. A client
+    lowers `total` for its call with `x-tollhouse-timeout` (the official SDKs also send their
+    own timeout as `x-stainless-timeout`, which is honoured the same way)."""
 
     connect: float = 10.0
-    first_byte: float = 600.0
-    read_idle: float = 600.0
+    first_byte: float = 120.0
+    read_idle: float = 120.0
+    total: float = 600.0
+
+
+class RetryPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Attempts per deployment, with exponential backoff and full jitter between them.
+    An upstream `retry-after` longer than `max_retry_after` is not waited for: the call moves
+    to the next deployment (or fails fast) instead."""
+
+    max_attempts: int = 3
+    base_delay: float = 0.25
+    max_delay: float = 8.0
+    max_retry_after: float = 20.0
+
+
+class BreakerPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    consecutive_failures: int = 5
+    error_rate: float = 0.5
+    min_calls: int = 20
+    window_seconds: float = 30.0
+    open_seconds: float = 15.0
+
+
+FailureName = Literal[
+    "rate_limit", "overloaded", "server_error", "timeout", "connection", "context_window"
+]
+ALL_FALLBACK_CLASSES: tuple[FailureName, ...] = (
+    "rate_limit",
+    "overloaded",
+    "server_error",
+    "timeout",
+    "connection",
+    "context_window",
+)
+
+
+class DegradePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a client gets when every deployment failed: `error`, a clean overload error
+    (529 Anthropic / 503 OpenAI, 429 when every failure was a rate limit) with `Retry-After`;
+    or `static`, a normal answer with `static_text`, marked `x-tollhouse-degraded: true`."""
+
+    mode: Literal["error", "static"] = "error"
+    static_text: str = ""
+    retry_after_seconds: int = 10
+
+
+class TruncationPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A `max_tokens` / `length` stop is always flagged (header and record). On top of that:
+    `retry_larger` retries once with `max_tokens` doubled (up to `max_tokens_cap`); `refuse`
+    answers 422 instead of passing a truncated answer off, for routes that need complete
+    structured output."""
+
+    mode: Literal["flag", "retry_larger", "refuse"] = "flag"
+    max_tokens_cap: int = 16384
+
+
+class ReliabilityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    retry: RetryPolicy = RetryPolicy()
+    breaker: BreakerPolicy = BreakerPolicy()
+    max_in_flight: int = 2048
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -52,9 +115,17 @@ class Deployment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The model name (or alias) clients send, mapped to its ordered deployments."""
+    """The model name (or alias) clients send, mapped to its ordered deployments: the first
+    serves, the others are its fallback chain, tried in order on the failure classes listed in
+    `fallback_on`. Unset policies take the gateway-wide defaults."""
 
     deployments: tuple[Deployment, ...]
+    retry: RetryPolicy | None = None
+    timeouts: TimeoutsConfig | None = None
+    fallback_on: tuple[FailureName, ...] = ALL_FALLBACK_CLASSES
+    degrade: DegradePolicy = DegradePolicy()
+    truncation: TruncationPolicy = TruncationPolicy()
+    hedge_after_ms: float | None = None
 
 
 class LoggingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -66,6 +137,7 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     server: ServerConfig = ServerConfig()
     limits: LimitsConfig = LimitsConfig()
     timeouts: TimeoutsConfig = TimeoutsConfig()
+    reliability: ReliabilityConfig = ReliabilityConfig()
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelRoute] = {}
     logging: LoggingConfig = LoggingConfig()

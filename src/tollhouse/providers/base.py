@@ -34,7 +34,8 @@ class UpstreamRequest:
 
     `path` is relative to the provider's API root, e.g. `/v1/messages` or `/chat/completions`;
     `headers` are the ones to pass on from the client (`anthropic-version`, `anthropic-beta`,
-    ...), the adapter adds credentials. `timeout` bounds the wait for the status line.
+    ...), the adapter adds credentials. `timeout` bounds the wait for the status line;
+    `read_idle_timeout` (when set) the silence between body chunks.
     """
 
     path: str
@@ -43,6 +44,7 @@ class UpstreamRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: float | None = None
     method: str = "POST"
+    read_idle_timeout: float | None = None
 
 
 class UpstreamResponse(Protocol):

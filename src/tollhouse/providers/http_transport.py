@@ -71,7 +71,8 @@ class HttpTransport:
         for attempt in (1, 2):
             conn = await self._pool.acquire()
             reused = conn.served > 0
-            response = conn.start(payload, self._read_idle_timeout, self._pool.release)
+            idle = request.read_idle_timeout or self._read_idle_timeout
+            response = conn.start(payload, idle, self._pool.release)
             try:
                 async with asyncio.timeout(request.timeout):
                     await response.wait_headers()

@@ -20,12 +20,14 @@ from tollhouse.errors import (
     InternalError,
     MethodNotAllowed,
     NotFound,
+    Overloaded,
     RequestTooLarge,
     TollhouseError,
     UnsupportedMediaType,
     WireFormat,
 )
 from tollhouse.gateway import Gateway
+from tollhouse.reliability.load_shedding import InFlightLimiter
 from tollhouse.server.reply import Reply, json_reply
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
@@ -59,6 +61,7 @@ class GatewayApp:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.ready = False
+        self.in_flight = InFlightLimiter(gateway.config.reliability.max_in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -86,10 +89,18 @@ class GatewayApp:
         fmt = endpoint[0] if endpoint else guess_format(path, headers)
         request_id = new_request_id()
         call: Call | None = None
+        admitted = False
         try:
             if endpoint is not None:
                 if scope["method"] != "POST":
                     raise MethodNotAllowed(f"{scope['method']} {path}: only POST is allowed")
+                if not self.in_flight.try_acquire():
+                    raise Overloaded(
+                        f"the gateway is at its limit of {self.in_flight.limit} calls in flight; "
+                        "retry shortly",
+                        headers={"retry-after": "1"},
+                    )
+                admitted = True
                 call = await self._decode_call(endpoint, headers, receive, request_id)
                 reply = await self.gateway.handle(call)
             else:
@@ -102,10 +113,14 @@ class GatewayApp:
             )
             reply = _error_reply(InternalError("internal gateway error"), fmt, request_id)
         _identify(reply, fmt, request_id, call)
-        if reply.stream is None:
-            await _send_whole(send, reply)
-        else:
-            await _send_stream(send, receive, reply)
+        try:
+            if reply.stream is None:
+                await _send_whole(send, reply)
+            else:
+                await _send_stream(send, receive, reply)
+        finally:
+            if admitted:
+                self.in_flight.release()
 
     async def _decode_call(
         self,
@@ -185,7 +200,7 @@ class _ClientDisconnectedError(TollhouseError):
 
 
 def _error_reply(exc: TollhouseError, fmt: WireFormat, request_id: str) -> Reply:
-    reply = Reply(status=exc.status, body=exc.body(fmt, request_id))
+    reply = Reply(status=exc.status_for(fmt), body=exc.body(fmt, request_id))
     for name, value in exc.headers.items():
         reply.add_header(name, value)
     return reply

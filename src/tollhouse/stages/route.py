@@ -1,4 +1,5 @@
-"""Route: the model name a client sends → the ordered deployments that can serve it."""
+"""Route: the model name a client sends → its ordered deployments and the policies that
+govern them (retries, timeouts, fallback rules, degradation, truncation, hedging)."""
 
 from __future__ import annotations
 
@@ -6,34 +7,77 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tollhouse.config import GatewayConfig
+from tollhouse.config.model import (
+    DegradePolicy,
+    FailureName,
+    RetryPolicy,
+    TimeoutsConfig,
+    TruncationPolicy,
+)
 from tollhouse.errors import NotFound
 from tollhouse.providers.base import Provider
+from tollhouse.reliability.circuit_breaker import CircuitBreaker
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
+    """One deployment: where to send, under which id, and its breaker (shared by every
+    route that uses the same provider and model)."""
+
     provider: Provider
     upstream_model: str
+    breaker: CircuitBreaker
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider.name}/{self.upstream_model}"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePlan:
+    model: str
+    targets: tuple[Target, ...]
+    retry: RetryPolicy
+    timeouts: TimeoutsConfig
+    fallback_on: frozenset[FailureName]
+    degrade: DegradePolicy
+    truncation: TruncationPolicy
+    hedge_after: float | None
 
 
 class Router:
     def __init__(self, config: GatewayConfig, providers: Mapping[str, Provider]) -> None:
-        self._routes: dict[str, tuple[Target, ...]] = {
-            model: tuple(Target(providers[d.provider], d.model) for d in route.deployments)
-            for model, route in config.models.items()
-        }
+        self.breakers: dict[str, CircuitBreaker] = {}
+        self._plans: dict[str, RoutePlan] = {}
+        defaults = config.reliability
+        for model, route in config.models.items():
+            targets = []
+            for d in route.deployments:
+                key = f"{d.provider}/{d.model}"
+                breaker = self.breakers.setdefault(key, CircuitBreaker(defaults.breaker))
+                targets.append(Target(providers[d.provider], d.model, breaker))
+            self._plans[model] = RoutePlan(
+                model=model,
+                targets=tuple(targets),
+                retry=route.retry or defaults.retry,
+                timeouts=route.timeouts or config.timeouts,
+                fallback_on=frozenset(route.fallback_on),
+                degrade=route.degrade,
+                truncation=route.truncation,
+                hedge_after=None if route.hedge_after_ms is None else route.hedge_after_ms / 1000,
+            )
 
-    def resolve(self, model: str) -> tuple[Target, ...]:
-        targets = self._routes.get(model)
-        if targets is None:
+    def resolve(self, model: str) -> RoutePlan:
+        plan = self._plans.get(model)
+        if plan is None:
             raise NotFound(
                 f"model: {model!r} is not served by this gateway; "
                 "GET /v1/models lists the models it serves",
                 param="model",
                 code="model_not_found",
             )
-        return targets
+        return plan
 
     @property
     def models(self) -> list[str]:
-        return list(self._routes)
+        return list(self._plans)

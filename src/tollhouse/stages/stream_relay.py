@@ -29,14 +29,22 @@ def stream_error_event(call: Call, message: str, status: int) -> bytes:
 
 
 async def relay_stream(
-    call: Call, response: UpstreamResponse, upstream_format: str
+    call: Call,
+    response: UpstreamResponse,
+    upstream_format: str,
+    chunks: AsyncIterator[bytes],
+    first_chunk: bytes,
 ) -> AsyncIterator[bytes]:
+    """The client's stream: `first_chunk` (read before the reply was committed, so that a
+    failure up to then could still be retried), then the rest of `chunks`."""
     try:
         if upstream_format == call.client_format:
-            async for chunk in response.iter_chunks():
+            if first_chunk:
+                yield first_chunk
+            async for chunk in chunks:
                 yield chunk
         else:
-            async for chunk in _translated(call, response):
+            async for chunk in _translated(call, _prepend(first_chunk, chunks)):
                 yield chunk
     except UpstreamTimeoutError:
         yield stream_error_event(call, "upstream stream went silent; the answer is incomplete", 504)
@@ -48,7 +56,14 @@ async def relay_stream(
         await response.aclose()
 
 
-async def _translated(call: Call, response: UpstreamResponse) -> AsyncIterator[bytes]:
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def _translated(call: Call, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     translator: AnthropicToOpenAIStream | OpenAIToAnthropicStream
     if call.client_format == "openai":
         options = call.body.get("stream_options")
@@ -57,7 +72,7 @@ async def _translated(call: Call, response: UpstreamResponse) -> AsyncIterator[b
     else:
         translator = OpenAIToAnthropicStream(call.model, request_input_tokens(call.body))
     parser = SSEParser()
-    async for chunk in response.iter_chunks():
+    async for chunk in chunks:
         out: list[bytes] = []
         for event in parser.feed(chunk):
             out.extend(translator.feed(event))

@@ -89,3 +89,43 @@ def models_list(models: list[tuple[str, str, str]]) -> dict[str, Any]:
         "first_id": data[0]["id"] if data else None,
         "last_id": data[-1]["id"] if data else None,
     }
+
+
+def message_stream(message: dict[str, Any]) -> list[bytes]:
+    """A whole Messages answer (text blocks only) as the SSE events a stream of it would be:
+    used to serve a degraded static answer (and later cache replays) to a streaming client."""
+    start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
+    events = [frame_json_event("message_start", {"type": "message_start", "message": start})]
+    for index, block in enumerate(message.get("content", [])):
+        events.append(
+            frame_json_event(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            )
+        )
+        delta = {"type": "text_delta", "text": block.get("text", "")}
+        events.append(
+            frame_json_event(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": index, "delta": delta},
+            )
+        )
+        events.append(
+            frame_json_event("content_block_stop", {"type": "content_block_stop", "index": index})
+        )
+    delta_doc = {
+        "type": "message_delta",
+        "delta": {"stop_reason": message.get("stop_reason"), "stop_sequence": None},
+        "usage": message.get("usage", {}),
+    }
+    events.append(frame_json_event("message_delta", delta_doc))
+    events.append(frame_json_event("message_stop", {"type": "message_stop"}))
+    return events
+
+
+def frame_json_event(name: str, doc: Any) -> bytes:
+    return frame_event(name, orjson.dumps(doc))

@@ -62,3 +62,38 @@ def model_object(model_id: str, owner: str, created: int) -> dict[str, Any]:
 def models_list(models: list[tuple[str, str, int]]) -> dict[str, Any]:
     """`GET /v1/models` in OpenAI's shape; `models` holds (id, owner, created unix time)."""
     return {"object": "list", "data": [model_object(*entry) for entry in models]}
+
+
+def completion_stream(completion: dict[str, Any], include_usage: bool) -> list[bytes]:
+    """A whole `chat.completion` (text only) as the chunks a stream of it would be, ending
+    with the usage chunk when asked and `[DONE]`."""
+    base = {
+        "id": completion["id"],
+        "object": "chat.completion.chunk",
+        "created": completion["created"],
+        "model": completion["model"],
+    }
+    choice = completion["choices"][0]
+    usage_field = {"usage": None} if include_usage else {}
+    content = choice["message"].get("content") or ""
+    chunks = [
+        {
+            **base,
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": content},
+                    "finish_reason": None,
+                }
+            ],
+            **usage_field,
+        },
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}],
+            **usage_field,
+        },
+    ]
+    if include_usage:
+        chunks.append({**base, "choices": [], "usage": completion.get("usage")})
+    return [frame_event(None, orjson.dumps(chunk)) for chunk in chunks] + [DONE]

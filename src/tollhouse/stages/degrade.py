@@ -1,0 +1,104 @@
+"""Graceful degradation: what a client gets when every deployment of its route failed.
+
+Never a hang and never a bare 500: either a configured static answer, served as a normal
+answer in the client's format (streamed if it asked for a stream) and marked
+`x-tollhouse-degraded: true`; or a clean overload error (529 for Anthropic clients, 503 for
+OpenAI clients; 429 when every failure was a rate limit) with `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+
+from tollhouse.call import Call
+from tollhouse.errors import Overloaded, RateLimited, TollhouseError
+from tollhouse.server.reply import SSE_CONTENT_TYPE, Reply
+from tollhouse.stages.attempt import Failure
+from tollhouse.stages.route import RoutePlan
+from tollhouse.wire import anthropic as anthropic_wire
+from tollhouse.wire import openai as openai_wire
+
+
+def degrade(call: Call, plan: RoutePlan, failures: list[Failure], skipped: int) -> Reply:
+    call.degraded = True
+    if plan.degrade.mode == "static":
+        return _static_answer(call, plan.degrade.static_text)
+    raise _exhausted_error(call, plan, failures, skipped)
+
+
+def _exhausted_error(
+    call: Call, plan: RoutePlan, failures: list[Failure], skipped: int
+) -> TollhouseError:
+    waits = [f.retry_after for f in failures if f.retry_after is not None]
+    retry_after = max(waits) if waits else float(plan.degrade.retry_after_seconds)
+    if failures:
+        last = failures[-1]
+        summary = (
+            f"every deployment of {plan.model!r} failed after {call.attempts} attempt(s); "
+            f"last: {last.message} ({last.kind})"
+        )
+    else:
+        summary = f"every deployment of {plan.model!r} is unavailable (circuit open)"
+    if skipped and failures:
+        summary += f"; {skipped} deployment(s) skipped with an open circuit"
+    error_type: type[TollhouseError] = Overloaded
+    if failures and all(f.kind == "rate_limit" for f in failures):
+        error_type = RateLimited
+    headers = {"retry-after": str(max(1, math.ceil(retry_after)))}
+    if call.attempts > 1:
+        # We already retried: an SDK retrying on top would multiply the load (retry storm).
+        headers["x-should-retry"] = "false"
+    return error_type(summary, headers=headers)
+
+
+def _static_answer(call: Call, text: str) -> Reply:
+    if call.client_format == "anthropic":
+        message = {
+            "id": f"msg_degraded_{call.request_id}",
+            "type": "message",
+            "role": "assistant",
+            "model": call.model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
+        events = anthropic_wire.message_stream(message) if call.stream else None
+        body = None if call.stream else orjson.dumps(message)
+    else:
+        completion = {
+            "id": f"chatcmpl-degraded-{call.request_id}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": call.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        }
+        options = call.body.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        events = openai_wire.completion_stream(completion, include_usage) if call.stream else None
+        body = None if call.stream else orjson.dumps(completion)
+    reply = Reply(status=200)
+    if events is not None:
+        reply.stream = _replay(events)
+        reply.content_type = SSE_CONTENT_TYPE
+    else:
+        reply.body = body or b""
+    reply.add_header("x-tollhouse-degraded", "true")
+    return reply
+
+
+async def _replay(events: list[bytes]) -> AsyncIterator[bytes]:
+    for event in events:
+        yield event
