@@ -1,5 +1,6 @@
-"""An upstream that records exactly what it was sent and answers with a canned message, to
-prove what the gateway forwards (unknown fields intact, credentials swapped)."""
+"""An upstream that records exactly what it was sent and answers with a canned document, to
+prove what the gateway forwards (unknown fields intact, credentials swapped) and to play
+answers the simulator has no fault for."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ CANNED_MESSAGE = {
 
 
 class RecordingUpstream:
-    def __init__(self) -> None:
+    def __init__(self, status: int = 200, doc: dict[str, Any] | None = None) -> None:
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.status = status
+        self.doc = CANNED_MESSAGE if doc is None else doc
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -43,8 +46,8 @@ class RecordingUpstream:
         await send(
             {
                 "type": "http.response.start",
-                "status": 200,
+                "status": self.status,
                 "headers": [(b"content-type", b"application/json"), (b"request-id", b"req_up_1")],
             }
         )
-        await send({"type": "http.response.body", "body": orjson.dumps(CANNED_MESSAGE)})
+        await send({"type": "http.response.body", "body": orjson.dumps(self.doc)})

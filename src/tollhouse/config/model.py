@@ -29,8 +29,9 @@ class TimeoutsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Seconds. `first_byte` bounds each attempt's wait for the upstream's answer to start
     (status line, and the first chunk of a stream); `read_idle` the silence between chunks;
     `total` the whole call until its answer starts, retries and waits included. A client
-    lowers `total` for its call with `x-tollhouse-timeout` (the official SDKs also send their
-    own timeout as `x-stainless-timeout`, which is honoured the same way)."""
+    lowers `total` for its call with `x-tollhouse-timeout`; the official SDKs send their own
+    timeout (`x-stainless-timeout`, `x-stainless-read-timeout`), honoured the same way, so the
+    gateway answers before the client gives up."""
 
     connect: float = 10.0
     first_byte: float = 120.0
@@ -82,7 +83,7 @@ class DegradePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class TruncationPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A `max_tokens` / `length` stop is always flagged (header and record). On top of that:
-    `retry_larger` retries once with `max_tokens` doubled (up to `max_tokens_cap`); `refuse`
+    `retry_larger` retries once with `max_tokens` raised to `max_tokens_cap`; `refuse`
     answers 422 instead of passing a truncated answer off, for routes that need complete
     structured output."""
 

@@ -2,12 +2,14 @@
 
 The request's timeout bounds the wait for the status line, as over HTTP, so a `hang` or
 `slow-first-byte` fault surfaces as `UpstreamTimeoutError`; a `reset` fault raises
-`UpstreamConnectionError` from `send`, as a dropped connection does before any response.
+`UpstreamConnectionError` from `send`, as a dropped connection does before any response; and
+`read_idle_timeout` bounds the silence between chunks, as the HTTP transport's does.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Mapping
 
 from tollhouse.providers.base import (
     UpstreamRequest,
@@ -37,11 +39,48 @@ class SimulatorProvider:
             headers.setdefault("anthropic-version", _ANTHROPIC_VERSION)
         try:
             async with asyncio.timeout(request.timeout):
-                return await self.simulator.handle(request.method, path, headers, request.body)
+                response = await self.simulator.handle(request.method, path, headers, request.body)
         except TimeoutError as exc:
             raise UpstreamTimeoutError(
                 f"simulator sent no response within {request.timeout:g} s"
             ) from exc
+        if request.read_idle_timeout is None:
+            return response
+        return _IdleBounded(response, request.read_idle_timeout)
 
     async def aclose(self) -> None:
         """Nothing to release: no connection is held."""
+
+
+class _IdleBounded:
+    """A simulator response whose chunks may not be further apart than `idle` seconds."""
+
+    def __init__(self, response: UpstreamResponse, idle: float) -> None:
+        self._response = response
+        self._idle = idle
+
+    @property
+    def status(self) -> int:
+        return self._response.status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._response.headers
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self.iter_chunks()])
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        chunks = aiter(self._response.iter_chunks())
+        while True:
+            try:
+                async with asyncio.timeout(self._idle):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError as exc:
+                raise UpstreamTimeoutError(f"simulator sent nothing for {self._idle:g} s") from exc
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._response.aclose()

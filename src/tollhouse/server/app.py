@@ -209,8 +209,13 @@ def _error_reply(exc: TollhouseError, fmt: WireFormat, request_id: str) -> Reply
 def _identify(reply: Reply, fmt: WireFormat, request_id: str, call: Call | None) -> None:
     reply.add_header("request-id" if fmt == "anthropic" else "x-request-id", request_id)
     reply.add_header("x-tollhouse-request-id", request_id)
-    if call is not None and call.upstream_request_id:
+    if call is None:
+        return
+    if call.upstream_request_id:
         reply.add_header("x-upstream-request-id", call.upstream_request_id)
+    if call.attempts and all(name != b"x-tollhouse-attempts" for name, _ in reply.headers):
+        # Replies built by dispatch carry it already; errors raised past dispatch do not.
+        reply.add_header("x-tollhouse-attempts", str(call.attempts))
 
 
 async def _send_whole(send: Send, reply: Reply) -> None:

@@ -1,7 +1,10 @@
 """One attempt at one deployment: send, then either a usable answer or a classified failure.
 
-For a stream, the attempt waits for the first chunk before it counts as a success: until a
-byte has reached the client a failure can still be retried or sent to a fallback, unseen.
+A stream counts as a success only once its first content event has arrived: the preamble
+before it (`message_start`, `ping`, an empty role chunk) carries nothing a user can see, so
+it is held back (a few hundred bytes) and any failure up to then, an error event or a broken
+connection, is retried or sent to a fallback unseen. Content is never held: from the first
+content event on, chunks are relayed as they arrive.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+
+import orjson
 
 from tollhouse.call import Call
 from tollhouse.providers.base import (
@@ -21,6 +26,7 @@ from tollhouse.reliability.backoff import retry_after_seconds
 from tollhouse.reliability.failure_class import FailureClass, classify_status
 from tollhouse.stages.route import Target
 from tollhouse.stages.upstream_request import build_upstream_request
+from tollhouse.wire.sse import SSEEvent, SSEParser
 
 
 @dataclass(slots=True)
@@ -84,8 +90,13 @@ async def attempt(
                 return Answer(target, response, body=await response.read())
         chunks = aiter(response.iter_chunks())
         async with asyncio.timeout(first_byte_timeout):
-            first = await anext(chunks, b"")
-        return Answer(target, response, chunks=chunks, first_chunk=first)
+            held = await _hold_preamble(chunks, provider.wire_format)
+        if isinstance(held, str):
+            await response.aclose()
+            return Failure(
+                _stream_error_class(held), f"{target.label}: stream error: {held}", target
+            )
+        return Answer(target, response, chunks=chunks, first_chunk=held)
     except (TimeoutError, UpstreamTimeoutError):
         await response.aclose()
         return Failure("timeout", f"{target.label}: answer did not start in time", target)
@@ -95,3 +106,74 @@ async def attempt(
     except BaseException:
         await response.aclose()
         raise
+
+
+# Held preamble larger than this is relayed anyway: it is not a preamble any more.
+_PREAMBLE_LIMIT = 64 * 1024
+
+
+async def _hold_preamble(chunks: AsyncIterator[bytes], fmt: WireFormat) -> bytes | str:
+    """Read until the first content event; the bytes read, or the upstream's error type
+    (a str) when the stream failed before any content."""
+    parser = SSEParser()
+    held: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        held.append(chunk)
+        size += len(chunk)
+        for event in parser.feed(chunk):
+            verdict = _classify_event(event, fmt)
+            if verdict is not None:
+                return verdict if isinstance(verdict, str) else b"".join(held)
+        if size > _PREAMBLE_LIMIT:
+            break
+    return b"".join(held)
+
+
+def _classify_event(event: SSEEvent, fmt: WireFormat) -> bool | str | None:
+    """True: content has started; a str: an error event (its type); None: preamble."""
+    if fmt == "anthropic":
+        if event.event == "error":
+            return _error_type(event)
+        return True if event.event not in _ANTHROPIC_PREAMBLE else None
+    if event.data.strip() == "[DONE]":
+        return True
+    try:
+        doc = orjson.loads(event.data)
+    except orjson.JSONDecodeError:
+        return True
+    if not isinstance(doc, dict):
+        return True
+    if "error" in doc:
+        return _error_type(event)
+    for choice in doc.get("choices") or ():
+        delta = choice.get("delta") or {} if isinstance(choice, dict) else {}
+        if delta.get("content") or delta.get("tool_calls") or choice.get("finish_reason"):
+            return True
+        if delta.get("refusal"):
+            return True
+    return True if doc.get("usage") else None
+
+
+_ANTHROPIC_PREAMBLE = frozenset({"message_start", "ping", "content_block_start"})
+
+
+def _error_type(event: SSEEvent) -> str:
+    try:
+        doc = orjson.loads(event.data)
+    except orjson.JSONDecodeError:
+        return "api_error"
+    error = doc.get("error") if isinstance(doc, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("type"), str):
+        return str(error["type"])
+    return "api_error"
+
+
+def _stream_error_class(error_type: str) -> FailureClass:
+    if "rate_limit" in error_type:
+        return "rate_limit"
+    if "overloaded" in error_type:
+        return "overloaded"
+    if "timeout" in error_type:
+        return "timeout"
+    return "server_error"

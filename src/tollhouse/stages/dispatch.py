@@ -49,7 +49,10 @@ class TruncatedAnswer(TollhouseError):
 def call_deadline(call: Call, plan: RoutePlan) -> float:
     """The monotonic time by which the answer must have started."""
     budget = plan.timeouts.total
-    for header in ("x-tollhouse-timeout", "x-stainless-timeout"):
+    # The official SDKs send their timeout: per request as `x-stainless-timeout`, else the
+    # client's read timeout as `x-stainless-read-timeout` (anthropic 2.x sends `NOT_GIVEN`
+    # in the first when no per-request timeout was set).
+    for header in ("x-tollhouse-timeout", "x-stainless-timeout", "x-stainless-read-timeout"):
         value = call.headers.get(header)
         if value:
             try:
@@ -233,7 +236,7 @@ def _enlarge_max_tokens(call: Call, cap: int) -> bool:
     current = call.body.get(field)
     if not isinstance(current, int) or current >= cap:
         return False
-    call.body[field] = min(cap, current * 2)
+    call.body[field] = cap
     call.raw_body = orjson.dumps(call.body)
     return True
 
