@@ -83,6 +83,7 @@ class Simulator:
         self.config = config or SimulatorConfig()
         c = self.config
         self._faults = FaultSchedule(c.faults, c.seed)
+        self.generation_calls = 0
         self._cache = PromptCache(c.cache_ttl_seconds)
         self._limits = RateLimits(
             c.rate_limit_requests_per_minute,
@@ -96,6 +97,11 @@ class Simulator:
             "/v1/chat/completions": self._chat,
             "/v1/models": self._models,
         }
+
+    @property
+    def faults_fired(self) -> dict[str, int]:
+        """How often each configured fault rule fired, by fault spec."""
+        return self._faults.fired
 
     async def handle(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
@@ -120,6 +126,8 @@ class Simulator:
                 doc = decode_body(body)
             except InvalidRequest as exc:
                 invalid = exc
+        if route.generation:
+            self.generation_calls += 1
         try:
             model = doc.get("model")
             fault = self._faults.pick(

@@ -113,6 +113,15 @@ class FaultSchedule:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
 
+    @property
+    def fired(self) -> dict[str, int]:
+        """How often each config rule fired, by its fault spec (for tests and diagnostics)."""
+        with self._lock:
+            counts: dict[str, int] = {}
+            for rule, fired in zip(self._rules, self._fired, strict=True):
+                counts[rule.fault] = counts.get(rule.fault, 0) + fired
+            return counts
+
     def pick(self, header: str | None, model: str | None, generation: bool) -> Fault | None:
         """The header's fault, else the first config rule that fires for this call.
         Raises ValueError for an unparseable header."""
