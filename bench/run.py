@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,11 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-WORK = BENCH / ".work"
+WORK_ROOT = BENCH / ".work"
+# This run's own folder (configs rendered with the actual ports, logs, nginx pid and temp):
+# bench/.work/run-<UTC time>-<pid>; the newest few are kept for inspection.
+WORK = WORK_ROOT / f"run-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
+KEEP_WORK_DIRS = 5
 RESULTS = BENCH / "results"
 UPSTREAM_DIR = BENCH / "upstream"
 WRK_DIR = BENCH / "wrk"
@@ -557,6 +562,23 @@ def cpu_times() -> list[int]:
     return [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
 
 
+def busy_processes() -> list[str]:
+    """Other load generators / servers already running (a shared machine): `wrk`, nginx, ..."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        words = cmd.split() or [""]
+        server = any(w.endswith(("/tollhouse", "/litellm")) for w in words[:2])
+        if Path(words[0]).name in ("wrk", "nginx:", "nginx") or server:
+            found.append(f"{entry} {cmd.strip()[:100]}")
+    return found
+
+
 def machine_info(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
     model = "?"
     with contextlib.suppress(OSError):
@@ -579,9 +601,10 @@ def machine_info(args: argparse.Namespace, targets: list[str]) -> dict[str, Any]
         "kernel": platform.release(),
         "debian": debian,
         "python": platform.python_version(),
-        "nginx": _cmd([args.nginx, "-v"]),
-        "wrk": _cmd([args.wrk, "-v"]),
+        "nginx": _cmd([args.nginx, "-v"]).replace("nginx version: ", ""),
+        "wrk": "wrk " + _cmd([args.wrk, "-v"]).split()[1],
         "loadavg_start": os.getloadavg(),
+        "busy_at_start": busy_processes(),
         "pinning": f"load (wrk, probe, nginx) on CPU {args.load_cpus}, gateways on CPU "
         f"{args.gw_cpus}"
         if args.load_cpus
@@ -624,14 +647,68 @@ def fmt_run(res: dict[str, Any]) -> str:
     )
 
 
+def prune_work_dirs() -> None:
+    runs = sorted(p for p in WORK_ROOT.glob("run-*") if p.is_dir() and p != WORK)
+    for old in runs[: max(0, len(runs) - (KEEP_WORK_DIRS - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def ensure_alive(services: dict[str, Service]) -> None:
+    """Fail loudly (not with a pile of invalid runs) when a service has gone away."""
+    for name, svc in services.items():
+        if svc.proc is not None and svc.proc.poll() is not None:
+            raise RuntimeError(
+                f"{name} (pid {svc.proc.pid}) exited with {svc.proc.returncode} in the middle of "
+                f"the run: crashed, or killed from outside (a broad pkill/killall?)\n"
+                f"{svc.log_tail()}"
+            )
+
+
 def benchmark(args: argparse.Namespace, targets: list[str], scenarios: list[Scenario]) -> None:
     WORK.mkdir(parents=True, exist_ok=True)
+    prune_work_dirs()
     (RESULTS / "raw").mkdir(parents=True, exist_ok=True)
     text = canned_text()
     started = time.time()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    raw_path = RESULTS / "raw" / f"{stamp}.json"
     steal0 = cpu_times()
     machine = machine_info(args, targets)
+    if machine["busy_at_start"] or machine["loadavg_start"][0] > 0.5:
+        log(
+            f"WARNING: the machine is busy (load average {machine['loadavg_start'][0]:.2f}); "
+            "other servers / load generators running:\n  "
+            + "\n  ".join(machine["busy_at_start"] or ["none found"])
+        )
+    command = "python3 " + " ".join(
+        shlex.quote(a) for a in [os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]]
+    )
+    settings = {
+        "duration_s": args.duration,
+        "repeats": args.repeats,
+        "concurrency": args.concurrency,
+        "warmup_s": args.warmup,
+        "ttfb_s": None if args.no_ttfb else args.ttfb_duration,
+        "targets": targets,
+        "scenarios": [sc.name for sc in scenarios],
+        "workdir": os.path.relpath(WORK, REPO),
+    }
+    runs: list[dict[str, Any]] = []
+
+    def save_raw(complete: bool, summary: dict[str, Any] | None = None) -> None:
+        """Raw JSON after every run, so an interrupted run still leaves its data behind."""
+        doc = {
+            "command": command,
+            "complete": complete,
+            "settings": settings,
+            "machine": machine,
+            "summary": summary,
+            "runs": runs,
+        }
+        raw_path.write_text(json.dumps(doc, indent=1))
+
     services = make_services(args, targets)
+    complete = False
     try:
         # (a)-(c): start the upstream and the gateways; all stay up for the whole run
         for name, svc in services.items():
@@ -668,7 +745,6 @@ def benchmark(args: argparse.Namespace, targets: list[str], scenarios: list[Scen
                 log(f"warm-up {name:9s} {sc.name:16s} {fmt_run(res)}")
 
         # measured runs: repeats x scenarios x concurrency, targets interleaved and rotated
-        runs: list[dict[str, Any]] = []
         total = args.repeats * len(scenarios) * len(args.concurrency) * len(targets)
         eta = total * (args.duration + 1.5)
         if not args.no_ttfb:
@@ -684,10 +760,12 @@ def benchmark(args: argparse.Namespace, targets: list[str], scenarios: list[Scen
             for sc in scenarios:
                 for conc in args.concurrency:
                     for name in order:
+                        ensure_alive(services)
                         svc = services[name] if name in GATEWAYS else None
                         res = run_wrk(args, services[name].port, sc, conc, args.duration, svc)
                         res.update(target=name, scenario=sc.name, concurrency=conc, repeat=rep)
                         runs.append(res)
+                        save_raw(False)
                         log(
                             f"[{rep + 1}/{args.repeats}] {sc.name:16s} c={conc:<3d} "
                             f"{name:9s} {fmt_run(res)}"
@@ -699,19 +777,27 @@ def benchmark(args: argparse.Namespace, targets: list[str], scenarios: list[Scen
                     if not sc.stream:
                         continue
                     for name in order:
+                        ensure_alive(services)
                         res = ttfb_probe(services[name].port, sc, args.ttfb_duration)
                         res.update(target=name, scenario=sc.name, concurrency=1, repeat=rep)
                         res["kind"] = "ttfb"
                         runs.append(res)
+                        save_raw(False)
                         t = res["ttfb_us"]
                         log(
                             f"[{rep + 1}/{args.repeats}] {sc.name:16s} TTFB  {name:9s} "
                             f"p50 {t['p50'] / 1000:8.3f} ms  p99 {t['p99'] / 1000:8.3f} ms  "
                             f"({res['requests']} req{'' if res['valid'] else ', INVALID'})"
                         )
+        ensure_alive(services)
+        complete = True
     finally:
         for svc in reversed(list(services.values())):
             svc.stop()
+        if runs and not complete:
+            log(
+                f"\nincomplete run: {len(runs)} results so far in {os.path.relpath(raw_path, REPO)}"
+            )
 
     steal1 = cpu_times()
     deltas = [b - a for a, b in zip(steal0, steal1, strict=True)]
@@ -719,33 +805,8 @@ def benchmark(args: argparse.Namespace, targets: list[str], scenarios: list[Scen
     machine["cpu_steal_pct"] = round(100 * deltas[7] / max(1, sum(deltas)), 2)
     machine["wall_minutes"] = round((time.time() - started) / 60, 1)
     summary = summarize(runs, targets, scenarios, args.concurrency)
-    command = "python3 " + " ".join(
-        shlex.quote(a) for a in [os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]]
-    )
-    settings = {
-        "duration_s": args.duration,
-        "repeats": args.repeats,
-        "concurrency": args.concurrency,
-        "warmup_s": args.warmup,
-        "ttfb_s": None if args.no_ttfb else args.ttfb_duration,
-        "targets": targets,
-        "scenarios": [sc.name for sc in scenarios],
-    }
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    raw_path = RESULTS / "raw" / f"{stamp}.json"
-    raw_path.write_text(
-        json.dumps(
-            {
-                "command": command,
-                "settings": settings,
-                "machine": machine,
-                "summary": summary,
-                "runs": runs,
-            },
-            indent=1,
-        )
-    )
-    md = report(command, settings, machine, summary, targets, scenarios, args, raw_path)
+    save_raw(True, summary)
+    md = report(command, settings, machine, summary, targets, scenarios, raw_path)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(md)
@@ -853,10 +914,10 @@ def report(
     summary: dict[str, Any],
     targets: list[str],
     scenarios: list[Scenario],
-    args: argparse.Namespace,
     raw_path: Path,
 ) -> str:
     m = machine
+    concs: list[int] = settings["concurrency"]
     out = [
         "# Tollhouse benchmark: direct vs Tollhouse vs LiteLLM",
         "",
@@ -868,10 +929,20 @@ def report(
         f"Debian {m['debian']}; CPU pinning: {m['pinning']}. Load average "
         f"{m['loadavg_start'][0]:.2f} at start, {m['loadavg_end'][0]:.2f} at end; CPU steal "
         f"{m['cpu_steal_pct']}% over the run ({m['wall_minutes']} min).  ",
-        f"Versions: {m['nginx']} (+njs), {m['wrk']}, Python {m['python']}"
+        f"Versions: {m['nginx'].replace('nginx version: ', '')} (+njs), "
+        f"{' '.join(m['wrk'].split()[:2])}, Python {m['python']}"
         + (f", Tollhouse {m['tollhouse']} ({m['tollhouse_commit']})" if "tollhouse" in m else "")
         + (f", LiteLLM {m['litellm']}" if "litellm" in m else "")
         + ".  ",
+        *(
+            [
+                f"**Busy machine**: {len(m['busy_at_start'])} other server / load-generator "
+                "process(es) were running at start (see the raw JSON), so absolute numbers "
+                "are noisier than usual.  "
+            ]
+            if m["busy_at_start"]
+            else []
+        ),
         f"Each cell: median of {settings['repeats']} interleaved runs of {settings['duration_s']:g}"
         f" s (wrk, keep-alive; 1 thread at c=1, 2 threads above). Raw: "
         f"`{os.path.relpath(raw_path, REPO)}` (git-ignored).",
@@ -887,7 +958,7 @@ def report(
         "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for sc in scenarios:
-        for conc in args.concurrency:
+        for conc in concs:
             for name in targets:
                 c = summary.get(f"{sc.name}|{conc}|{name}")
                 if c is None:
@@ -909,7 +980,7 @@ def report(
             "|---|--:|--:|--:|--:|--:|--:|",
         ]
         for sc in scenarios:
-            for conc in args.concurrency:
+            for conc in concs:
                 t = summary.get(f"{sc.name}|{conc}|tollhouse") or {}
                 ll = summary.get(f"{sc.name}|{conc}|litellm") or {}
                 ratio = f"{t['rps'] / ll['rps']:.1f}×" if t.get("rps") and ll.get("rps") else "—"
@@ -957,7 +1028,7 @@ def report(
                     f"(target ≤ 0.5 ms): **{ok}**"
                 )
             if "litellm" in targets:
-                conc = max(args.concurrency)
+                conc = max(concs)
                 t = summary.get(f"{sc.name}|{conc}|tollhouse") or {}
                 ll = summary.get(f"{sc.name}|{conc}|litellm") or {}
                 if t.get("rps") and ll.get("rps"):
@@ -1005,6 +1076,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--output", default=str(RESULTS / "latest.md"), help="where to write the markdown"
     )
     p.add_argument("--serve", action="store_true", help="start the targets, print URLs, wait")
+    p.add_argument(
+        "--report-from",
+        metavar="RAW_JSON",
+        help="only rewrite the markdown (--output) from a raw results file, measuring nothing",
+    )
     p.add_argument("--startup-timeout", type=float, default=180, help="seconds for LiteLLM")
     p.add_argument("--tollhouse", default=str(REPO / ".venv" / "bin" / "tollhouse"))
     p.add_argument("--litellm", default=str(BENCH / ".venv-litellm" / "bin" / "litellm"))
@@ -1021,8 +1097,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def report_from(raw: Path, output: Path) -> None:
+    doc = json.loads(raw.read_text())
+    settings = doc["settings"]
+    targets = settings["targets"]
+    scenarios = [SCENARIOS[s] for s in settings["scenarios"]]
+    summary = summarize(doc["runs"], targets, scenarios, settings["concurrency"])
+    md = report(doc["command"], settings, doc["machine"], summary, targets, scenarios, raw)
+    output.write_text(md)
+    log(md)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report_from:
+        report_from(Path(args.report_from).resolve(), Path(args.output))
+        return 0
     targets = [t for t in TARGETS if t in args.only.split(",")]
     unknown = set(args.only.split(",")) - set(TARGETS)
     if unknown or not targets:
@@ -1060,6 +1150,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except RuntimeError as exc:
         log(f"\nFAILED: {exc}")
+        return 1
+    except Exception:
+        log(f"\nFAILED:\n{traceback.format_exc()}")
         return 1
     return 0
 

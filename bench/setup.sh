@@ -11,11 +11,11 @@ cd "$(dirname "$0")"
 # (1.108.8+ pins litellm-enterprise / litellm-proxy-extras releases missing from it, and 1.110
 # moved the proxy into a separate `litellm-proxy` package that is missing too).
 LITELLM_VERSION=1.108.7
-# LiteLLM as its production image ships it: the proxy plus its runtime extras and prisma, so that
-# imports LiteLLM attempts on every request (opentelemetry sdk, prisma.errors) succeed once and
-# are cached instead of failing per request; httptools so uvicorn uses its fast HTTP parser,
-# as Tollhouse's does. Exact versions come from litellm-constraints.txt.
-LITELLM_REQS=("litellm[proxy,extra-proxy,proxy-runtime]==${LITELLM_VERSION}" prisma httptools)
+# litellm-requirements.txt locks the whole venv: litellm[proxy,proxy-runtime] (the proxy plus the
+# runtime extras of its production image) with prisma, so that imports LiteLLM attempts on every
+# request (opentelemetry sdk, prisma.errors) succeed once and are cached instead of failing per
+# request, and httptools, so uvicorn uses the same fast HTTP parser as Tollhouse's.
+LOCK=litellm-requirements.txt
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -33,19 +33,19 @@ else
 fi
 
 venv=.venv-litellm
-have=""
-if [ -x "$venv/bin/python" ]; then
-    have=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("litellm"))' \
-        2>/dev/null || true)
-fi
-if [ "$have" = "$LITELLM_VERSION" ] && [ -x "$venv/bin/litellm" ] \
-    && "$venv/bin/python" -c 'import prisma.errors, httptools, opentelemetry.sdk' 2>/dev/null; then
-    echo "setup: $venv already has litellm $LITELLM_VERSION"
+locked() {  # the venv holds exactly the packages of the lock file
+    [ -x "$venv/bin/litellm" ] && diff -q <(grep -v '^#' "$LOCK" | sort -f) \
+        <("$venv/bin/pip" freeze --disable-pip-version-check 2>/dev/null | sort -f) >/dev/null
+}
+if locked; then
+    echo "setup: $venv already matches $LOCK (litellm $LITELLM_VERSION)"
 else
-    echo "setup: creating $venv with litellm $LITELLM_VERSION (takes a minute or two)"
+    echo "setup: creating $venv with litellm $LITELLM_VERSION from $LOCK (a minute or two)"
+    rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --upgrade pip
-    "$venv/bin/pip" install --quiet -c litellm-constraints.txt "${LITELLM_REQS[@]}"
+    "$venv/bin/pip" install --quiet -r "$LOCK"
+    locked || echo "setup: WARNING: $venv differs from $LOCK" >&2
 fi
 
 echo "setup: done"
