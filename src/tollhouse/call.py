@@ -43,7 +43,8 @@ class Call:
     stop_reason: str | None = None
     truncated: bool = False
     degraded: bool = False
-    failure_classes: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (deployment, class)
+    first_byte_at: float | None = None
 
     @property
     def model(self) -> str:

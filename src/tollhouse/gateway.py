@@ -8,11 +8,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+
+from prometheus_client.core import Metric
 
 from tollhouse.call import Call
 from tollhouse.catalog.models import load_catalog
 from tollhouse.config import GatewayConfig
 from tollhouse.errors import WireFormat
+from tollhouse.observability.metrics import (
+    BREAKER_STATE_VALUE,
+    CallObservation,
+    GatewayMetrics,
+    gauge,
+)
 from tollhouse.providers.base import Provider
 from tollhouse.providers.registry import build_providers
 from tollhouse.server.reply import Reply, json_reply
@@ -31,10 +40,43 @@ class Gateway:
         self.providers: dict[str, Provider] = build_providers(config)
         self.router = Router(config, self.providers)
         self.started_at = int(time.time())
+        self.metrics = GatewayMetrics()
+        self.metrics.add_gauges(self._live_gauges)
 
     @property
     def simulated_providers(self) -> list[str]:
         return [n for n, p in self.config.providers.items() if p.type == "simulator"]
+
+    def finish(self, call: Call, status: int) -> None:
+        """Account for a call once its reply has been sent (a stream: its last chunk)."""
+        now = time.perf_counter()
+        ttft = None
+        if call.stream and call.first_byte_at is not None:
+            ttft = call.first_byte_at - call.started
+        for deployment, kind in call.failures:
+            self.metrics.observe_failure(deployment, kind)
+        self.metrics.observe_call(
+            CallObservation(
+                model=call.model,
+                provider=call.provider_name or "-",
+                client_format=call.client_format,
+                status=status,
+                latency=now - call.started,
+                ttft=ttft,
+                retries=max(0, call.attempts - 1),
+                fallback=call.fallback_used,
+                truncated=call.truncated,
+                stream=call.stream,
+            )
+        )
+
+    def _live_gauges(self) -> Iterator[Metric]:
+        yield gauge(
+            "tollhouse_breaker_state",
+            "Circuit breaker per deployment: 0 closed, 1 half-open, 2 open",
+            ["deployment"],
+            (([key], BREAKER_STATE_VALUE[b.state]) for key, b in self.router.breakers.items()),
+        )
 
     async def handle(self, call: Call) -> Reply:
         plan = self.router.resolve(call.model)

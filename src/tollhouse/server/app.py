@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import unquote
+
+from prometheus_client.core import Metric
 
 from tollhouse.call import Call, Endpoint, new_request_id
 from tollhouse.errors import (
@@ -27,6 +30,7 @@ from tollhouse.errors import (
     WireFormat,
 )
 from tollhouse.gateway import Gateway
+from tollhouse.observability.metrics import gauge
 from tollhouse.reliability.load_shedding import InFlightLimiter
 from tollhouse.server.reply import Reply, json_reply
 from tollhouse.wire import anthropic as anthropic_wire
@@ -62,6 +66,7 @@ class GatewayApp:
         self.gateway = gateway
         self.ready = False
         self.in_flight = InFlightLimiter(gateway.config.reliability.max_in_flight)
+        gateway.metrics.add_gauges(self._load_gauges)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -69,6 +74,16 @@ class GatewayApp:
             await self._http(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    def _load_gauges(self) -> Iterator[Metric]:
+        in_flight = self.in_flight.in_flight
+        yield gauge("tollhouse_in_flight_calls", "Calls in flight", [], [([], in_flight)])
+        yield gauge(
+            "tollhouse_shed_calls",
+            "Calls refused by load shedding since start",
+            [],
+            [([], self.in_flight.shed)],
+        )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -117,10 +132,12 @@ class GatewayApp:
             if reply.stream is None:
                 await _send_whole(send, reply)
             else:
-                await _send_stream(send, receive, reply)
+                await _send_stream(send, receive, reply, call)
         finally:
             if admitted:
                 self.in_flight.release()
+            if call is not None:
+                self.gateway.finish(call, reply.status)
 
     async def _decode_call(
         self,
@@ -152,6 +169,13 @@ class GatewayApp:
         if path.startswith(("/v1/models/", "/models/")):
             _require_method(method, "GET", path)
             return self.gateway.models_reply(fmt, unquote(path.split("/models/", 1)[1]))
+        if path == "/metrics":
+            _require_method(method, "GET", path)
+            return Reply(
+                status=200,
+                body=self.gateway.metrics.render(),
+                content_type=b"text/plain; version=0.0.4; charset=utf-8",
+            )
         if path == "/healthz":
             _require_method(method, "GET", path)
             return json_reply({"status": "ok"})
@@ -228,7 +252,7 @@ async def _send_whole(send: Send, reply: Reply) -> None:
     await send({"type": "http.response.body", "body": reply.body})
 
 
-async def _send_stream(send: Send, receive: Receive, reply: Reply) -> None:
+async def _send_stream(send: Send, receive: Receive, reply: Reply, call: Call | None) -> None:
     """Relay chunks as they come; a client that goes away cancels the upstream call."""
     assert reply.stream is not None
     stream = reply.stream
@@ -242,6 +266,8 @@ async def _send_stream(send: Send, receive: Receive, reply: Reply) -> None:
     async def pump() -> None:
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         async for chunk in stream:
+            if call is not None and call.first_byte_at is None:
+                call.first_byte_at = time.perf_counter()
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -123,7 +123,7 @@ async def _try_deployment(
             continue
         failure = outcome
         failures.append(failure)
-        call.failure_classes.append(failure.kind)
+        call.failures.append((failure.target.label, failure.kind))
         if failure.kind == "client_error":
             failure.target.breaker.record_success()  # it answered; the request was wrong
             return _relay_error(call, failure)
