@@ -42,6 +42,14 @@ def serve_simulator() -> Iterator[ServeSimulator]:
         server.stop()
 
 
+def error_of(body: object) -> dict[str, Any]:
+    """The `error` object of an SDK exception's body, whichever format it came in."""
+    assert isinstance(body, dict)
+    error = body.get("error", body)
+    assert isinstance(error, dict)
+    return error
+
+
 def anthropic_client(server: BackgroundServer, **options: Any) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=server.url, api_key="x", max_retries=0, **options)
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 
 import anthropic
 import pytest
+from anthropic.types import MessageParam, ToolParam
+from tests.simulator.conftest import anthropic_client, error_of
 
-from tests.simulator.conftest import anthropic_client
 from tollhouse.server.runner import BackgroundServer
 from tollhouse.tokens.estimate import request_input_tokens, text_tokens
 
 MODEL = "claude-haiku-4-5"
-WEATHER_TOOL: dict[str, Any] = {
+WEATHER_TOOL: ToolParam = {
     "name": "get_weather",
     "description": "Current weather for a city",
     "input_schema": {
@@ -28,7 +29,7 @@ WEATHER_TOOL: dict[str, Any] = {
         "required": ["city", "unit"],
     },
 }
-CLOCK_TOOL: dict[str, Any] = {
+CLOCK_TOOL: ToolParam = {
     "name": "get_time",
     "input_schema": {"type": "object", "properties": {"zone": {"type": "string"}}},
 }
@@ -103,7 +104,8 @@ def test_raw_stream_has_the_full_event_sequence(claude: anthropic.Anthropic) -> 
     assert kinds[-3:] == ["content_block_stop", "message_delta", "message_stop"]
     assert kinds.count("content_block_delta") > 1
     start, delta = events[0], events[-2]
-    assert start.type == "message_start" and delta.type == "message_delta"
+    assert start.type == "message_start"
+    assert delta.type == "message_delta"
     assert start.message.usage.output_tokens == 1
     assert start.message.usage.input_tokens > 0
     assert delta.delta.stop_reason == "end_turn"
@@ -117,7 +119,7 @@ def test_stream_carries_a_ping_and_sse_headers(claude: anthropic.Anthropic) -> N
     ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         body = b"".join(response.iter_bytes())
-    assert b"event: ping\ndata: {\"type\":\"ping\"}\n\n" in body
+    assert b'event: ping\ndata: {"type":"ping"}\n\n' in body
 
 
 def test_async_client_streams_and_creates(simulator_server: BackgroundServer) -> None:
@@ -140,7 +142,7 @@ def test_tool_choice_any_answers_with_a_tool_use_fitting_the_schema(
     message = claude.messages.create(
         model=MODEL,
         max_tokens=300,
-        tools=[WEATHER_TOOL, CLOCK_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL, CLOCK_TOOL],
         tool_choice={"type": "any"},
         messages=ask("Weather in Paris?"),
     )
@@ -149,47 +151,56 @@ def test_tool_choice_any_answers_with_a_tool_use_fitting_the_schema(
     assert call.type == "tool_use"
     assert call.id.startswith("toolu_")
     assert call.name == "get_weather"
-    assert isinstance(call.input, dict)
-    assert isinstance(call.input["city"], str)
-    assert call.input["unit"] in ("c", "f")
-    assert 1 <= call.input["days"] <= 7
+    tool_input = cast(dict[str, Any], call.input)
+    assert isinstance(tool_input["city"], str)
+    assert tool_input["unit"] in ("c", "f")
+    assert 1 <= tool_input["days"] <= 7
 
 
 def test_named_tool_choice_streams_its_input_as_json_pieces(claude: anthropic.Anthropic) -> None:
     with claude.messages.stream(
         model=MODEL,
         max_tokens=300,
-        tools=[WEATHER_TOOL, CLOCK_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL, CLOCK_TOOL],
         tool_choice={"type": "tool", "name": "get_time"},
         messages=ask("What time is it?"),
     ) as stream:
         json_deltas = [
-            e for e in stream if e.type == "content_block_delta" and e.delta.type == "input_json_delta"
+            e
+            for e in stream
+            if e.type == "content_block_delta" and e.delta.type == "input_json_delta"
         ]
         final = stream.get_final_message()
     assert len(json_deltas) > 1
     call = final.content[-1]
-    assert call.type == "tool_use" and call.name == "get_time"
-    assert set(call.input) == {"zone"}  # type: ignore[arg-type]
+    assert call.type == "tool_use"
+    assert call.name == "get_time"
+    assert set(call.input) == {"zone"}
     assert final.stop_reason == "tool_use"
 
 
 def test_a_tool_result_is_answered_with_text(claude: anthropic.Anthropic) -> None:
-    question = {"role": "user", "content": "Weather in Paris?"}
+    question: MessageParam = {"role": "user", "content": "Weather in Paris?"}
     first = claude.messages.create(
-        model=MODEL, max_tokens=300, tools=[WEATHER_TOOL], tool_choice={"type": "any"},  # type: ignore[list-item]
-        messages=[question],  # type: ignore[list-item]
+        model=MODEL,
+        max_tokens=300,
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "any"},
+        messages=[question],
     )
     call = first.content[-1]
     assert call.type == "tool_use"
     second = claude.messages.create(
         model=MODEL,
         max_tokens=300,
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL],
         messages=[
-            question,  # type: ignore[list-item]
+            question,
             {"role": "assistant", "content": first.content},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "18C"}]},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "18C"}],
+            },
         ],
     )
     assert second.stop_reason == "end_turn"
@@ -207,8 +218,10 @@ def test_thinking_comes_first_with_a_signature(claude: anthropic.Anthropic) -> N
         final = stream.get_final_message()
     assert {"thinking_delta", "signature_delta", "text_delta"} <= kinds
     thinking, text = final.content
-    assert thinking.type == "thinking" and text.type == "text"
-    assert thinking.thinking and thinking.signature
+    assert thinking.type == "thinking"
+    assert text.type == "text"
+    assert thinking.thinking
+    assert thinking.signature
     assert final.usage.output_tokens == text_tokens(thinking.thinking) + text_tokens(text.text)
 
 
@@ -240,7 +253,8 @@ def test_structured_output_is_json_fitting_the_schema(claude: anthropic.Anthropi
     )
     assert message.content[0].type == "text"
     value = json.loads(message.content[0].text)
-    assert isinstance(value["name"], str) and isinstance(value["age"], int)
+    assert isinstance(value["name"], str)
+    assert isinstance(value["age"], int)
 
 
 @pytest.mark.parametrize(
@@ -251,11 +265,18 @@ def test_structured_output_is_json_fitting_the_schema(claude: anthropic.Anthropi
         ({"model": MODEL, "max_tokens": 5}, "messages: Field required"),
         ({"model": MODEL, "max_tokens": "5", "messages": ask("x")}, "max_tokens"),
         ({"model": MODEL, "max_tokens": 5, "messages": []}, "at least one message"),
-        ({"model": MODEL, "max_tokens": 5, "messages": [{"role": "robot", "content": "x"}]}, "role"),
+        (
+            {"model": MODEL, "max_tokens": 5, "messages": [{"role": "robot", "content": "x"}]},
+            "role",
+        ),
         ({"model": MODEL, "max_tokens": 5, "messages": ask("")}, "non-empty content"),
         ({"model": MODEL, "max_tokens": 5, "stream": "yes", "messages": ask("x")}, "stream"),
         (
-            {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "text"}]}]},
+            {
+                "model": MODEL,
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": [{"type": "text"}]}],
+            },
             "messages.0.content.0.text",
         ),
         (
@@ -263,16 +284,29 @@ def test_structured_output_is_json_fitting_the_schema(claude: anthropic.Anthropi
             "tool_choice",
         ),
         (
-            {"model": MODEL, "max_tokens": 2000, "thinking": {"type": "enabled", "budget_tokens": 100},
-             "messages": ask("x")},
+            {
+                "model": MODEL,
+                "max_tokens": 2000,
+                "thinking": {"type": "enabled", "budget_tokens": 100},
+                "messages": ask("x"),
+            },
             "budget_tokens",
         ),
         (
-            {"model": MODEL, "max_tokens": 5, "messages": [
-                {"role": "user", "content": "x"},
-                {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}]},
-                {"role": "user", "content": "no result"},
-            ]},
+            {
+                "model": MODEL,
+                "max_tokens": 5,
+                "messages": [
+                    {"role": "user", "content": "x"},
+                    {
+                        "role": "assistant",
+                        "content": [
+                            {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}
+                        ],
+                    },
+                    {"role": "user", "content": "no result"},
+                ],
+            },
             "without `tool_result`",
         ),
     ],
@@ -293,4 +327,4 @@ def test_bad_requests_get_400_invalid_request_error(
 def test_unknown_path_is_404_not_found_error(claude: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.NotFoundError) as caught:
         claude.get("/v1/nothing", cast_to=object)
-    assert caught.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    assert error_of(caught.value.body)["type"] == "not_found_error"

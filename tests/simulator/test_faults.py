@@ -11,11 +11,11 @@ import anthropic
 import httpx2
 import openai
 import pytest
+from tests.simulator.conftest import anthropic_client, error_of, openai_client
 
-from tests.simulator.conftest import anthropic_client, openai_client
 from tollhouse.server.runner import BackgroundServer
-from tollhouse.simulator.faults import Fault, FaultSchedule, parse_fault
 from tollhouse.simulator.config import FaultRule
+from tollhouse.simulator.faults import Fault, FaultSchedule, parse_fault
 
 HI: list[Any] = [{"role": "user", "content": "hi"}]
 
@@ -29,7 +29,7 @@ def test_429_raises_rate_limit_error_with_retry_after(claude: anthropic.Anthropi
         claude.messages.create(model="m", max_tokens=5, messages=HI, extra_headers=fault("429"))
     assert caught.value.response.headers["retry-after"] == "1"
     assert caught.value.response.headers["retry-after-ms"] == "1000"
-    assert caught.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+    assert error_of(caught.value.body)["type"] == "rate_limit_error"
 
 
 def test_429_retry_after_can_be_chosen(gpt: openai.OpenAI) -> None:
@@ -39,23 +39,27 @@ def test_429_retry_after_can_be_chosen(gpt: openai.OpenAI) -> None:
 
 
 @pytest.mark.parametrize("status", [500, 503])
-def test_server_errors_raise_internal_server_error(claude: anthropic.Anthropic, status: int) -> None:
+def test_server_errors_raise_internal_server_error(
+    claude: anthropic.Anthropic, status: int
+) -> None:
     with pytest.raises(anthropic.InternalServerError) as caught:
-        claude.messages.create(model="m", max_tokens=5, messages=HI, extra_headers=fault(str(status)))
+        claude.messages.create(
+            model="m", max_tokens=5, messages=HI, extra_headers=fault(str(status))
+        )
     assert caught.value.status_code == status
-    assert caught.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+    assert error_of(caught.value.body)["type"] == "api_error"
 
 
 def test_529_is_anthropic_overloaded_error(claude: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.OverloadedError) as caught:
         claude.messages.create(model="m", max_tokens=5, messages=HI, extra_headers=fault("529"))
-    assert caught.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    assert error_of(caught.value.body)["type"] == "overloaded_error"
 
 
 def test_openai_server_errors_use_the_openai_error_body(gpt: openai.OpenAI) -> None:
     with pytest.raises(openai.InternalServerError) as caught:
         gpt.chat.completions.create(model="m", messages=HI, extra_headers=fault("500"))
-    assert caught.value.type == "server_error"  # type: ignore[attr-defined]
+    assert caught.value.type == "server_error"
 
 
 def test_slow_first_byte_delays_the_answer(claude: anthropic.Anthropic) -> None:
@@ -82,7 +86,9 @@ def test_reset_drops_the_connection_before_any_response(
     with pytest.raises(anthropic.APIConnectionError):
         claude.messages.create(model="m", max_tokens=5, messages=HI, extra_headers=fault("reset"))
     with pytest.raises(openai.APIConnectionError):
-        gpt.chat.completions.create(model="m", messages=HI, stream=True, extra_headers=fault("reset"))
+        gpt.chat.completions.create(
+            model="m", messages=HI, stream=True, extra_headers=fault("reset")
+        )
 
 
 def test_reset_sends_not_even_a_status_line(simulator_server: BackgroundServer) -> None:
@@ -90,7 +96,9 @@ def test_reset_sends_not_even_a_status_line(simulator_server: BackgroundServer) 
         b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
         b"x-simulator-fault: reset\r\ncontent-length: 2\r\n\r\n{}"
     )
-    with socket.create_connection((simulator_server.host, simulator_server.port), timeout=5) as sock:
+    with socket.create_connection(
+        (simulator_server.host, simulator_server.port), timeout=5
+    ) as sock:
         sock.sendall(request)
         assert sock.recv(1024) == b""
 
@@ -99,14 +107,16 @@ def test_mid_stream_error_raises_during_iteration(
     claude: anthropic.Anthropic, gpt: openai.OpenAI
 ) -> None:
     seen: list[str] = []
-    with pytest.raises(anthropic.APIStatusError) as caught:  # noqa: PT012
-        with claude.messages.stream(
+    with (
+        pytest.raises(anthropic.APIStatusError) as caught,
+        claude.messages.stream(
             model="m", max_tokens=200, messages=HI, extra_headers=fault("mid-stream-error:3")
-        ) as stream:
-            seen.extend(event.type for event in stream)
+        ) as stream,
+    ):
+        seen.extend(event.type for event in stream)
     assert seen == ["message_start", "content_block_start"]  # the third event was the ping
-    assert caught.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
-    with pytest.raises(openai.APIError):  # noqa: PT012
+    assert error_of(caught.value.body)["type"] == "overloaded_error"
+    with pytest.raises(openai.APIError):
         for _ in gpt.chat.completions.create(
             model="m", messages=HI, stream=True, extra_headers=fault("mid-stream-error")
         ):
@@ -115,20 +125,24 @@ def test_mid_stream_error_raises_during_iteration(
 
 def test_mid_stream_error_on_a_plain_call_is_an_error_status(claude: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.OverloadedError):
-        claude.messages.create(model="m", max_tokens=5, messages=HI, extra_headers=fault("mid-stream-error"))
+        claude.messages.create(
+            model="m", max_tokens=5, messages=HI, extra_headers=fault("mid-stream-error")
+        )
 
 
 def test_mid_stream_reset_breaks_the_stream_without_a_clean_end(
     claude: anthropic.Anthropic, gpt: openai.OpenAI
 ) -> None:
     events: list[str] = []
-    with pytest.raises((anthropic.APIConnectionError, httpx2.TransportError)):  # noqa: PT012
-        with claude.messages.stream(
+    with (
+        pytest.raises((anthropic.APIConnectionError, httpx2.TransportError)),
+        claude.messages.stream(
             model="m", max_tokens=200, messages=HI, extra_headers=fault("mid-stream-reset")
-        ) as stream:
-            events.extend(event.type for event in stream)
+        ) as stream,
+    ):
+        events.extend(event.type for event in stream)
     assert "message_stop" not in events
-    with pytest.raises(openai.APIConnectionError):  # noqa: PT012
+    with pytest.raises(openai.APIConnectionError):
         for _ in gpt.chat.completions.create(
             model="m", messages=HI, stream=True, extra_headers=fault("mid-stream-reset")
         ):
@@ -195,5 +209,5 @@ def test_fault_grammar(spec: str, expected: Fault) -> None:
 
 @pytest.mark.parametrize("spec", ["200", "slow-first-byte", "hang:3", "mid-stream-error:x", "boom"])
 def test_fault_grammar_refuses_nonsense(spec: str) -> None:
-    with pytest.raises(ValueError, match="expected|must be|status"):
+    with pytest.raises(ValueError, match=r"expected|must be|status"):
         parse_fault(spec)

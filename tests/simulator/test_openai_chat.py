@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 
 import openai
 import pydantic
 import pytest
-
+from openai.types.chat import ChatCompletionFunctionToolParam
 from tests.simulator.conftest import openai_client
+
 from tollhouse.server.runner import BackgroundServer
 from tollhouse.tokens.estimate import request_input_tokens, text_tokens
 
 MODEL = "gpt-4o-mini"
-WEATHER_TOOL: dict[str, Any] = {
+WEATHER_TOOL: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -27,7 +28,7 @@ WEATHER_TOOL: dict[str, Any] = {
         },
     },
 }
-CLOCK_TOOL: dict[str, Any] = {
+CLOCK_TOOL: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}},
 }
@@ -66,7 +67,9 @@ def test_usage_follows_the_documented_token_estimate(gpt: openai.OpenAI) -> None
 
 @pytest.mark.parametrize("limit", ["max_tokens", "max_completion_tokens"])
 def test_token_limit_truncates_with_finish_reason_length(gpt: openai.OpenAI, limit: str) -> None:
-    completion = gpt.chat.completions.create(model=MODEL, messages=ask("Long"), **{limit: 2})  # type: ignore[call-overload]
+    completion = gpt.chat.completions.create(
+        model=MODEL, messages=ask("Long"), extra_body={limit: 2}
+    )
     assert completion.choices[0].finish_reason == "length"
     assert completion.usage is not None
     assert completion.usage.completion_tokens == 2
@@ -116,7 +119,9 @@ def test_stream_text_equals_the_completion_text(gpt: openai.OpenAI) -> None:
 
 def test_stream_helper_and_async_client(simulator_server: BackgroundServer) -> None:
     async def run() -> str:
-        client = openai.AsyncOpenAI(base_url=simulator_server.url + "/v1", api_key="x", max_retries=0)
+        client = openai.AsyncOpenAI(
+            base_url=simulator_server.url + "/v1", api_key="x", max_retries=0
+        )
         async with client.chat.completions.stream(model=MODEL, messages=ask("helper")) as stream:
             final = await stream.get_final_completion()
         assert final.choices[0].finish_reason == "stop"
@@ -127,7 +132,10 @@ def test_stream_helper_and_async_client(simulator_server: BackgroundServer) -> N
 
 def test_required_tool_choice_answers_with_tool_calls(gpt: openai.OpenAI) -> None:
     completion = gpt.chat.completions.create(
-        model=MODEL, messages=ask("Weather?"), tools=[WEATHER_TOOL, CLOCK_TOOL], tool_choice="required"
+        model=MODEL,
+        messages=ask("Weather?"),
+        tools=[WEATHER_TOOL, CLOCK_TOOL],
+        tool_choice="required",
     )
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
@@ -139,7 +147,8 @@ def test_required_tool_choice_answers_with_tool_calls(gpt: openai.OpenAI) -> Non
     assert call.id.startswith("call_")
     assert call.function.name == "get_weather"
     arguments = json.loads(call.function.arguments)
-    assert isinstance(arguments["city"], str) and arguments["unit"] in ("c", "f")
+    assert isinstance(arguments["city"], str)
+    assert arguments["unit"] in ("c", "f")
 
 
 def test_named_tool_choice_streams_argument_fragments(gpt: openai.OpenAI) -> None:
@@ -159,8 +168,8 @@ def test_named_tool_choice_streams_argument_fragments(gpt: openai.OpenAI) -> Non
         final = stream.get_final_completion()
     assert len(fragments) > 1
     call = (final.choices[0].message.tool_calls or [])[0]
-    assert call.function.name == "get_weather"  # type: ignore[union-attr]
-    assert json.loads("".join(fragments)) == json.loads(call.function.arguments)  # type: ignore[union-attr]
+    assert call.function.name == "get_weather"
+    assert json.loads("".join(fragments)) == json.loads(call.function.arguments)
     assert final.choices[0].finish_reason == "tool_calls"
 
 
@@ -174,7 +183,7 @@ def test_tool_results_are_answered_with_text(gpt: openai.OpenAI) -> None:
         tools=[WEATHER_TOOL],
         messages=[
             *ask("Weather?"),
-            first.choices[0].message.model_dump(exclude_none=True),  # type: ignore[list-item]
+            cast(Any, first.choices[0].message.model_dump(exclude_none=True)),
             {"role": "tool", "tool_call_id": call.id, "content": "18C"},
         ],
     )
@@ -189,14 +198,17 @@ class Person(pydantic.BaseModel):
 
 
 def test_parse_with_a_pydantic_response_format(gpt: openai.OpenAI) -> None:
-    completion = gpt.chat.completions.parse(model=MODEL, messages=ask("Who?"), response_format=Person)
+    completion = gpt.chat.completions.parse(
+        model=MODEL, messages=ask("Who?"), response_format=Person
+    )
     person = completion.choices[0].message.parsed
     assert isinstance(person, Person)
 
 
 def test_models_list_in_openai_shape(gpt: openai.OpenAI) -> None:
     models = list(gpt.models.list())
-    assert models and all(m.object == "model" for m in models)
+    assert models
+    assert all(m.object == "model" for m in models)
 
 
 @pytest.mark.parametrize(
@@ -205,13 +217,33 @@ def test_models_list_in_openai_shape(gpt: openai.OpenAI) -> None:
         ({"model": MODEL}, "messages", "missing_required_parameter"),
         ({"model": MODEL, "messages": "hello"}, "messages", "invalid_type"),
         ({"model": MODEL, "messages": []}, "messages", "empty_array"),
-        ({"model": MODEL, "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role", "invalid_value"),
-        ({"model": MODEL, "messages": ask("x"), "max_tokens": 0}, "max_tokens", "integer_below_min_value"),
+        (
+            {"model": MODEL, "messages": [{"role": "wizard", "content": "x"}]},
+            "messages[0].role",
+            "invalid_value",
+        ),
+        (
+            {"model": MODEL, "messages": ask("x"), "max_tokens": 0},
+            "max_tokens",
+            "integer_below_min_value",
+        ),
         ({"model": MODEL, "messages": ask("x"), "n": True}, "n", "invalid_type"),
-        ({"model": MODEL, "messages": ask("x"), "stop": ["a", "b", "c", "d", "e"]}, "stop", "array_above_max_length"),
-        ({"model": MODEL, "messages": ask("x"), "stream_options": {"include_usage": True}}, "stream_options", None),
+        (
+            {"model": MODEL, "messages": ask("x"), "stop": ["a", "b", "c", "d", "e"]},
+            "stop",
+            "array_above_max_length",
+        ),
+        (
+            {"model": MODEL, "messages": ask("x"), "stream_options": {"include_usage": True}},
+            "stream_options",
+            None,
+        ),
         ({"model": MODEL, "messages": ask("x"), "tool_choice": "required"}, "tool_choice", None),
-        ({"model": MODEL, "messages": [{"role": "tool", "tool_call_id": "c", "content": "x"}]}, "messages.[0].role", None),
+        (
+            {"model": MODEL, "messages": [{"role": "tool", "tool_call_id": "c", "content": "x"}]},
+            "messages.[0].role",
+            None,
+        ),
     ],
 )
 def test_bad_requests_get_400_with_param_and_code(

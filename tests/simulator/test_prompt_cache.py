@@ -8,8 +8,8 @@ from typing import Any
 
 import anthropic
 import openai
-
 from tests.simulator.conftest import anthropic_client
+
 from tollhouse.simulator.prompt_cache import PromptCache
 from tollhouse.tokens.estimate import request_input_tokens
 
@@ -24,11 +24,12 @@ def cached_system(marker: str, **cache_control: Any) -> list[Any]:
 
 def test_first_call_writes_the_cache_and_the_next_reads_it(claude: anthropic.Anthropic) -> None:
     system = cached_system("write-then-read")
-    messages = [{"role": "user", "content": "Summarise"}]
-    first = claude.messages.create(model=MODEL, max_tokens=20, system=system, messages=messages)  # type: ignore[arg-type]
-    second = claude.messages.create(model=MODEL, max_tokens=20, system=system, messages=messages)  # type: ignore[arg-type]
+    messages: list[Any] = [{"role": "user", "content": "Summarise"}]
+    first = claude.messages.create(model=MODEL, max_tokens=20, system=system, messages=messages)
+    second = claude.messages.create(model=MODEL, max_tokens=20, system=system, messages=messages)
     written = first.usage.cache_creation_input_tokens
-    assert written and written > 1000
+    assert written
+    assert written > 1000
     assert first.usage.cache_read_input_tokens == 0
     assert first.usage.cache_creation is not None
     assert first.usage.cache_creation.ephemeral_5m_input_tokens == written
@@ -41,33 +42,46 @@ def test_first_call_writes_the_cache_and_the_next_reads_it(claude: anthropic.Ant
 
 def test_streamed_usage_reports_the_cache_too(claude: anthropic.Anthropic) -> None:
     system = cached_system("streamed")
-    messages = [{"role": "user", "content": "Hi"}]
-    claude.messages.create(model=MODEL, max_tokens=20, system=system, messages=messages)  # type: ignore[arg-type]
-    with claude.messages.stream(model=MODEL, max_tokens=20, system=system, messages=messages) as s:  # type: ignore[arg-type]
+    messages: list[Any] = [{"role": "user", "content": "Hi"}]
+    claude.messages.create(model=MODEL, max_tokens=20, system=system, messages=messages)
+    with claude.messages.stream(model=MODEL, max_tokens=20, system=system, messages=messages) as s:
         final = s.get_final_message()
-    assert final.usage.cache_read_input_tokens and final.usage.cache_read_input_tokens > 1000
+    assert final.usage.cache_read_input_tokens
+    assert final.usage.cache_read_input_tokens > 1000
 
 
 def test_one_hour_markers_are_reported_apart(claude: anthropic.Anthropic) -> None:
     system = cached_system("one-hour", ttl="1h")
     message = claude.messages.create(
-        model=MODEL, max_tokens=20, system=system, messages=[{"role": "user", "content": "Hi"}]  # type: ignore[arg-type]
+        model=MODEL,
+        max_tokens=20,
+        system=system,
+        messages=[{"role": "user", "content": "Hi"}],
     )
     assert message.usage.cache_creation is not None
-    assert message.usage.cache_creation.ephemeral_1h_input_tokens == message.usage.cache_creation_input_tokens
+    assert (
+        message.usage.cache_creation.ephemeral_1h_input_tokens
+        == message.usage.cache_creation_input_tokens
+    )
     assert message.usage.cache_creation.ephemeral_5m_input_tokens == 0
 
 
 def test_a_longer_conversation_reads_the_earlier_breakpoint(claude: anthropic.Anthropic) -> None:
     system = cached_system("grows")
-    turn = {"role": "user", "content": [{"type": "text", "text": "Q1", "cache_control": {"type": "ephemeral"}}]}
-    first = claude.messages.create(model=MODEL, max_tokens=20, system=system, messages=[turn])  # type: ignore[arg-type,list-item]
-    longer = [
+    turn: Any = {
+        "role": "user",
+        "content": [{"type": "text", "text": "Q1", "cache_control": {"type": "ephemeral"}}],
+    }
+    first = claude.messages.create(model=MODEL, max_tokens=20, system=system, messages=[turn])
+    longer: list[Any] = [
         {"role": "user", "content": "Q1"},
         {"role": "assistant", "content": "A1"},
-        {"role": "user", "content": [{"type": "text", "text": "Q2", "cache_control": {"type": "ephemeral"}}]},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Q2", "cache_control": {"type": "ephemeral"}}],
+        },
     ]
-    second = claude.messages.create(model=MODEL, max_tokens=20, system=system, messages=longer)  # type: ignore[arg-type]
+    second = claude.messages.create(model=MODEL, max_tokens=20, system=system, messages=longer)
     assert first.usage.cache_creation_input_tokens
     assert second.usage.cache_read_input_tokens  # the system breakpoint, cached by the first call
     assert second.usage.cache_creation_input_tokens  # the new turns up to the second breakpoint
@@ -76,10 +90,10 @@ def test_a_longer_conversation_reads_the_earlier_breakpoint(claude: anthropic.An
 def test_cache_entries_expire_after_their_ttl(serve_simulator: Any) -> None:
     client = anthropic_client(serve_simulator(cache_ttl_seconds=0.2))
     system = cached_system("expires")
-    messages = [{"role": "user", "content": "Hi"}]
-    client.messages.create(model=MODEL, max_tokens=5, system=system, messages=messages)  # type: ignore[arg-type]
+    messages: list[Any] = [{"role": "user", "content": "Hi"}]
+    client.messages.create(model=MODEL, max_tokens=5, system=system, messages=messages)
     time.sleep(0.3)
-    again = client.messages.create(model=MODEL, max_tokens=5, system=system, messages=messages)  # type: ignore[arg-type]
+    again = client.messages.create(model=MODEL, max_tokens=5, system=system, messages=messages)
     assert again.usage.cache_read_input_tokens == 0
     assert again.usage.cache_creation_input_tokens
 
@@ -95,7 +109,8 @@ def test_openai_reports_cached_tokens_for_a_repeated_long_prefix(gpt: openai.Ope
         {"role": "user", "content": "Second question"},
     ]
     second = gpt.chat.completions.create(model="gpt-4o", messages=messages)
-    assert first.usage is not None and second.usage is not None
+    assert first.usage is not None
+    assert second.usage is not None
     assert first.usage.prompt_tokens_details is not None
     assert first.usage.prompt_tokens_details.cached_tokens == 0
     assert second.usage.prompt_tokens_details is not None
@@ -106,10 +121,11 @@ def test_openai_reports_cached_tokens_for_a_repeated_long_prefix(gpt: openai.Ope
 
 
 def test_openai_short_prompts_are_never_cached(gpt: openai.OpenAI) -> None:
-    messages = [{"role": "user", "content": "short and repeated"}]
-    gpt.chat.completions.create(model="gpt-4o", messages=messages)  # type: ignore[arg-type]
-    again = gpt.chat.completions.create(model="gpt-4o", messages=messages)  # type: ignore[arg-type]
-    assert again.usage is not None and again.usage.prompt_tokens_details is not None
+    messages: list[Any] = [{"role": "user", "content": "short and repeated"}]
+    gpt.chat.completions.create(model="gpt-4o", messages=messages)
+    again = gpt.chat.completions.create(model="gpt-4o", messages=messages)
+    assert again.usage is not None
+    assert again.usage.prompt_tokens_details is not None
     assert again.usage.prompt_tokens_details.cached_tokens == 0
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from tests.simulator.conftest import anthropic_client, error_of, openai_client
 
-from tests.simulator.conftest import anthropic_client, openai_client
 from tollhouse.simulator.rate_limits import RateLimits, go_duration
 
 HI: list[Any] = [{"role": "user", "content": "hi"}]
@@ -48,7 +48,7 @@ def test_requests_over_the_limit_get_429_with_retry_after(serve_simulator: Any) 
     with pytest.raises(anthropic.RateLimitError) as caught:
         client.messages.create(model="m", max_tokens=5, messages=HI)
     assert int(caught.value.response.headers["retry-after"]) >= 1
-    assert caught.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+    assert error_of(caught.value.body)["type"] == "rate_limit_error"
     assert "2 requests per minute" in caught.value.message
 
 
@@ -66,7 +66,9 @@ def test_buckets_refill_continuously() -> None:
     for _ in range(60):
         assert limits.admit(1) is None
     refusal = limits.admit(1)
-    assert refusal is not None and refusal.dimension == "requests" and refusal.retry_after_s == 1
+    assert refusal is not None
+    assert refusal.dimension == "requests"
+    assert refusal.retry_after_s == 1
     now[0] += 1.0
     assert limits.admit(1) is None
 
@@ -76,7 +78,8 @@ def test_output_tokens_are_settled_after_the_answer() -> None:
     assert limits.admit(1) is None
     limits.charge_output(50)
     refusal = limits.admit(1)
-    assert refusal is not None and refusal.dimension == "output tokens"
+    assert refusal is not None
+    assert refusal.dimension == "output tokens"
 
 
 @pytest.mark.parametrize(
