@@ -41,6 +41,17 @@ def test_static_answer_is_served_and_marked_degraded(make_gateway: Make) -> None
     assert raw.headers["x-tollhouse-degraded"] == "true"
 
 
+def test_count_tokens_is_never_answered_with_a_static_message(make_gateway: Make) -> None:
+    url = make_gateway(failing_route(degrade={"mode": "static", "static_text": SORRY}))
+    client = anthropic.Anthropic(base_url=url, api_key=GATEWAY_KEY, max_retries=0)
+    with pytest.raises(anthropic.InternalServerError):
+        client.messages.count_tokens(
+            model="m",
+            messages=HI,  # type: ignore[arg-type]
+            extra_headers={"x-simulator-fault": "500"},  # config rules fault generation only
+        )
+
+
 def test_static_answer_streams_in_the_openai_format(make_gateway: Make) -> None:
     url = make_gateway(
         failing_route("openai", "529", degrade={"mode": "static", "static_text": SORRY})

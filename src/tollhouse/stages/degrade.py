@@ -25,7 +25,7 @@ from tollhouse.wire import openai as openai_wire
 
 def degrade(call: Call, plan: RoutePlan, failures: list[Failure], skipped: int) -> Reply:
     call.degraded = True
-    if plan.degrade.mode == "static":
+    if plan.degrade.mode == "static" and call.endpoint != "count_tokens":
         return _static_answer(call, plan.degrade.static_text)
     raise _exhausted_error(call, plan, failures, skipped)
 
