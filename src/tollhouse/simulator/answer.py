@@ -117,11 +117,11 @@ def plan_answer(ask: Ask, config: SimulatorConfig, choice: int = 0) -> Answer:
             pieces[i + 1 :] = [""] * (len(pieces) - i - 1)
             return Answer(pieces[1], "max_tokens", budget, None, pieces[0], signature)
         used += tokens
-    for call in calls:
-        tokens = text_tokens(call.arguments)
+    for tool_call in calls:
+        tokens = text_tokens(tool_call.arguments)
         if budget is not None and used + tokens > budget:
-            call.arguments = truncate_to_tokens(call.arguments, budget - used)
-            call.input = None
+            tool_call.arguments = truncate_to_tokens(tool_call.arguments, budget - used)
+            tool_call.input = None
             return Answer(text, "max_tokens", budget, None, thinking, signature, calls)
         used += tokens
     return Answer(text, stop_reason, max(1, used), stop_sequence, thinking, signature, calls)

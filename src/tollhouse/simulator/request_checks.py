@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+from tollhouse.errors import BadRequest
+from tollhouse.wire.request_body import decode_json_object, json_type
+
+__all__ = ["InvalidRequest", "decode_body", "is_int", "is_number", "is_str_list", "json_type"]
 
 
 class InvalidRequest(Exception):
@@ -23,29 +26,10 @@ class InvalidRequest(Exception):
 
 
 def decode_body(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        raise InvalidRequest("The request body is empty; expected a JSON object.")
     try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise InvalidRequest(f"The request body must be a JSON object, not {json_type(doc)}.")
-    return doc
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
+        return decode_json_object(body)
+    except BadRequest as exc:
+        raise InvalidRequest(exc.message) from None
 
 
 def is_int(value: Any) -> bool:

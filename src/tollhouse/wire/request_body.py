@@ -17,11 +17,12 @@ def decode_json_object(body: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise BadRequest(f"request body must be a JSON object, not {_json_type(doc)}")
+        raise BadRequest(f"request body must be a JSON object, not {json_type(doc)}")
     return doc
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """How an error message names the JSON type of `value`."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -43,7 +44,7 @@ def require_type(body: dict[str, Any], key: str, kinds: tuple[type, ...], what: 
     if isinstance(value, bool) and bool not in kinds:
         raise BadRequest(f"{key}: expected {what}, got a boolean", param=key)
     if not isinstance(value, kinds):
-        raise BadRequest(f"{key}: expected {what}, got {_json_type(value)}", param=key)
+        raise BadRequest(f"{key}: expected {what}, got {json_type(value)}", param=key)
     return value
 
 
@@ -73,7 +74,7 @@ def require_messages(body: dict[str, Any], roles: frozenset[str]) -> list[dict[s
         raise BadRequest("messages: field required", param="messages")
     if not isinstance(messages, list):
         raise BadRequest(
-            f"messages: expected an array, got {_json_type(messages)}", param="messages"
+            f"messages: expected an array, got {json_type(messages)}", param="messages"
         )
     if not messages:
         raise BadRequest("messages: at least one message is required", param="messages")
@@ -81,7 +82,7 @@ def require_messages(body: dict[str, Any], roles: frozenset[str]) -> list[dict[s
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(message, dict):
-            raise BadRequest(f"{where}: expected an object, got {_json_type(message)}", param=where)
+            raise BadRequest(f"{where}: expected an object, got {json_type(message)}", param=where)
         role = message.get("role")
         if not isinstance(role, str) or role not in roles:
             raise BadRequest(
@@ -91,7 +92,7 @@ def require_messages(body: dict[str, Any], roles: frozenset[str]) -> list[dict[s
         if content is not None and not isinstance(content, str | list):
             raise BadRequest(
                 f"{where}.content: expected a string or an array of content blocks, "
-                f"got {_json_type(content)}",
+                f"got {json_type(content)}",
                 param=f"{where}.content",
             )
     return messages
