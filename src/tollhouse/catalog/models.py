@@ -1,36 +1,246 @@
-"""The model catalog, read from the `models.yaml` data file shipped in the package."""
+"""The model catalog, read from the `models.yaml` data file shipped in the package.
+
+Prices are data so that a price change is a one-line edit with its source beside it, and so
+that a config can override them (a negotiated rate, a self-hosted model at zero) without
+code. Every rate is USD per million tokens as a `Decimal`; `None` means the provider does not
+publish that rate, which makes the cost of any call that used it unknown rather than zero.
+
+The file is validated once at load: unknown fields, negative prices, lifecycle dates out of
+order and names claimed by two entries all refuse to load, with the offending field named.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from decimal import Decimal
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 import yaml
 
+Provider = Literal["anthropic", "openai"]
+LifecycleState = Literal["active", "legacy", "deprecated", "retired"]
+
+_CACHE_RATES = ("cache_write_5m", "cache_write_1h", "cache_read")
+
+
+class CatalogError(ValueError):
+    """The catalog or an override of it is invalid; the message names the field."""
+
+
+def _check_rates(owner: object, names: Iterable[str]) -> None:
+    for name in names:
+        value = getattr(owner, name)
+        if value is not None and (not value.is_finite() or value < 0):
+            raise ValueError(f"`{name}` must be a price >= 0 (USD per million tokens), got {value}")
+
+
+class LongContextPricing(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Rates for a whole request whose prompt exceeds `threshold_tokens` (see `cost_of`)."""
+
+    threshold_tokens: int
+    input: Decimal
+    output: Decimal
+    cache_write_5m: Decimal | None = None
+    cache_write_1h: Decimal | None = None
+    cache_read: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if self.threshold_tokens <= 0:
+            raise ValueError(f"`threshold_tokens` must be > 0, got {self.threshold_tokens}")
+        _check_rates(self, ("input", "output", *_CACHE_RATES))
+
+
+class Pricing(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One model's price card in USD per million tokens.
+
+    `cache_write_5m` is the provider's default-retention cache write (Anthropic 5 minutes,
+    OpenAI 30 minutes) and `cache_write_1h` its extended one (Anthropic 1 hour, OpenAI 12
+    hours); OpenAI's cached input is `cache_read`. Batch prices for cache tokens are not
+    listed separately: both providers discount every token type of a batch by the same ratio,
+    so `cost_of` applies `batch_input / input` to them.
+    """
+
+    input: Decimal
+    output: Decimal
+    cache_write_5m: Decimal | None = None
+    cache_write_1h: Decimal | None = None
+    cache_read: Decimal | None = None
+    batch_input: Decimal | None = None
+    batch_output: Decimal | None = None
+    long_context: LongContextPricing | None = None
+
+    def __post_init__(self) -> None:
+        _check_rates(self, ("input", "output", *_CACHE_RATES, "batch_input", "batch_output"))
+        if (self.batch_input is None) != (self.batch_output is None):
+            raise ValueError("`batch_input` and `batch_output` must be given together")
+        for batch, standard in (("batch_input", "input"), ("batch_output", "output")):
+            if getattr(self, batch) is not None and getattr(self, batch) > getattr(self, standard):
+                raise ValueError(f"`{batch}` is a discount and may not exceed `{standard}`")
+        if self.long_context is not None:
+            for name in _CACHE_RATES:
+                if getattr(self, name) is not None and getattr(self.long_context, name) is None:
+                    raise ValueError(
+                        f"`long_context.{name}` is required: the base card prices {name}, and a "
+                        "long prompt must not leave those tokens unpriced"
+                    )
+
+
+class Lifecycle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The provider's lifecycle state; deprecated and retired models carry their end date."""
+
+    state: LifecycleState = "active"
+    deprecated_on: date | None = None
+    retires_on: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.state in ("deprecated", "retired") and self.retires_on is None:
+            raise ValueError(f"`retires_on` is required for a {self.state} model")
+        if (
+            self.deprecated_on is not None
+            and self.retires_on is not None
+            and self.deprecated_on > self.retires_on
+        ):
+            raise ValueError(
+                f"`deprecated_on` ({self.deprecated_on}) is after `retires_on` ({self.retires_on})"
+            )
+
 
 class CatalogModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One model: how clients name it, which wire format serves it, its limits and price.
+
+    `released` stays the `YYYY-MM-DD` string the model listing prints; `pricing` is None only
+    for an override that adds a model nobody priced, whose calls then cost "unknown".
+    """
+
     id: str
-    provider: Literal["anthropic", "openai"]
+    provider: Provider
     display_name: str
     context_window: int
     max_output_tokens: int
     released: str
     aliases: tuple[str, ...] = ()
+    pricing: Pricing | None = None
+    lifecycle: Lifecycle = Lifecycle()
+    price_source: str | None = None
+    price_as_of: date | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            released = date.fromisoformat(self.released)
+        except ValueError:
+            message = f"`released` must be a YYYY-MM-DD date, got {self.released!r}"
+            raise ValueError(message) from None
+        first_end = self.lifecycle.deprecated_on or self.lifecycle.retires_on
+        if first_end is not None and first_end < released:
+            raise ValueError(f"`lifecycle` ends ({first_end}) before `released` ({released})")
 
 
-class ModelCatalog(msgspec.Struct, frozen=True):
-    models: tuple[CatalogModel, ...]
+class ModelCatalog:
+    """The catalog's entries and a lookup by id or alias.
+
+    Construction refuses a name (id or alias) that two entries claim: a call must be priced
+    by exactly one card.
+    """
+
+    __slots__ = ("_by_name", "models")
+
+    def __init__(self, models: Sequence[CatalogModel]) -> None:
+        self.models: tuple[CatalogModel, ...] = tuple(models)
+        self._by_name: dict[str, CatalogModel] = {}
+        for index, entry in enumerate(self.models):
+            for name in (entry.id, *entry.aliases):
+                other = self._by_name.setdefault(name, entry)
+                if other is not entry:
+                    raise CatalogError(
+                        f"models[{index}] ({entry.id}): the name {name!r} is already "
+                        f"used by {other.id}"
+                    )
 
     def get(self, model_id: str) -> CatalogModel | None:
-        for entry in self.models:
-            if entry.id == model_id or model_id in entry.aliases:
-                return entry
-        return None
+        return self._by_name.get(model_id)
+
+
+class _CatalogFile(msgspec.Struct, forbid_unknown_fields=True):
+    models: tuple[CatalogModel, ...]
+
+
+def parse_catalog(document: Any, *, origin: str = "catalog") -> ModelCatalog:
+    """A catalog from its parsed YAML/JSON form; errors name `origin` and the field."""
+    try:
+        parsed = msgspec.convert(document, _CatalogFile)
+    except msgspec.ValidationError as exc:
+        raise CatalogError(f"{origin}: {exc}") from None
+    try:
+        return ModelCatalog(parsed.models)
+    except CatalogError as exc:
+        raise CatalogError(f"{origin}: {exc}") from None
 
 
 @cache
 def load_catalog() -> ModelCatalog:
     text = resources.files("tollhouse.catalog").joinpath("models.yaml").read_text()
-    return msgspec.convert(yaml.safe_load(text), ModelCatalog)
+    return parse_catalog(yaml.safe_load(text), origin="models.yaml")
+
+
+def merge_catalog(base: ModelCatalog, overrides: Sequence[Mapping[str, Any]]) -> ModelCatalog:
+    """`base` with each override applied in order.
+
+    An override names the model by `id` (an alias of an entry also finds it). For a known
+    model its top-level fields replace the entry's; `pricing` and `lifecycle` are replaced
+    whole, because half a negotiated price card next to the list price's batch and cache
+    rates would be wrong in a way nobody sees. A new `pricing` without its own `price_source`
+    and `price_as_of` drops the entry's, which described the list price. An unknown id adds
+    a model, which must then be complete.
+    """
+    models = list(base.models)
+    for index, override in enumerate(overrides):
+        where = f"overrides[{index}]"
+        if not isinstance(override, Mapping):
+            raise CatalogError(f"{where}: expected a mapping of model fields")
+        key = override.get("id")
+        if not isinstance(key, str) or not key:
+            raise CatalogError(f"{where}.id: required, the id or alias of the model to change")
+        position = _position(models, key)
+        document: dict[str, Any]
+        if position is None:
+            document = dict(override)
+        else:
+            document = msgspec.to_builtins(models[position])
+            if "pricing" in override:
+                document["price_source"] = None
+                document["price_as_of"] = None
+            document.update(override)
+            document["id"] = models[position].id
+        try:
+            entry = msgspec.convert(document, CatalogModel)
+        except msgspec.ValidationError as exc:
+            raise CatalogError(f"{where} ({key}): {exc}") from None
+        for field, name in (("id", entry.id), *(("aliases", alias) for alias in entry.aliases)):
+            claimed = _position(models, name)
+            if claimed is not None and claimed != position:
+                raise CatalogError(f"{where}.{field}: {name!r} already names {models[claimed].id}")
+        if position is None:
+            models.append(entry)
+        else:
+            models[position] = entry
+    return ModelCatalog(models)
+
+
+def _position(models: list[CatalogModel], name: str) -> int | None:
+    for index, entry in enumerate(models):
+        if entry.id == name or name in entry.aliases:
+            return index
+    return None
+
+
+class CatalogOverrides(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The config's catalog section: entries merged over the shipped catalog at load."""
+
+    models: tuple[dict[str, Any], ...] = ()
+
+    def apply(self, base: ModelCatalog) -> ModelCatalog:
+        return merge_catalog(base, self.models)
