@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tollhouse.accounting import CallCost, Usage
 from tollhouse.errors import WireFormat
 
 Endpoint = Literal["messages", "count_tokens", "chat_completions"]
@@ -44,6 +45,11 @@ class Call:
     truncated: bool = False
     degraded: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)  # (deployment, class)
+    usage: Usage | None = None
+    cost: CallCost | None = None
+    # Set when the gateway asked an OpenAI upstream for stream usage the client did not ask
+    # for: the usage chunk is then kept from the client.
+    hide_usage_chunk: bool = False
     first_byte_at: float | None = None
 
     @property

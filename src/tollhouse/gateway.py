@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import Metric
 
+from tollhouse.accounting import CallCost, cost_of
 from tollhouse.call import Call
 from tollhouse.catalog.models import load_catalog
 from tollhouse.config import GatewayConfig
@@ -40,6 +41,7 @@ class Gateway:
         self.providers: dict[str, Provider] = build_providers(config)
         self.router = Router(config, self.providers)
         self.started_at = int(time.time())
+        self.catalog = config.catalog.apply(load_catalog())
         self.metrics = GatewayMetrics()
         self.metrics.add_gauges(self._live_gauges)
 
@@ -55,6 +57,21 @@ class Gateway:
             ttft = call.first_byte_at - call.started
         for deployment, kind in call.failures:
             self.metrics.observe_failure(deployment, kind)
+        usage = call.usage
+        tokens = (0, 0, 0, 0)
+        cost: CallCost | None = None
+        if usage is not None:
+            tokens = (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_write_tokens,
+                usage.cache_read_tokens,
+            )
+            entry = self.catalog.get(call.upstream_model or call.model) or self.catalog.get(
+                call.model
+            )
+            cost = cost_of(entry, usage)
+            call.cost = cost
         self.metrics.observe_call(
             CallObservation(
                 model=call.model,
@@ -67,6 +84,9 @@ class Gateway:
                 fallback=call.fallback_used,
                 truncated=call.truncated,
                 stream=call.stream,
+                tokens=tokens,
+                cost=cost.total if cost is not None else None,
+                priced=cost is None or cost.total is not None,
             )
         )
 
@@ -91,7 +111,7 @@ class Gateway:
         if model_id is not None:
             self.router.resolve(model_id)
         if fmt == "anthropic":
-            catalog = load_catalog()
+            catalog = self.catalog
             described: list[tuple[str, str, str]] = []
             for name in names:
                 entry = catalog.get(name)

@@ -137,6 +137,8 @@ def default_config(environ: dict[str, str] | None = None) -> GatewayConfig:
             family_provider[family] = name
     models: dict[str, ModelRoute] = {}
     for entry in load_catalog().models:
+        if entry.lifecycle.state == "retired":
+            continue
         deployment = Deployment(provider=family_provider[entry.provider], model=entry.id)
         for name in (entry.id, *entry.aliases):
             models[name] = ModelRoute(deployments=(deployment,))

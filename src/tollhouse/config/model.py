@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from tollhouse.catalog.models import CatalogOverrides
+
 ProviderType = Literal["anthropic", "openai", "openai-compatible", "simulator"]
 
 
@@ -141,4 +143,5 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reliability: ReliabilityConfig = ReliabilityConfig()
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelRoute] = {}
+    catalog: CatalogOverrides = CatalogOverrides()
     logging: LoggingConfig = LoggingConfig()

@@ -21,10 +21,10 @@ from tollhouse.errors import TollhouseError, UpstreamError
 from tollhouse.reliability.backoff import backoff_delay
 from tollhouse.reliability.failure_class import RETRYABLE
 from tollhouse.server.reply import SSE_CONTENT_TYPE, Reply
+from tollhouse.stages.answer_facts import FLAGGED, TRUNCATED, answer_facts, max_tokens_field
 from tollhouse.stages.attempt import Answer, Failure, attempt
 from tollhouse.stages.degrade import degrade
 from tollhouse.stages.route import RoutePlan, Target
-from tollhouse.stages.stop_reason import FLAGGED, TRUNCATED, max_tokens_field, stop_reason_of
 from tollhouse.stages.stream_relay import relay_stream
 from tollhouse.wire.anthropic_openai import (
     anthropic_response_to_openai,
@@ -211,7 +211,9 @@ async def _answer_reply(
 
     body = answer.body or b""
     if call.endpoint != "count_tokens":
-        call.stop_reason = stop_reason_of(body, upstream)
+        facts = answer_facts(body, upstream)
+        call.stop_reason = facts.stop_reason
+        call.usage = facts.usage
         call.truncated = call.stop_reason in TRUNCATED
         retry_larger = plan.truncation.mode == "retry_larger" and not larger_tried
         if (

@@ -59,9 +59,18 @@ def build_upstream_request(
 
 def _upstream_body(call: Call, upstream: WireFormat, upstream_model: str) -> bytes:
     if call.client_format == upstream:
-        if call.body.get("model") == upstream_model:
+        changes: dict[str, Any] = {}
+        if call.body.get("model") != upstream_model:
+            changes["model"] = upstream_model
+        if upstream == "openai" and call.stream and not _asks_usage(call.body):
+            # Usage is needed to price the call; the client, which did not ask for it,
+            # will not see it (see stream_relay).
+            options = call.body.get("stream_options")
+            changes["stream_options"] = {**(options or {}), "include_usage": True}
+            call.hide_usage_chunk = True
+        if not changes:
             return call.raw_body
-        return orjson.dumps({**call.body, "model": upstream_model})
+        return orjson.dumps({**call.body, **changes})
     translate = (
         openai_request_to_anthropic if upstream == "anthropic" else anthropic_request_to_openai
     )
@@ -72,3 +81,8 @@ def _upstream_body(call: Call, upstream: WireFormat, upstream_model: str) -> byt
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BadRequest(f"request cannot be translated for a {upstream} upstream: {exc}") from None
     return orjson.dumps(doc)
+
+
+def _asks_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
