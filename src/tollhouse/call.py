@@ -46,6 +46,7 @@ class Call:
     degraded: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)  # (deployment, class)
     usage: Usage | None = None
+    cache_hit: str | None = None  # "hit" or "stale" when answered from the response cache
     cost: CallCost | None = None
     # Set when the gateway asked an OpenAI upstream for stream usage the client did not ask
     # for: the usage chunk is then kept from the client.

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Iterator
 
-from prometheus_client.core import Metric
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from tollhouse.accounting import CallCost, cost_of
 from tollhouse.call import Call
@@ -23,11 +23,13 @@ from tollhouse.observability.metrics import (
     GatewayMetrics,
     gauge,
 )
+from tollhouse.ports.cache.in_process import InProcessResponseStore
 from tollhouse.providers.base import Provider
 from tollhouse.providers.registry import build_providers
 from tollhouse.server.reply import Reply, json_reply
 from tollhouse.stages.dispatch import dispatch
-from tollhouse.stages.route import Router
+from tollhouse.stages.response_cache import ResponseCache
+from tollhouse.stages.route import RoutePlan, Router
 from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
@@ -42,6 +44,11 @@ class Gateway:
         self.router = Router(config, self.providers)
         self.started_at = int(time.time())
         self.catalog = config.catalog.apply(load_catalog())
+        self.response_cache = ResponseCache(
+            InProcessResponseStore(
+                config.response_cache.max_entries, config.response_cache.max_bytes
+            )
+        )
         self.metrics = GatewayMetrics()
         self.metrics.add_gauges(self._live_gauges)
 
@@ -91,6 +98,25 @@ class Gateway:
         )
 
     def _live_gauges(self) -> Iterator[Metric]:
+        cache = self.response_cache
+        lookups = CounterMetricFamily(
+            "tollhouse_response_cache_lookups",
+            "Response cache lookups by result",
+            labels=["result"],
+        )
+        for result, count in (
+            ("hit", cache.hits),
+            ("stale", cache.stale_hits),
+            ("miss", cache.misses),
+        ):
+            lookups.add_metric([result], count)
+        yield lookups
+        yield gauge(
+            "tollhouse_response_cache_entries",
+            "Answers in the response cache",
+            [],
+            [([], len(cache.store))],
+        )
         yield gauge(
             "tollhouse_breaker_state",
             "Circuit breaker per deployment: 0 closed, 1 half-open, 2 open",
@@ -103,7 +129,15 @@ class Gateway:
         if call.endpoint == "count_tokens" and plan.targets[0].provider.wire_format != "anthropic":
             # The OpenAI dialect has no count endpoint: answer with the documented estimate.
             return json_reply({"input_tokens": request_input_tokens(call.body)})
-        return await dispatch(call, plan)
+        cached = self.response_cache.lookup(call, plan)
+        if cached is not None:
+            return cached
+        reply = await dispatch(call, plan, self._stale_answer)
+        self.response_cache.store_answer(call, plan, reply)
+        return reply
+
+    def _stale_answer(self, call: Call, plan: RoutePlan) -> Reply | None:
+        return self.response_cache.lookup(call, plan, stale=True)
 
     def models_reply(self, fmt: WireFormat, model_id: str | None = None) -> Reply:
         """`GET /v1/models` (all served names) or `GET /v1/models/{id}` (one, or 404)."""

@@ -76,9 +76,11 @@ ALL_FALLBACK_CLASSES: tuple[FailureName, ...] = (
 class DegradePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """What a client gets when every deployment failed: `error`, a clean overload error
     (529 Anthropic / 503 OpenAI, 429 when every failure was a rate limit) with `Retry-After`;
-    or `static`, a normal answer with `static_text`, marked `x-tollhouse-degraded: true`."""
+    `static`, a normal answer with `static_text`; or `stale_cache`, the route's last cached
+    answer to the same request even past its TTL (within `cache.stale_seconds`), else the
+    error. Degraded answers are marked `x-tollhouse-degraded: true`."""
 
-    mode: Literal["error", "static"] = "error"
+    mode: Literal["error", "static", "stale_cache"] = "error"
     static_text: str = ""
     retry_after_seconds: int = 10
 
@@ -91,6 +93,19 @@ class TruncationPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     mode: Literal["flag", "retry_larger", "refuse"] = "flag"
     max_tokens_cap: int = 16384
+
+
+class CachePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Exact-match response caching for a route: off unless `ttl_seconds` > 0. Answers stay
+    usable for degradation `stale_seconds` past their TTL."""
+
+    ttl_seconds: float = 0.0
+    stale_seconds: float = 0.0
+
+
+class ResponseCacheConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    max_entries: int = 10_000
+    max_bytes: int = 256 * 1024 * 1024
 
 
 class ReliabilityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -129,6 +144,7 @@ class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     degrade: DegradePolicy = DegradePolicy()
     truncation: TruncationPolicy = TruncationPolicy()
     hedge_after_ms: float | None = None
+    cache: CachePolicy = CachePolicy()
 
 
 class LoggingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -144,4 +160,5 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelRoute] = {}
     catalog: CatalogOverrides = CatalogOverrides()
+    response_cache: ResponseCacheConfig = ResponseCacheConfig()
     logging: LoggingConfig = LoggingConfig()

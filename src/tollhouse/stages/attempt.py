@@ -25,6 +25,7 @@ from tollhouse.providers.base import (
 from tollhouse.reliability.backoff import retry_after_seconds
 from tollhouse.reliability.failure_class import FailureClass, classify_status
 from tollhouse.stages.route import Target
+from tollhouse.stages.stream_markers import complete_events, content_started, may_hold_error
 from tollhouse.stages.upstream_request import build_upstream_request
 from tollhouse.wire.sse import SSEEvent, SSEParser
 
@@ -114,20 +115,34 @@ _PREAMBLE_LIMIT = 64 * 1024
 
 async def _hold_preamble(chunks: AsyncIterator[bytes], fmt: WireFormat) -> bytes | str:
     """Read until the first content event; the bytes read, or the upstream's error type
-    (a str) when the stream failed before any content."""
-    parser = SSEParser()
+    (a str) when the stream failed before any content. Byte markers find both without
+    parsing the events; only a run that may hold an error is parsed, to be sure."""
     held: list[bytes] = []
     size = 0
     async for chunk in chunks:
         held.append(chunk)
         size += len(chunk)
-        for event in parser.feed(chunk):
-            verdict = _classify_event(event, fmt)
+        data = b"".join(held) if len(held) > 1 else chunk
+        complete = data[: complete_events(data)]
+        if not complete:
+            if size > _PREAMBLE_LIMIT:
+                break
+            continue
+        if may_hold_error(complete, fmt):
+            verdict = _first_verdict(complete, fmt)
             if verdict is not None:
-                return verdict if isinstance(verdict, str) else b"".join(held)
-        if size > _PREAMBLE_LIMIT:
-            break
+                return verdict if isinstance(verdict, str) else data
+        elif content_started(complete, fmt) or size > _PREAMBLE_LIMIT:
+            return data
     return b"".join(held)
+
+
+def _first_verdict(events: bytes, fmt: WireFormat) -> bool | str | None:
+    for event in SSEParser().feed(events):
+        verdict = _classify_event(event, fmt)
+        if verdict is not None:
+            return verdict
+    return None
 
 
 def _classify_event(event: SSEEvent, fmt: WireFormat) -> bool | str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import orjson
 
@@ -22,10 +22,24 @@ from tollhouse.stages.route import RoutePlan
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
 
+StaleLookup = Callable[[Call, RoutePlan], Reply | None]
 
-def degrade(call: Call, plan: RoutePlan, failures: list[Failure], skipped: int) -> Reply:
+
+def degrade(
+    call: Call,
+    plan: RoutePlan,
+    failures: list[Failure],
+    skipped: int,
+    stale: StaleLookup | None = None,
+) -> Reply:
     call.degraded = True
-    if plan.degrade.mode == "static" and call.endpoint != "count_tokens":
+    mode = plan.degrade.mode
+    if mode == "stale_cache" and stale is not None:
+        reply = stale(call, plan)
+        if reply is not None:
+            reply.add_header("x-tollhouse-degraded", "true")
+            return reply
+    if mode == "static" and call.endpoint != "count_tokens":
         return _static_answer(call, plan.degrade.static_text)
     raise _exhausted_error(call, plan, failures, skipped)
 

@@ -23,7 +23,7 @@ from tollhouse.reliability.failure_class import RETRYABLE
 from tollhouse.server.reply import SSE_CONTENT_TYPE, Reply
 from tollhouse.stages.answer_facts import FLAGGED, TRUNCATED, answer_facts, max_tokens_field
 from tollhouse.stages.attempt import Answer, Failure, attempt
-from tollhouse.stages.degrade import degrade
+from tollhouse.stages.degrade import StaleLookup, degrade
 from tollhouse.stages.route import RoutePlan, Target
 from tollhouse.stages.stream_relay import relay_stream
 from tollhouse.wire.anthropic_openai import (
@@ -64,7 +64,7 @@ def call_deadline(call: Call, plan: RoutePlan) -> float:
     return call.started + budget
 
 
-async def dispatch(call: Call, plan: RoutePlan) -> Reply:
+async def dispatch(call: Call, plan: RoutePlan, stale: StaleLookup | None = None) -> Reply:
     call.deadline = call_deadline(call, plan)
     failures: list[Failure] = []
     skipped = 0
@@ -83,7 +83,7 @@ async def dispatch(call: Call, plan: RoutePlan) -> Reply:
             break
         if outcome.kind not in plan.fallback_on or time.monotonic() >= call.deadline:
             break
-    return degrade(call, plan, failures, skipped)
+    return degrade(call, plan, failures, skipped, stale)
 
 
 def _next_open(targets: tuple[Target, ...], index: int) -> Target | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from tollhouse.config import GatewayConfig
 from tollhouse.config.model import (
+    CachePolicy,
     DegradePolicy,
     FailureName,
     RetryPolicy,
@@ -43,6 +44,7 @@ class RoutePlan:
     degrade: DegradePolicy
     truncation: TruncationPolicy
     hedge_after: float | None
+    cache: CachePolicy
 
 
 class Router:
@@ -65,6 +67,7 @@ class Router:
                 degrade=route.degrade,
                 truncation=route.truncation,
                 hedge_after=None if route.hedge_after_ms is None else route.hedge_after_ms / 1000,
+                cache=route.cache,
             )
 
     def resolve(self, model: str) -> RoutePlan:

@@ -11,16 +11,28 @@ failure mid-stream becomes the client format's own `error` event, never a silent
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
-from tollhouse.accounting import AnthropicStreamUsage, OpenAIStreamUsage, Usage
+from tollhouse.accounting import (
+    AnthropicStreamUsage,
+    OpenAIStreamUsage,
+    Usage,
+    usage_from_anthropic,
+)
 from tollhouse.call import Call
 from tollhouse.errors import TollhouseError
 from tollhouse.providers.base import (
     UpstreamConnectionError,
     UpstreamResponse,
     UpstreamTimeoutError,
+    WireFormat,
 )
 from tollhouse.stages.answer_facts import TRUNCATED, anthropic_stop_reason
+from tollhouse.stages.stream_markers import (
+    accounting_events,
+    complete_events,
+    holds_accounting,
+)
 from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
@@ -28,6 +40,7 @@ from tollhouse.wire.anthropic_openai import AnthropicToOpenAIStream, OpenAIToAnt
 from tollhouse.wire.sse import SSEEvent, SSEParser, frame_event
 
 Observer = AnthropicStreamUsage | OpenAIStreamUsage
+Translator = AnthropicToOpenAIStream | OpenAIToAnthropicStream
 
 
 def stream_error_event(call: Call, message: str, status: int) -> bytes:
@@ -39,7 +52,7 @@ def stream_error_event(call: Call, message: str, status: int) -> bytes:
 async def relay_stream(
     call: Call,
     response: UpstreamResponse,
-    upstream_format: str,
+    upstream_format: WireFormat,
     chunks: AsyncIterator[bytes],
     first_chunk: bytes,
 ) -> AsyncIterator[bytes]:
@@ -48,14 +61,16 @@ async def relay_stream(
     observer: Observer = (
         AnthropicStreamUsage() if upstream_format == "anthropic" else OpenAIStreamUsage()
     )
+    translator: Translator | None = None
+    kept: list[bytes] = []
     source = _prepend(first_chunk, chunks)
     try:
         if upstream_format != call.client_format:
-            relayed = _translated(call, source, observer)
+            relayed = _translated(call, source, translator := _translator(call))
         elif call.hide_usage_chunk:
-            relayed = _without_usage_chunk(source, observer)
+            relayed = _without_usage_chunk(source, observer, kept)
         else:
-            relayed = _observed(source, observer)
+            relayed = _observed(source, observer, call.client_format, kept)
         async for chunk in relayed:
             yield chunk
     except UpstreamTimeoutError:
@@ -67,12 +82,36 @@ async def relay_stream(
     except TollhouseError as exc:
         yield stream_error_event(call, f"{exc.message}; the answer is incomplete", exc.status)
     finally:
-        _account(call, observer)
+        if translator is not None:
+            _account_translated(call, translator)
+        else:
+            if observer.usage_estimated and kept:
+                # Rare path: the stream ended without its usage; estimate from its content.
+                observer = _fresh(observer)
+                late = SSEParser()
+                for run in kept:
+                    for event in late.feed(run):
+                        observer.feed(event)
+            _account(call, observer.usage, observer.stop_reason, upstream_format)
         await response.aclose()
 
 
-def _account(call: Call, observer: Observer) -> None:
-    usage = observer.usage
+def _fresh(observer: Observer) -> Observer:
+    return (
+        AnthropicStreamUsage()
+        if isinstance(observer, AnthropicStreamUsage)
+        else OpenAIStreamUsage()
+    )
+
+
+def _account_translated(call: Call, translator: Translator) -> None:
+    usage = usage_from_anthropic(translator.usage)
+    if translator.usage_estimated:
+        usage = replace(usage, estimated=True)
+    _account(call, usage, translator.stop_reason, "anthropic")
+
+
+def _account(call: Call, usage: Usage, reason: str | None, vocabulary: str) -> None:
     if usage.prompt_tokens == 0:
         # The stream broke before the upstream said how long the prompt was.
         usage = Usage(
@@ -82,8 +121,7 @@ def _account(call: Call, observer: Observer) -> None:
             estimated=True,
         )
     call.usage = usage
-    reason = observer.stop_reason
-    if isinstance(observer, OpenAIStreamUsage):
+    if vocabulary == "openai":
         reason = anthropic_stop_reason(reason)
     call.stop_reason = reason
     call.truncated = reason in TRUNCATED
@@ -96,26 +134,67 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
         yield chunk
 
 
-async def _observed(chunks: AsyncIterator[bytes], observer: Observer) -> AsyncIterator[bytes]:
+async def _observed(
+    chunks: AsyncIterator[bytes], observer: Observer, fmt: WireFormat, kept: list[bytes]
+) -> AsyncIterator[bytes]:
+    """Pass chunks through untouched; parse only the runs of events that hold usage, a stop
+    reason or an error (found by byte markers), and keep the others by reference in `kept`
+    so that a stream which never reports its usage can still be estimated at the end."""
     parser = SSEParser()
+    pending = b""
+    for_parser = False
     async for chunk in chunks:
-        for event in parser.feed(chunk):
-            observer.feed(event)
+        if b"\r" in chunk:
+            for_parser = True  # CRLF framing: give up on the fast path for this stream
+        if for_parser:
+            for event in parser.feed(pending + chunk):
+                observer.feed(event)
+            pending = b""
+        else:
+            data = pending + chunk if pending else chunk
+            cut = complete_events(data)
+            if cut:
+                ready, pending = data[:cut], data[cut:]
+                kept.append(ready)
+                marked = accounting_events(ready, fmt)
+                if marked:
+                    for event in parser.feed(marked):
+                        observer.feed(event)
+            else:
+                pending = data
         yield chunk
 
 
 async def _without_usage_chunk(
-    chunks: AsyncIterator[bytes], observer: Observer
+    chunks: AsyncIterator[bytes], observer: Observer, kept: list[bytes]
 ) -> AsyncIterator[bytes]:
+    """As `_observed`, for an OpenAI stream whose usage chunk the gateway asked for on its
+    own account: runs of complete events are relayed, and the usage chunk is cut out of the
+    one run that holds it."""
     parser = SSEParser()
+    pending = b""
     async for chunk in chunks:
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n")
+        data = pending + chunk if pending else chunk
+        cut = complete_events(data)
+        if not cut:
+            pending = data
+            continue
+        ready, pending = data[:cut], data[cut:]
+        if not holds_accounting(ready, "openai"):
+            kept.append(ready)
+            yield ready
+            continue
         out: list[bytes] = []
-        for event in parser.feed(chunk):
+        for event in parser.feed(ready):
             observer.feed(event)
             if not _is_usage_chunk(event):
                 out.append(frame_event(event.event, event.data))
         if out:
             yield b"".join(out)
+    if pending:
+        yield pending
 
 
 def _is_usage_chunk(event: SSEEvent) -> bool:
@@ -123,27 +202,28 @@ def _is_usage_chunk(event: SSEEvent) -> bool:
     return '"choices":[]' in event.data.replace(" ", "") and '"usage"' in event.data
 
 
-async def _translated(
-    call: Call, chunks: AsyncIterator[bytes], observer: Observer
-) -> AsyncIterator[bytes]:
-    translator: AnthropicToOpenAIStream | OpenAIToAnthropicStream
+def _translator(call: Call) -> Translator:
     if call.client_format == "openai":
         options = call.body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        translator = AnthropicToOpenAIStream(call.model, include_usage)
-    else:
-        translator = OpenAIToAnthropicStream(call.model, request_input_tokens(call.body))
+        return AnthropicToOpenAIStream(call.model, include_usage)
+    return OpenAIToAnthropicStream(call.model, request_input_tokens(call.body))
+
+
+async def _translated(
+    call: Call, chunks: AsyncIterator[bytes], translator: Translator
+) -> AsyncIterator[bytes]:
+    """Translate event by event; the translator, which reads every event anyway, also
+    keeps the usage and stop reason (in Anthropic's terms) for accounting."""
     parser = SSEParser()
     async for chunk in chunks:
         out: list[bytes] = []
         for event in parser.feed(chunk):
-            observer.feed(event)
             out.extend(translator.feed(event))
         if out:
             yield b"".join(out)
     tail: list[bytes] = []
     for event in parser.flush():
-        observer.feed(event)
         tail.extend(translator.feed(event))
     tail.extend(translator.finish())
     if tail:

@@ -92,39 +92,62 @@ def models_list(models: list[tuple[str, str, str]]) -> dict[str, Any]:
 
 
 def message_stream(message: dict[str, Any]) -> list[bytes]:
-    """A whole Messages answer (text blocks only) as the SSE events a stream of it would be:
-    used to serve a degraded static answer (and later cache replays) to a streaming client."""
+    """A whole Messages answer as the SSE events a stream of it would be (text, tool use and
+    thinking blocks, each in one delta): how a cached or degraded answer is served to a
+    client that asked for a stream."""
     start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
     events = [frame_json_event("message_start", {"type": "message_start", "message": start})]
     for index, block in enumerate(message.get("content", [])):
+        opening, deltas = _block_events(block)
         events.append(
             frame_json_event(
                 "content_block_start",
-                {
-                    "type": "content_block_start",
-                    "index": index,
-                    "content_block": {"type": "text", "text": ""},
-                },
+                {"type": "content_block_start", "index": index, "content_block": opening},
             )
         )
-        delta = {"type": "text_delta", "text": block.get("text", "")}
-        events.append(
-            frame_json_event(
-                "content_block_delta",
-                {"type": "content_block_delta", "index": index, "delta": delta},
+        for delta in deltas:
+            events.append(
+                frame_json_event(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": delta},
+                )
             )
-        )
         events.append(
             frame_json_event("content_block_stop", {"type": "content_block_stop", "index": index})
         )
     delta_doc = {
         "type": "message_delta",
-        "delta": {"stop_reason": message.get("stop_reason"), "stop_sequence": None},
+        "delta": {
+            "stop_reason": message.get("stop_reason"),
+            "stop_sequence": message.get("stop_sequence"),
+        },
         "usage": message.get("usage", {}),
     }
     events.append(frame_json_event("message_delta", delta_doc))
     events.append(frame_json_event("message_stop", {"type": "message_stop"}))
     return events
+
+
+def _block_events(block: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A content block's `content_block_start` payload and its deltas."""
+    kind = block.get("type")
+    if kind == "text":
+        return {"type": "text", "text": ""}, [{"type": "text_delta", "text": block.get("text", "")}]
+    if kind == "tool_use":
+        opening: dict[str, Any] = {
+            "type": "tool_use",
+            "id": block.get("id"),
+            "name": block.get("name"),
+            "input": {},
+        }
+        partial = orjson.dumps(block.get("input", {})).decode()
+        return opening, [{"type": "input_json_delta", "partial_json": partial}]
+    if kind == "thinking":
+        deltas = [{"type": "thinking_delta", "thinking": block.get("thinking", "")}]
+        if block.get("signature"):
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
+        return {"type": "thinking", "thinking": "", "signature": ""}, deltas
+    return block, []
 
 
 def frame_json_event(name: str, doc: Any) -> bytes:

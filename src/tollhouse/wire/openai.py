@@ -65,8 +65,9 @@ def models_list(models: list[tuple[str, str, int]]) -> dict[str, Any]:
 
 
 def completion_stream(completion: dict[str, Any], include_usage: bool) -> list[bytes]:
-    """A whole `chat.completion` (text only) as the chunks a stream of it would be, ending
-    with the usage chunk when asked and `[DONE]`."""
+    """A whole `chat.completion` as the chunks a stream of it would be (content and tool
+    calls of the first choice), ending with the usage chunk when asked and `[DONE]`: how a
+    cached or degraded answer is served to a client that asked for a stream."""
     base = {
         "id": completion["id"],
         "object": "chat.completion.chunk",
@@ -74,18 +75,16 @@ def completion_stream(completion: dict[str, Any], include_usage: bool) -> list[b
         "model": completion["model"],
     }
     choice = completion["choices"][0]
+    message = choice.get("message") or {}
     usage_field = {"usage": None} if include_usage else {}
-    content = choice["message"].get("content") or ""
+    delta: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
+    calls = message.get("tool_calls")
+    if calls:
+        delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(calls)]
     chunks = [
         {
             **base,
-            "choices": [
-                {
-                    "index": 0,
-                    "delta": {"role": "assistant", "content": content},
-                    "finish_reason": None,
-                }
-            ],
+            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
             **usage_field,
         },
         {

@@ -31,19 +31,19 @@ class SSEParser:
         self._buffer = b""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        buf = self._buffer + chunk
+        buf = self._buffer + chunk if self._buffer else chunk
         if b"\r" in buf:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\n\n" not in buf:
+            self._buffer = buf
+            return []
+        blocks = buf.split(b"\n\n")
+        self._buffer = blocks.pop()
         events: list[SSEEvent] = []
-        while True:
-            end = buf.find(b"\n\n")
-            if end < 0:
-                break
-            block, buf = buf[:end], buf[end + 2 :]
+        for block in blocks:
             event = _parse_block(block)
             if event is not None:
                 events.append(event)
-        self._buffer = buf
         return events
 
     def flush(self) -> list[SSEEvent]:
@@ -54,6 +54,22 @@ class SSEParser:
 
 
 def _parse_block(block: bytes) -> SSEEvent | None:
+    # Fast paths for the two shapes providers send: `data: …` and `event: …\ndata: …`.
+    if block.startswith(b"data: ") and b"\n" not in block:
+        return SSEEvent(None, block[6:].decode())
+    if block.startswith(b"event: "):
+        newline = block.find(b"\n")
+        if (
+            newline > 0
+            and block.startswith(b"data: ", newline + 1)
+            and block.find(b"\n", newline + 1) < 0
+        ):
+            return SSEEvent(block[7:newline].decode(), block[newline + 7 :].decode())
+    return _parse_block_fields(block)
+
+
+def _parse_block_fields(block: bytes) -> SSEEvent | None:
+    """The general case: comments, several data lines, fields without a space."""
     name: str | None = None
     data: list[str] = []
     for raw in block.split(b"\n"):

@@ -81,6 +81,11 @@ class AnthropicToOpenAIStream:
         self._closed = False
 
     @property
+    def usage_estimated(self) -> bool:
+        """Whether the output count is still an estimate (no final count arrived)."""
+        return not self._output_final
+
+    @property
     def usage(self) -> dict[str, int]:
         usage = dict(self._reported)
         if not self._output_final:
@@ -217,6 +222,11 @@ class OpenAIToAnthropicStream:
         self._open_is_text = False
         self._block_by_tool: dict[Any, int] = {}
         self._last_tool: Any = None
+
+    @property
+    def usage_estimated(self) -> bool:
+        """Whether the usage is still an estimate (the upstream's usage chunk never came)."""
+        return self._reported is None
 
     @property
     def usage(self) -> dict[str, int]:

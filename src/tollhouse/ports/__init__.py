@@ -1,0 +1,1 @@
+"""State behind small interfaces (DESIGN.md, "State behind ports"): one folder per port."""

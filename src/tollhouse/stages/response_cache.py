@@ -1,0 +1,95 @@
+"""Cache: exact-match response caching, and the stale answers graceful degradation serves.
+
+A route opts in with `cache: {ttl_seconds, stale_seconds}`. The key is a hash of the request
+as it would be sent, minus what does not change the answer (`stream`, `stream_options`,
+`metadata`, `user`), in the client's format, and namespaced by the client's own key, so no
+tenant is ever served another's answer. Only complete answers are stored (status 200, not
+truncated, not degraded); whole answers are stored, and served to streaming clients as a
+replayed stream. A hit costs nothing and is marked `x-tollhouse-cache: hit` (or `stale`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+
+from tollhouse.call import Call
+from tollhouse.ports.cache.base import CachedAnswer, ResponseStore
+from tollhouse.server.reply import SSE_CONTENT_TYPE, Reply
+from tollhouse.stages.route import RoutePlan
+from tollhouse.wire import anthropic as anthropic_wire
+from tollhouse.wire import openai as openai_wire
+
+_VOLATILE = frozenset({"stream", "stream_options", "metadata", "user"})
+
+
+class ResponseCache:
+    def __init__(self, store: ResponseStore) -> None:
+        self.store = store
+        self.hits = 0
+        self.stale_hits = 0
+        self.misses = 0
+
+    def lookup(self, call: Call, plan: RoutePlan, *, stale: bool = False) -> Reply | None:
+        if plan.cache.ttl_seconds <= 0 or call.endpoint == "count_tokens":
+            return None
+        now = time.time()
+        answer = self.store.get(cache_key(call), now)
+        if answer is None or (not stale and now >= answer.fresh_until):
+            if not stale:
+                self.misses += 1
+            return None
+        if stale:
+            self.stale_hits += 1
+        else:
+            self.hits += 1
+        call.cache_hit = "stale" if stale else "hit"
+        return _replay(call, answer.body)
+
+    def store_answer(self, call: Call, plan: RoutePlan, reply: Reply) -> None:
+        ttl = plan.cache.ttl_seconds
+        if ttl <= 0 or call.endpoint == "count_tokens" or reply.stream is not None:
+            return
+        if reply.status != 200 or call.truncated or call.degraded or call.cache_hit:
+            return
+        now = time.time()
+        self.store.put(
+            cache_key(call),
+            CachedAnswer(reply.body, now, now + ttl, now + ttl + plan.cache.stale_seconds),
+        )
+
+
+def cache_key(call: Call) -> str:
+    namespace = call.headers.get("x-api-key") or call.headers.get("authorization") or ""
+    request = {k: v for k, v in call.body.items() if k not in _VOLATILE}
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(hashlib.sha256(namespace.encode()).digest())
+    digest.update(call.client_format.encode())
+    digest.update(orjson.dumps(request, option=orjson.OPT_SORT_KEYS))
+    return digest.hexdigest()
+
+
+def _replay(call: Call, body: bytes) -> Reply:
+    reply = Reply(status=200)
+    if call.stream:
+        doc = orjson.loads(body)
+        if call.client_format == "anthropic":
+            events = anthropic_wire.message_stream(doc)
+        else:
+            options = call.body.get("stream_options")
+            include_usage = isinstance(options, dict) and options.get("include_usage") is True
+            events = openai_wire.completion_stream(doc, include_usage)
+        reply.stream = _events(events)
+        reply.content_type = SSE_CONTENT_TYPE
+    else:
+        reply.body = body
+    reply.add_header("x-tollhouse-cache", call.cache_hit or "hit")
+    return reply
+
+
+async def _events(events: list[bytes]) -> AsyncIterator[bytes]:
+    for event in events:
+        yield event

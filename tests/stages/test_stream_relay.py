@@ -1,0 +1,89 @@
+"""The same-format stream relay passes bytes through untouched, whatever the chunking,
+while reading the usage and stop reason from the few events that carry them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+
+import pytest
+
+from tollhouse.call import Call
+from tollhouse.stages.stream_relay import relay_stream
+from tollhouse.wire.anthropic import message_stream
+
+MESSAGE = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "m",
+    "content": [{"type": "text", "text": "Hello there, " * 20}],
+    "stop_reason": "max_tokens",
+    "stop_sequence": None,
+    "usage": {"input_tokens": 42, "output_tokens": 77},
+}
+STREAM = b"".join(message_stream(MESSAGE))
+
+
+class FakeResponse:
+    status = 200
+    headers: Mapping[str, str] = {}
+
+    async def read(self) -> bytes:
+        return b""
+
+    def iter_chunks(self) -> AsyncIterator[bytes]:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        return None
+
+
+def relay(data: bytes, size: int, cut: int | None = None) -> tuple[bytes, Call]:
+    call = Call(
+        client_format="anthropic",
+        endpoint="messages",
+        body={"model": "m", "max_tokens": 100, "stream": True, "messages": []},
+        raw_body=b"",
+        headers={},
+    )
+    data = data if cut is None else data[:cut]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(data), size):
+            yield data[i : i + size]
+
+    async def run() -> bytes:
+        out = [c async for c in relay_stream(call, FakeResponse(), "anthropic", chunks(), b"")]
+        return b"".join(out)
+
+    return asyncio.run(run()), call
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 100_000])
+def test_bytes_pass_through_and_usage_is_read_whatever_the_chunking(size: int) -> None:
+    relayed, call = relay(STREAM, size)
+    assert relayed == STREAM
+    assert call.usage is not None
+    assert (call.usage.input_tokens, call.usage.output_tokens) == (42, 77)
+    assert not call.usage.estimated
+    assert call.stop_reason == "max_tokens"
+    assert call.truncated
+
+
+def test_crlf_framed_streams_are_read_too() -> None:
+    crlf = STREAM.replace(b"\n", b"\r\n")
+    relayed, call = relay(crlf, 50)
+    assert relayed == crlf
+    assert call.usage is not None
+    assert call.usage.output_tokens == 77
+
+
+def test_a_cut_stream_is_estimated_from_its_content() -> None:
+    end_of_content = STREAM.index(b"event: content_block_stop")
+    _, call = relay(STREAM, 64, cut=end_of_content)
+    assert call.usage is not None
+    assert call.usage.estimated
+    assert call.usage.input_tokens == 42
+    assert call.usage.output_tokens > 1
+    assert call.stop_reason is None
