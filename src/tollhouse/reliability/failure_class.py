@@ -18,15 +18,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-FailureClass = Literal[
-    "rate_limit",
-    "overloaded",
-    "server_error",
-    "timeout",
-    "connection",
-    "context_window",
-    "client_error",
-]
+from tollhouse.config.model import FailureName
+
+# The classes a route may fall back on, plus the one it never does.
+FailureClass = FailureName | Literal["client_error"]
 
 RETRYABLE: frozenset[str] = frozenset(
     {"rate_limit", "overloaded", "server_error", "timeout", "connection"}
