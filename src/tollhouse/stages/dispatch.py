@@ -168,12 +168,16 @@ async def _hedged(
     try:
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                outcome = task.result()
-                if isinstance(outcome, Answer):
-                    if outcome.target is secondary:
-                        call.fallback_used = True
-                    return outcome
+            outcomes = [task.result() for task in done]
+            answers = [o for o in outcomes if isinstance(o, Answer)]
+            if answers:
+                winner = answers[0]
+                for loser in answers[1:]:  # both started in the same instant
+                    await loser.response.aclose()
+                if winner.target is secondary:
+                    call.fallback_used = True
+                return winner
+            for outcome in outcomes:
                 if outcome.target is secondary:
                     outcome.target.breaker.record_failure()
                 result = outcome if outcome.target is primary or result is None else result
