@@ -55,6 +55,20 @@ def test_retry_larger_completes_a_truncated_answer(make_gateway: Make) -> None:
     assert raw.headers["x-tollhouse-attempts"] == "2"
 
 
+def test_retry_larger_does_not_use_up_the_retry_budget(make_gateway: Make) -> None:
+    url = make_gateway(
+        one_route(
+            simulator("anthropic"),
+            retry={"max_attempts": 1},
+            truncation={"mode": "retry_larger", "max_tokens_cap": 2000},
+        )
+    )
+    client = anthropic.Anthropic(base_url=url, api_key=GATEWAY_KEY, max_retries=0)
+    raw = client.messages.with_raw_response.create(model="m", max_tokens=3, messages=HI)  # type: ignore[arg-type]
+    assert raw.parse().stop_reason == "end_turn"
+    assert raw.headers["x-tollhouse-attempts"] == "2"
+
+
 def test_refuse_mode_never_passes_a_truncated_answer(make_gateway: Make) -> None:
     url = make_gateway(one_route(simulator("anthropic"), truncation={"mode": "refuse"}))
     client = anthropic.Anthropic(base_url=url, api_key=GATEWAY_KEY)

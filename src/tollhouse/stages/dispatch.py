@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 
 import orjson
@@ -104,7 +105,10 @@ async def _try_deployment(
     next deployment; None means the deadline has passed."""
     retry = plan.retry
     larger_tried = False
-    for number in range(retry.max_attempts):
+    allowed = retry.max_attempts
+    for number in itertools.count():
+        if number >= allowed:
+            break
         remaining = call.deadline - time.monotonic()
         if remaining <= 0:
             return None
@@ -119,7 +123,9 @@ async def _try_deployment(
             reply = await _answer_reply(call, plan, outcome, larger_tried)
             if reply is not None:
                 return reply
-            larger_tried = True  # truncated: try once more with a larger max_tokens
+            # Truncated: one more attempt with a larger max_tokens, on top of the retries.
+            larger_tried = True
+            allowed += 1
             continue
         failure = outcome
         failures.append(failure)
@@ -133,7 +139,7 @@ async def _try_deployment(
                 return _relay_error(call, failure)
             return failure
         failure.target.breaker.record_failure()
-        if failure.kind not in RETRYABLE or number + 1 >= retry.max_attempts:
+        if failure.kind not in RETRYABLE or number + 1 >= allowed:
             return failure
         if not target.breaker.allow():
             return failure
