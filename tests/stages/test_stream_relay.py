@@ -87,3 +87,25 @@ def test_a_cut_stream_is_estimated_from_its_content() -> None:
     assert call.usage.input_tokens == 42
     assert call.usage.output_tokens > 1
     assert call.stop_reason is None
+
+
+def test_a_crlf_stream_is_committed_at_its_first_content_not_held_whole() -> None:
+    from tollhouse.stages.attempt import _hold_preamble
+
+    crlf = STREAM.replace(b"\n", b"\r\n")
+    pieces = crlf.split(b"\r\n\r\n")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for piece in pieces:
+            yield piece + b"\r\n\r\n"
+
+    async def run() -> bytes | str:
+        return await _hold_preamble(chunks(), "anthropic")
+
+    held = asyncio.run(run())
+    assert isinstance(held, bytes)
+    # message_start, content_block_start, then the first content delta: committed there.
+    assert held.count(b"event: ") == 3
+    assert held.endswith(b"\r\n\r\n")
+    assert b"content_block_delta" in held
+    assert b"message_stop" not in held

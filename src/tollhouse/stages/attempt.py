@@ -123,7 +123,9 @@ async def _hold_preamble(chunks: AsyncIterator[bytes], fmt: WireFormat) -> bytes
         held.append(chunk)
         size += len(chunk)
         data = b"".join(held) if len(held) > 1 else chunk
-        complete = data[: complete_events(data)]
+        # Markers are looked for in an LF view, so CRLF-framed streams are not held whole.
+        view = data.replace(b"\r\n", b"\n") if b"\r" in data else data
+        complete = view[: complete_events(view)]
         if not complete:
             if size > _PREAMBLE_LIMIT:
                 break
