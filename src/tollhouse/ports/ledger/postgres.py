@@ -1,0 +1,205 @@
+"""The ledger on PostgreSQL: the scale-out store, shared by every gateway process.
+
+One connection, opened (and migrated) on first use and opened again after any failure:
+the only writer is one batch task per process, so a pool would buy nothing. An
+`asyncio.Lock` keeps a read from the admin API out of the middle of a write.
+
+A batch goes in by binary `COPY` into a per-connection staging table, then one
+`INSERT ... SELECT ... ON CONFLICT (request_id) DO NOTHING` (COPY alone can't skip
+duplicates). Measured against `executemany` (which psycopg already pipelines) on batches
+of 500 realistic records (~1 KB, six indexes) on a 2-core machine, medians of 8 runs:
+~29,000 records/s against ~13,000, and never slower in any run.
+
+PostgreSQL text can't hold NUL, and a client controls some of these strings (`end_user`
+comes from the request), so NUL becomes U+FFFD here rather than turning one bad request
+into a batch the database refuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg.types.json import set_json_dumps, set_json_loads
+
+from tollhouse.ports.ledger.base import (
+    LedgerRejected,
+    LedgerUnavailable,
+    where_clause,
+)
+from tollhouse.ports.ledger.migrations import migrate_postgres
+from tollhouse.ports.ledger.record import CallRecord
+
+_FIELDS = CallRecord.__struct_fields__
+_COLUMNS = ", ".join(_FIELDS)
+_TS = _FIELDS.index("ts")
+_STAGING = (
+    "CREATE TEMP TABLE calls_staging ON COMMIT DELETE ROWS"
+    f" AS SELECT {_COLUMNS} FROM calls WITH NO DATA"
+)
+_COPY = f"COPY calls_staging ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_MERGE = (
+    f"INSERT INTO calls ({_COLUMNS}) SELECT {_COLUMNS} FROM calls_staging"
+    " ON CONFLICT (request_id) DO NOTHING"
+)
+
+_json_encode = msgspec.json.Encoder().encode
+
+
+class PostgresLedgerStore:
+    """`conninfo` is a libpq connection string or URI. Every operation gives up after
+    `operation_timeout` seconds (a half-open TCP connection would otherwise stall the
+    writer forever) and the connection is dropped, to be opened afresh next time."""
+
+    def __init__(
+        self, conninfo: str, *, connect_timeout: float = 5.0, operation_timeout: float = 30.0
+    ) -> None:
+        self.conninfo = conninfo
+        self.connect_timeout = connect_timeout
+        self.operation_timeout = operation_timeout
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._copy_types: list[int] = []
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    async def open(self) -> None:
+        async with self._operation():
+            pass
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None:
+        if not records:
+            return
+        async with self._operation() as conn, conn.transaction(), conn.cursor() as cursor:
+            async with cursor.copy(_COPY) as copy:
+                copy.set_types(self._copy_types)
+                for record in records:
+                    await copy.write_row(_row(record))
+            await cursor.execute(_MERGE)
+
+    async def count(self) -> int:
+        async with self._operation() as conn:
+            cursor = await conn.execute("SELECT count(*) FROM calls")
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def query(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        filters: Mapping[str, Any] | None = None,
+        newest_first: bool = True,
+    ) -> list[CallRecord]:
+        if limit < 0:
+            raise ValueError("limit must be >= 0")
+        where, params = where_clause(
+            since=since, until=until, filters=filters, placeholder="%s", timestamp=_as_is
+        )
+        order = "DESC" if newest_first else "ASC"
+        sql = f"SELECT {_COLUMNS} FROM calls{where} ORDER BY ts {order}, id {order} LIMIT %s"
+        async with self._operation() as conn:
+            cursor = await conn.execute(sql, [*params, limit])
+            rows = await cursor.fetchall()
+        return [_record(row) for row in rows]
+
+    async def aclose(self) -> None:
+        self._closed = True
+        async with self._lock:
+            await self._drop_connection()
+
+    @asynccontextmanager
+    async def _operation(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """One operation, bounded in time, with driver errors turned into the port's: the
+        batch's fault (`LedgerRejected`) or the database's (`LedgerUnavailable`). Any error
+        but the batch's drops the connection, which may be left mid-protocol."""
+        async with self._lock:
+            try:
+                async with asyncio.timeout(self.operation_timeout):
+                    yield await self._connection()
+            except (psycopg.DataError, psycopg.IntegrityError) as error:
+                raise LedgerRejected(str(error)) from error
+            except (OverflowError, TypeError, ValueError) as error:
+                # Raised while encoding a row (an integer past its column, metadata that
+                # isn't JSON): the batch's fault, but the COPY was cut mid-stream.
+                await self._drop_connection()
+                raise LedgerRejected(str(error)) from error
+            except TimeoutError as error:
+                await self._drop_connection()
+                message = f"no answer from PostgreSQL in {self.operation_timeout}s"
+                raise LedgerUnavailable(message) from error
+            except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as error:
+                await self._drop_connection()
+                raise LedgerUnavailable(str(error)) from error
+            except BaseException:
+                await self._drop_connection()
+                raise
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._closed:
+            raise RuntimeError("the ledger store is closed")
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        conn = await psycopg.AsyncConnection.connect(
+            self.conninfo, autocommit=True, connect_timeout=max(1, round(self.connect_timeout))
+        )
+        try:
+            set_json_dumps(_dump_json, context=conn)
+            set_json_loads(msgspec.json.decode, context=conn)
+            # Timestamps come back in UTC whatever the server's zone, so a record reads
+            # back as it was written.
+            await conn.execute("SET TIME ZONE 'UTC'")
+            await migrate_postgres(conn)
+            cursor = await conn.execute(f"SELECT {_COLUMNS} FROM calls LIMIT 0")
+            self._copy_types = [column.type_code for column in cursor.description or []]
+            await conn.execute(_STAGING)
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+
+def _as_is(moment: datetime) -> datetime:
+    return moment
+
+
+def _row(record: CallRecord) -> list[Any]:
+    row = list(msgspec.structs.astuple(record))
+    for index, value in enumerate(row):
+        if type(value) is str and "\x00" in value:
+            row[index] = value.replace("\x00", "\ufffd")
+    return row
+
+
+def _dump_json(value: Any) -> bytes:
+    data = _json_encode(value)
+    if b"\\u0000" in data:  # jsonb refuses NUL even escaped; clean only when it's there
+        data = _json_encode(_without_nul(value))
+    return data
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(item) for item in value]
+    return value
+
+
+def _record(row: Sequence[Any]) -> CallRecord:
+    values = list(row)
+    values[_TS] = values[_TS].astimezone(UTC)
+    return CallRecord(**dict(zip(_FIELDS, values, strict=True)))

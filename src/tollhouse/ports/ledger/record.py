@@ -1,0 +1,71 @@
+"""One call as the ledger keeps it: who asked, what answered, what it used and cost.
+
+A `CallRecord` is built once per call on the request path, so it is a frozen msgspec
+Struct: cheap to construct, and encoded to the spill file without a schema walk.
+
+`ts` is a timezone-aware UTC `datetime` (when the call arrived), not an epoch float: it
+round-trips exactly through PostgreSQL's `timestamptz`, reads as ISO 8601 text in SQLite,
+and can't be mistaken for seconds or milliseconds. A naive datetime is refused at
+construction, because a ledger whose clock zone is a guess can't be summed by day.
+
+`cost_usd` is a `Decimal` kept exact end to end (see accounting/cost.py), or None when
+the price is unknown: never a silent zero.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import msgspec
+
+ClientFormat = Literal["anthropic", "openai"]
+
+
+class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
+    request_id: str  # the gateway's id of the call; unique in the ledger
+    ts: datetime  # UTC, aware
+    client_format: ClientFormat
+    endpoint: str  # e.g. "/v1/messages"
+    model_requested: str
+    status: int  # the HTTP status the client got
+
+    upstream_request_id: str | None = None
+    key_id: str | None = None
+    end_user: str | None = None
+    team: str | None = None
+    project: str | None = None
+    session_id: str | None = None
+    model_served: str | None = None  # None when no deployment answered
+    provider: str | None = None
+    route: str | None = None
+    variant: str | None = None
+    system_prompt_hash: str | None = None
+    stop_reason: str | None = None
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    cache_read_tokens: int = 0
+    reasoning_tokens: int = 0
+    usage_estimated: bool = False  # the upstream reported no usage; tokens are our count
+
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None  # time to first token; None for a call that sent none
+    attempts: int = 1
+    fallback_used: bool = False
+    cache_hit: bool = False
+    cost_usd: Decimal | None = None  # None: price unknown
+    error_type: str | None = None
+    truncated: bool = False
+    stream: bool = False
+
+    prompt_text: str | None = None  # already scrubbed by the caller, or None when not kept
+    answer_text: str | None = None
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.ts.tzinfo is None or self.ts.utcoffset() is None:
+            raise ValueError("CallRecord.ts must be timezone-aware (UTC)")

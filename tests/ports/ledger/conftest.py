@@ -1,0 +1,112 @@
+"""Ledger stores on real databases: a SQLite file in the test's tmp_path, and the real
+PostgreSQL server (TOLLHOUSE_TEST_POSTGRES, default 127.0.0.1:5432 user postgres database
+test) in a schema of the test's own, dropped afterwards, so parallel runs never meet.
+
+Without a PostgreSQL server the PostgreSQL tests skip locally, with the reason; under CI
+(CI=true) they fail, since a ledger backend that went untested is not a pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from tollhouse.ports.ledger.base import LedgerStore
+from tollhouse.ports.ledger.postgres import PostgresLedgerStore
+from tollhouse.ports.ledger.record import CallRecord
+from tollhouse.ports.ledger.sqlite import SQLiteLedgerStore
+
+T = TypeVar("T")
+
+POSTGRES = os.environ.get(
+    "TOLLHOUSE_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres dbname=test"
+)
+T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    try:
+        psycopg.connect(POSTGRES, connect_timeout=3).close()
+    except psycopg.OperationalError as error:
+        message = f"PostgreSQL not reachable at {POSTGRES!r}: {error}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return POSTGRES
+
+
+@pytest.fixture
+def postgres_conninfo(postgres_server: str) -> Iterator[str]:
+    """A connection string whose search_path is a fresh, empty schema."""
+    schema = f"th_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield make_conninfo(postgres_server, options=f"-c search_path={schema}")
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], LedgerStore]:
+    """Makes stores (unopened) on one database: every call gives a store on the same one."""
+    if request.param == "sqlite":
+        return lambda: SQLiteLedgerStore(tmp_path / "ledger.db")
+    conninfo: str = request.getfixturevalue("postgres_conninfo")
+    return lambda: PostgresLedgerStore(conninfo)
+
+
+@pytest.fixture
+def on_store(new_store: Callable[[], LedgerStore]) -> Callable[..., Any]:
+    """Runs `scenario(store)` on an opened store in a fresh event loop; its result."""
+
+    def run(scenario: Callable[[LedgerStore], Awaitable[T]]) -> T:
+        async def main() -> T:
+            store = new_store()
+            await store.open()
+            try:
+                return await scenario(store)
+            finally:
+                await store.aclose()
+
+        return asyncio.run(main())
+
+    return run
+
+
+@pytest.fixture
+def make_record() -> Callable[..., CallRecord]:
+    """A plausible record; `n` makes request_id and ts distinct (ts = T0 + n seconds)."""
+
+    def make(n: int = 0, **fields: Any) -> CallRecord:
+        values: dict[str, Any] = {
+            "request_id": f"req_{n:06d}",
+            "ts": T0 + timedelta(seconds=n),
+            "client_format": "anthropic",
+            "endpoint": "/v1/messages",
+            "model_requested": "claude-haiku-4-5",
+            "model_served": "claude-haiku-4-5-20251001",
+            "provider": "anthropic",
+            "status": 200,
+            "key_id": "key_a",
+            "input_tokens": 120,
+            "output_tokens": 30,
+            "latency_ms": 812.5,
+            "cost_usd": Decimal("0.000270"),
+        }
+        values.update(fields)
+        return CallRecord(**values)
+
+    return make
