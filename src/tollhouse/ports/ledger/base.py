@@ -95,3 +95,25 @@ def where_clause(
             clauses.append(f"{column} = {placeholder}")
             params.append(value)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def select_sql(
+    columns: str,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    filters: Mapping[str, Any] | None,
+    newest_first: bool,
+    placeholder: str,
+    timestamp: Callable[[datetime], Any],
+) -> tuple[str, list[Any]]:
+    """The `query` statement of both stores; they differ only in placeholder and timestamp."""
+    if limit < 0:
+        raise ValueError("limit must be >= 0")
+    where, params = where_clause(
+        since=since, until=until, filters=filters, placeholder=placeholder, timestamp=timestamp
+    )
+    order = "DESC" if newest_first else "ASC"
+    sql = f"SELECT {columns} FROM calls{where} ORDER BY ts {order}, id {order} LIMIT {placeholder}"
+    return sql, [*params, limit]

@@ -30,7 +30,7 @@ from psycopg.types.json import set_json_dumps, set_json_loads
 from tollhouse.ports.ledger.base import (
     LedgerRejected,
     LedgerUnavailable,
-    where_clause,
+    select_sql,
 )
 from tollhouse.ports.ledger.migrations import migrate_postgres
 from tollhouse.ports.ledger.record import CallRecord
@@ -96,15 +96,18 @@ class PostgresLedgerStore:
         filters: Mapping[str, Any] | None = None,
         newest_first: bool = True,
     ) -> list[CallRecord]:
-        if limit < 0:
-            raise ValueError("limit must be >= 0")
-        where, params = where_clause(
-            since=since, until=until, filters=filters, placeholder="%s", timestamp=_as_is
+        sql, params = select_sql(
+            _COLUMNS,
+            since=since,
+            until=until,
+            limit=limit,
+            filters=filters,
+            newest_first=newest_first,
+            placeholder="%s",
+            timestamp=_as_is,
         )
-        order = "DESC" if newest_first else "ASC"
-        sql = f"SELECT {_COLUMNS} FROM calls{where} ORDER BY ts {order}, id {order} LIMIT %s"
         async with self._operation() as conn:
-            cursor = await conn.execute(sql, [*params, limit])
+            cursor = await conn.execute(sql, params)
             rows = await cursor.fetchall()
         return [_record(row) for row in rows]
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from tollhouse.ports.ledger.base import LedgerRejected, LedgerUnavailable, where_clause
+from tollhouse.ports.ledger.base import LedgerRejected, LedgerUnavailable, select_sql
 from tollhouse.ports.ledger.migrations import migrate_sqlite
 from tollhouse.ports.ledger.record import CallRecord
 
@@ -89,14 +89,17 @@ class SQLiteLedgerStore:
         filters: Mapping[str, Any] | None = None,
         newest_first: bool = True,
     ) -> list[CallRecord]:
-        if limit < 0:
-            raise ValueError("limit must be >= 0")
-        where, params = where_clause(
-            since=since, until=until, filters=filters, placeholder="?", timestamp=_timestamp
+        sql, params = select_sql(
+            _COLUMNS,
+            since=since,
+            until=until,
+            limit=limit,
+            filters=filters,
+            newest_first=newest_first,
+            placeholder="?",
+            timestamp=_timestamp,
         )
-        order = "DESC" if newest_first else "ASC"
-        sql = f"SELECT {_COLUMNS} FROM calls{where} ORDER BY ts {order}, id {order} LIMIT ?"
-        return await self._run(self._select, sql, [*params, limit])
+        return await self._run(self._select, sql, params)
 
     async def aclose(self) -> None:
         if self._closed:
