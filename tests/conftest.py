@@ -6,18 +6,55 @@ the built-in simulator, in process or as its own HTTP server.
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
 import openai
+import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 from tests.support import GATEWAY_KEY, IN_PROCESS_CONFIG, TEST_RELIABILITY, serve_gateway
 
 from tollhouse.server.runner import BackgroundServer
 from tollhouse.simulator.asgi import create_app as create_simulator_app
 from tollhouse.simulator.config import SimulatorConfig
 from tollhouse.simulator.engine import Simulator
+
+POSTGRES = os.environ.get(
+    "TOLLHOUSE_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres dbname=test"
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The real PostgreSQL server (TOLLHOUSE_TEST_POSTGRES, default 127.0.0.1:5432 user
+    postgres database test). Without one, tests that need it skip locally with the reason;
+    under CI (CI=true) they fail, since a backend that went untested is not a pass."""
+    try:
+        psycopg.connect(POSTGRES, connect_timeout=3).close()
+    except psycopg.OperationalError as error:
+        message = f"PostgreSQL not reachable at {POSTGRES!r}: {error}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return POSTGRES
+
+
+@pytest.fixture
+def postgres_conninfo(postgres_server: str) -> Iterator[str]:
+    """A connection string whose search_path is a fresh, empty schema, dropped afterwards,
+    so parallel runs never meet."""
+    schema = f"th_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield make_conninfo(postgres_server, options=f"-c search_path={schema}")
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture(scope="session")

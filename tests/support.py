@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from typing import Any
 
 from tollhouse.config import parse_config
@@ -41,4 +44,16 @@ IN_PROCESS_CONFIG: dict[str, Any] = {
 
 
 def serve_gateway(config: dict[str, Any]) -> BackgroundServer:
+    """Serve `config`; unless it says where its ledger goes, the ledger is a SQLite file in
+    a directory of its own, so every test gateway records its calls as a real one does."""
+    if "ledger" not in config:
+        directory = tempfile.mkdtemp(prefix="tollhouse-test-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        config = {
+            **config,
+            "ledger": {
+                "sqlite_path": f"{directory}/ledger.db",
+                "spill_path": f"{directory}/ledger.spill",
+            },
+        }
     return BackgroundServer(create_app(Gateway(parse_config(config)))).start()

@@ -29,6 +29,15 @@ class Call:
     headers: Mapping[str, str]
     request_id: str = field(default_factory=new_request_id)
     started: float = field(default_factory=time.perf_counter)
+    started_wall: float = field(default_factory=time.time)  # for the ledger's timestamp
+
+    # Who the call is for: filled by the auth stage (key) and the request (end user, session).
+    key_id: str | None = None
+    end_user: str | None = None
+    team: str | None = None
+    project: str | None = None
+    session_id: str | None = None
+    variant: str | None = None
 
     # Filled by the route stage.
     provider_name: str | None = None
@@ -52,6 +61,10 @@ class Call:
     # for: the usage chunk is then kept from the client.
     hide_usage_chunk: bool = False
     first_byte_at: float | None = None
+    error_type: str | None = None  # the error's type as the client saw it, when it failed
+    # The answer as sent, kept only when the ledger stores text (a stream: its first bytes,
+    # up to the ledger's text limit), for the record to extract the answer text from.
+    answer_capture: bytearray | None = None
 
     @property
     def model(self) -> str:
@@ -60,3 +73,12 @@ class Call:
     @property
     def stream(self) -> bool:
         return self.body.get("stream") is True
+
+    def requested_end_user(self) -> str | None:
+        """The end user the request names: `metadata.user_id` (Anthropic), `user` (OpenAI)."""
+        if self.client_format == "anthropic":
+            metadata = self.body.get("metadata")
+            value = metadata.get("user_id") if isinstance(metadata, dict) else None
+        else:
+            value = self.body.get("user")
+        return value if isinstance(value, str) and value else None

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from tollhouse.accounting import CallCost, cost_of
+from tollhouse.accounting.call_ledger import CallLedger
 from tollhouse.call import Call
 from tollhouse.catalog.models import load_catalog
 from tollhouse.config import GatewayConfig
@@ -51,6 +52,12 @@ class Gateway:
         )
         self.metrics = GatewayMetrics()
         self.metrics.add_gauges(self._live_gauges)
+        self.ledger = CallLedger(config)
+        self.metrics.add_gauges(self.ledger.collect)
+
+    async def start(self) -> None:
+        """Start what runs beside the calls (the ledger's writers); on the serving loop."""
+        await self.ledger.start()
 
     @property
     def simulated_providers(self) -> list[str]:
@@ -79,13 +86,16 @@ class Gateway:
             )
             cost = cost_of(entry, usage)
             call.cost = cost
+        latency = now - call.started
+        if self.ledger.enabled:
+            self.ledger.submit(call, status, latency=latency, ttft=ttft)
         self.metrics.observe_call(
             CallObservation(
                 model=call.model,
                 provider=call.provider_name or "-",
                 client_format=call.client_format,
                 status=status,
-                latency=now - call.started,
+                latency=latency,
                 ttft=ttft,
                 retries=max(0, call.attempts - 1),
                 fallback=call.fallback_used,
@@ -163,6 +173,11 @@ class Gateway:
         return json_reply(openai_wire.models_list(owned))
 
     async def aclose(self) -> None:
+        """Drain the ledger (every call served gets its record), then close providers."""
+        try:
+            await self.ledger.aclose()
+        except Exception:
+            log.exception("closing the ledger failed")
         for provider in self.providers.values():
             try:
                 await provider.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import openai
 from tollhouse.server.runner import free_port
 
 
-def test_serve_without_keys_answers_from_the_simulator_and_says_so() -> None:
+def test_serve_without_keys_answers_from_the_simulator_and_says_so(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")}
     process = subprocess.Popen(
@@ -24,6 +25,7 @@ def test_serve_without_keys_answers_from_the_simulator_and_says_so() -> None:
         env=env,
         stderr=subprocess.PIPE,
         text=True,
+        cwd=tmp_path,
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -49,6 +51,10 @@ def test_serve_without_keys_answers_from_the_simulator_and_says_so() -> None:
     assert "Traceback" not in stderr
     # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal as its exit.
     assert process.returncode in (0, -signal.SIGTERM)
+    # The embedded ledger is a SQLite file in the working directory; shutdown drained it.
+    with sqlite3.connect(tmp_path / "tollhouse.db") as db:
+        models = sorted(row[0] for row in db.execute("SELECT model_requested FROM calls"))
+    assert models == ["claude-haiku-4-5", "gpt-4o-mini"]
 
 
 def test_check_config_reports_errors_with_the_key(tmp_path: Path) -> None:

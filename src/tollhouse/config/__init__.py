@@ -4,6 +4,7 @@ from tollhouse.config.loader import ConfigError, default_config, load_config, pa
 from tollhouse.config.model import (
     Deployment,
     GatewayConfig,
+    LedgerConfig,
     LimitsConfig,
     ModelRoute,
     ProviderConfig,
@@ -14,6 +15,7 @@ __all__ = [
     "ConfigError",
     "Deployment",
     "GatewayConfig",
+    "LedgerConfig",
     "LimitsConfig",
     "ModelRoute",
     "ProviderConfig",

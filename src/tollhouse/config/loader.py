@@ -109,6 +109,18 @@ def _check(config: GatewayConfig, source: str) -> None:
                 )
     if not 0 < config.server.port < 65536:
         raise ConfigError(f"{source}: $.server.port: expected 1..65535")
+    ledger = config.ledger
+    if ledger.backend == "postgres":
+        if ledger.postgres is None:
+            raise ConfigError(f"{source}: $.ledger.postgres: required when backend is postgres")
+        if not ledger.postgres.startswith(("env:", "file:")):
+            raise ConfigError(
+                f"{source}: $.ledger.postgres: expected a secret reference `env:NAME` or "
+                "`file:PATH` to the connection string (it usually holds a password)"
+            )
+    for name in ("batch_size", "max_queue", "spill_max_bytes", "max_text_chars"):
+        if getattr(ledger, name) <= 0:
+            raise ConfigError(f"{source}: $.ledger.{name}: expected a positive number")
     if config.limits.max_body_bytes <= 0:
         raise ConfigError(f"{source}: $.limits.max_body_bytes: expected a positive number")
 

@@ -150,6 +150,29 @@ class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class LoggingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = False
+    # One JSON line per call (the ledger record, scrubbed): "off", "stdout", "stderr" or a
+    # file path. Written in batches by a background task, never on the request path.
+    call_log: str = "off"
+
+
+class LedgerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where the record of every call goes (see ports/ledger).
+
+    `postgres` is a secret reference (`env:NAME` / `file:PATH`) to a libpq connection
+    string, because one usually carries a password. `text` decides whether prompt and answer
+    text are kept: never by default; `redacted` after PII scrubbing; `full` only when asked.
+    """
+
+    backend: Literal["sqlite", "postgres", "off"] = "sqlite"
+    sqlite_path: str = "tollhouse.db"
+    postgres: str | None = None
+    spill_path: str | None = "tollhouse-ledger.spill"
+    spill_max_bytes: int = 1 << 30
+    text: Literal["off", "redacted", "full"] = "off"
+    max_text_chars: int = 32_768
+    max_queue: int = 100_000
+    batch_size: int = 500
+    flush_interval: float = 0.2
 
 
 class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -162,3 +185,4 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     catalog: CatalogOverrides = CatalogOverrides()
     response_cache: ResponseCacheConfig = ResponseCacheConfig()
     logging: LoggingConfig = LoggingConfig()
+    ledger: LedgerConfig = LedgerConfig()

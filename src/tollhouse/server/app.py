@@ -54,6 +54,11 @@ _CALL_ENDPOINTS: dict[str, tuple[WireFormat, Endpoint, Callable[[bytes], dict[st
 }
 
 
+# Bytes of a streamed answer kept for the ledger's answer text (when it keeps text): the
+# events' framing takes several times the text itself.
+_ANSWER_CAPTURE_LIMIT = 1 << 20
+
+
 def guess_format(path: str, headers: dict[str, str]) -> WireFormat:
     """The wire format to answer in when the path alone does not say."""
     if path.startswith("/v1/messages") or "anthropic-version" in headers or "x-api-key" in headers:
@@ -89,6 +94,12 @@ class GatewayApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    await self.gateway.start()
+                except Exception as error:
+                    log.exception("gateway failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
                 self.ready = True
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -122,12 +133,16 @@ class GatewayApp:
                 reply = self._plain_endpoint(scope["method"], path, fmt)
         except TollhouseError as exc:
             reply = _error_reply(exc, fmt, request_id)
+            if call is not None:
+                call.error_type = exc.anthropic_type if fmt == "anthropic" else exc.openai_type
         except Exception:
             log.exception(
                 "unexpected failure on %s %s (request %s)", scope["method"], path, request_id
             )
             reply = _error_reply(InternalError("internal gateway error"), fmt, request_id)
         _identify(reply, fmt, request_id, call)
+        if call is not None and self.gateway.ledger.keeps_answer_text:
+            call.answer_capture = bytearray(reply.body)
         try:
             if reply.stream is None:
                 await _send_whole(send, reply)
@@ -266,8 +281,12 @@ async def _send_stream(send: Send, receive: Receive, reply: Reply, call: Call | 
     async def pump() -> None:
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         async for chunk in stream:
-            if call is not None and call.first_byte_at is None:
-                call.first_byte_at = time.perf_counter()
+            if call is not None:
+                if call.first_byte_at is None:
+                    call.first_byte_at = time.perf_counter()
+                capture = call.answer_capture
+                if capture is not None and len(capture) < _ANSWER_CAPTURE_LIMIT:
+                    capture += chunk
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -34,11 +34,18 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Sequence
+from typing import Protocol
 
-from tollhouse.ports.ledger.base import LedgerRejected, LedgerStore
+from tollhouse.ports.ledger.base import LedgerRejected
 from tollhouse.ports.ledger.record import CallRecord
 from tollhouse.ports.ledger.spill import SpillFile
 from tollhouse.reliability.backoff import backoff_delay
+
+
+class RecordSink(Protocol):
+    """All the writer needs of where records go: a `LedgerStore`, or the JSON call log."""
+
+    async def write_batch(self, records: Sequence[CallRecord]) -> None: ...
 
 
 class LedgerWriter:
@@ -48,7 +55,7 @@ class LedgerWriter:
 
     def __init__(
         self,
-        store: LedgerStore,
+        store: RecordSink,
         *,
         max_queue: int = 100_000,
         batch_size: int = 500,
