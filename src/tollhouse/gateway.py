@@ -16,8 +16,9 @@ from tollhouse.accounting import CallCost, cost_of
 from tollhouse.accounting.call_ledger import CallLedger
 from tollhouse.call import Call
 from tollhouse.catalog.models import load_catalog
-from tollhouse.config import GatewayConfig
+from tollhouse.config import ConfigError, GatewayConfig
 from tollhouse.errors import WireFormat
+from tollhouse.observability.alerts import Alerts
 from tollhouse.observability.metrics import (
     BREAKER_STATE_VALUE,
     CallObservation,
@@ -31,6 +32,7 @@ from tollhouse.server.reply import Reply, json_reply
 from tollhouse.stages.dispatch import dispatch
 from tollhouse.stages.response_cache import ResponseCache
 from tollhouse.stages.route import RoutePlan, Router
+from tollhouse.stages.shape import apply_input_limits
 from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
@@ -52,12 +54,18 @@ class Gateway:
         )
         self.metrics = GatewayMetrics()
         self.metrics.add_gauges(self._live_gauges)
-        self.ledger = CallLedger(config)
+        try:
+            self.ledger = CallLedger(config)
+            self.alerts = Alerts(config.alerts)
+        except ValueError as exc:  # an unresolvable secret reference, named by its key
+            raise ConfigError(str(exc)) from None
         self.metrics.add_gauges(self.ledger.collect)
+        self.metrics.add_gauges(self.alerts.collect)
 
     async def start(self) -> None:
         """Start what runs beside the calls (the ledger's writers); on the serving loop."""
         await self.ledger.start()
+        self.alerts.start()
 
     @property
     def simulated_providers(self) -> list[str]:
@@ -89,6 +97,13 @@ class Gateway:
         latency = now - call.started
         if self.ledger.enabled:
             self.ledger.submit(call, status, latency=latency, ttft=ttft)
+        # Errors for the spike alert are failures of the service (the gateway's or the
+        # upstream's), not a client's bad request or the gateway's own rate limiting.
+        self.alerts.observe_call(
+            now=call.started_wall + latency,
+            is_error=status >= 500 or (status == 429 and call.attempts > 0),
+            cost_usd=cost.total if cost is not None else None,
+        )
         self.metrics.observe_call(
             CallObservation(
                 model=call.model,
@@ -139,6 +154,8 @@ class Gateway:
         if call.endpoint == "count_tokens" and plan.targets[0].provider.wire_format != "anthropic":
             # The OpenAI dialect has no count endpoint: answer with the documented estimate.
             return json_reply({"input_tokens": request_input_tokens(call.body)})
+        if call.endpoint != "count_tokens":
+            apply_input_limits(call, plan.input_limits)
         cached = self.response_cache.lookup(call, plan)
         if cached is not None:
             return cached
@@ -174,10 +191,11 @@ class Gateway:
 
     async def aclose(self) -> None:
         """Drain the ledger (every call served gets its record), then close providers."""
-        try:
-            await self.ledger.aclose()
-        except Exception:
-            log.exception("closing the ledger failed")
+        for closing, what in ((self.ledger.aclose, "ledger"), (self.alerts.aclose, "alerts")):
+            try:
+                await closing()
+            except Exception:
+                log.exception("closing the %s failed", what)
         for provider in self.providers.values():
             try:
                 await provider.aclose()

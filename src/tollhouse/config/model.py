@@ -12,6 +12,7 @@ from typing import Any, Literal
 import msgspec
 
 from tollhouse.catalog.models import CatalogOverrides
+from tollhouse.observability.alerts_config import AlertsConfig
 
 ProviderType = Literal["anthropic", "openai", "openai-compatible", "simulator"]
 
@@ -21,10 +22,24 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     port: int = 8080
 
 
+class InputLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Bounds on one request, checked before it reaches a provider (stages/shape.py). Each
+    may be set globally (`limits.input`), per route and per gateway key; the tightest
+    applies. `max_tokens_cap` either lowers a larger `max_tokens` (`clamp`) or refuses the
+    call (`refuse`)."""
+
+    max_request_bytes: int | None = None
+    max_input_tokens: int | None = None
+    max_messages: int | None = None
+    max_tokens_cap: int | None = None
+    max_tokens_mode: Literal["clamp", "refuse"] = "clamp"
+
+
 class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Bounds on what a client may send; checked before anything reaches a provider."""
 
     max_body_bytes: int = 32 * 1024 * 1024
+    input: InputLimits = InputLimits()
 
 
 class TimeoutsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -145,6 +160,7 @@ class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     truncation: TruncationPolicy = TruncationPolicy()
     hedge_after_ms: float | None = None
     cache: CachePolicy = CachePolicy()
+    input_limits: InputLimits | None = None
 
 
 class LoggingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -186,3 +202,4 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     response_cache: ResponseCacheConfig = ResponseCacheConfig()
     logging: LoggingConfig = LoggingConfig()
     ledger: LedgerConfig = LedgerConfig()
+    alerts: AlertsConfig = AlertsConfig()

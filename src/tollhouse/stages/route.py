@@ -11,6 +11,7 @@ from tollhouse.config.model import (
     CachePolicy,
     DegradePolicy,
     FailureName,
+    InputLimits,
     RetryPolicy,
     TimeoutsConfig,
     TruncationPolicy,
@@ -18,6 +19,7 @@ from tollhouse.config.model import (
 from tollhouse.errors import NotFound
 from tollhouse.providers.base import Provider
 from tollhouse.reliability.circuit_breaker import CircuitBreaker
+from tollhouse.stages.shape import NO_LIMITS, tightest
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,7 @@ class RoutePlan:
     truncation: TruncationPolicy
     hedge_after: float | None
     cache: CachePolicy
+    input_limits: InputLimits = NO_LIMITS
 
 
 class Router:
@@ -68,6 +71,7 @@ class Router:
                 truncation=route.truncation,
                 hedge_after=None if route.hedge_after_ms is None else route.hedge_after_ms / 1000,
                 cache=route.cache,
+                input_limits=tightest((config.limits.input, route.input_limits)),
             )
 
     def resolve(self, model: str) -> RoutePlan:
