@@ -1,0 +1,214 @@
+"""Counters in Redis, shared by every gateway process that points at the same server.
+
+One round trip per `admit` and one per `settle`/`release`: each is a single EVALSHA of a
+Lua script (`admit.lua`, `settle.lua`) that checks and writes everything atomically with
+Redis's own clock. A server that lost its scripts (restart, SCRIPT FLUSH, failover)
+answers NOSCRIPT, and the script is loaded and run again.
+
+Layout under `prefix` (one Redis, not a cluster: the keys of one call must live on one
+server, which a cluster only guarantees for a prefix holding a {hash tag}):
+
+- `b:<key>`      bucket hash: `t` tokens (may be negative: debt), `ts` last update (µs);
+                 expires when it would be full again, so an idle key costs nothing
+- `c:<key>`      concurrency zset: reservation id scored by lease expiry (ms)
+- `$:<key>`      budget hash: `spent` and `held` nano-USD; lives `period_ttl_seconds`
+- `$held:<key>`  budget zset: "<id>:<reserve>" scored by expiry (ms); expired members are
+                 purged (and `held` lowered) inside the admit script before checking;
+                 lives as long as the budget hash
+- `settled:<id>` marker that makes settling twice a no-op
+
+Nothing is retried: an EVALSHA that timed out may have run, and running it again could
+take twice. Connection trouble and timeouts raise `CountersUnavailable` within about
+`timeout` seconds; the pool reconnects on the next call once the server is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import Mapping, Sequence
+from importlib.resources import files
+from typing import Any
+
+import redis.asyncio
+import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from tollhouse.ports.counters.base import (
+    Admission,
+    CountersUnavailable,
+    Decision,
+    LimitKind,
+    Reservation,
+)
+
+ADMIT_LUA = files(__package__).joinpath("admit.lua").read_text()
+SETTLE_LUA = files(__package__).joinpath("settle.lua").read_text()
+
+SETTLED_MEMORY_MS = 60_000
+"""How long a settled reservation id is remembered, so settling it again is a no-op."""
+
+_UNAVAILABLE = (
+    redis.exceptions.ConnectionError,  # BusyLoadingError included
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,  # a replica promoted away under us
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+class RedisCounterStore:
+    """`CounterStore` on one Redis server (`url`, e.g. "redis://127.0.0.1:6379/0").
+
+    `timeout` bounds connecting, each reply, and the wait for a free pooled connection
+    (at most `max_connections` per process), so an unreachable server costs a caller
+    about `timeout` seconds, not a TCP timeout.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "tollhouse:counters:",
+        timeout: float = 0.5,
+        max_connections: int = 64,
+    ) -> None:
+        self.prefix = prefix
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._redis: redis.asyncio.Redis = redis.asyncio.Redis.from_pool(pool)
+        # Reservation ids: unique across processes by a random tag, cheaper than uuid4.
+        self._id_tag = os.urandom(8).hex()
+        self._ids = itertools.count(1)
+        self._admit = self._redis.register_script(ADMIT_LUA)
+        self._settle = self._redis.register_script(SETTLE_LUA)
+
+    async def admit(self, admission: Admission) -> Decision:
+        rid = f"{self._id_tag}.{next(self._ids)}"
+        buckets, leases, budgets = admission.buckets, admission.concurrency, admission.budgets
+        p = self.prefix
+        keys = [
+            *(p + "b:" + b.key for b in buckets),
+            *(p + "c:" + c.key for c in leases),
+            *(p + "$:" + g.key for g in budgets),
+            *(p + "$held:" + g.key for g in budgets),
+        ]
+        args: list[Any] = [
+            rid,
+            _ms(admission.lease_ttl_seconds),
+            len(buckets),
+            len(leases),
+            len(budgets),
+        ]
+        for b in buckets:
+            args += (b.capacity, _us(b.window_seconds), b.amount)
+        args += (c.limit for c in leases)
+        for g in budgets:
+            args += (g.limit_nanousd, g.reserve_nanousd, g.period_ttl_seconds)
+        reply: list[int] = await self._call(self._admit, keys, args)
+
+        admitted, refused, retry_us = reply[0], reply[1], reply[2]
+        limits: Sequence[Any] = (*buckets, *leases, *budgets)
+        remaining = {limit.key: reply[3 + i] for i, limit in enumerate(limits)}
+        base = 3 + len(limits)
+        reset_after = {b.key: reply[base + i] / 1e6 for i, b in enumerate(buckets)}
+        if admitted:
+            return Decision(
+                admitted=True,
+                reservation=Reservation(rid, admission),
+                remaining=remaining,
+                reset_after=reset_after,
+            )
+        kind = (
+            LimitKind.BUCKET
+            if refused < len(buckets)
+            else LimitKind.CONCURRENCY
+            if refused < len(buckets) + len(leases)
+            else LimitKind.BUDGET
+        )
+        return Decision(
+            admitted=False,
+            refused_by=limits[refused].key,
+            refused_kind=kind,
+            retry_after=retry_us / 1e6 if retry_us >= 0 else None,
+            remaining=remaining,
+            reset_after=reset_after,
+        )
+
+    async def settle(
+        self,
+        reservation: Reservation,
+        *,
+        actual_amounts: Mapping[str, int],
+        actual_cost_nanousd: int | None,
+    ) -> None:
+        cost = -1 if actual_cost_nanousd is None else actual_cost_nanousd
+        await self._end(reservation, actual_amounts, cost, release=False)
+
+    async def release(self, reservation: Reservation) -> None:
+        await self._end(reservation, {}, 0, release=True)
+
+    async def spent(self, budget_key: str) -> int:
+        try:
+            value = await self._redis.hget(self.prefix + "$:" + budget_key, "spent")
+        except _UNAVAILABLE as error:
+            raise CountersUnavailable(f"Redis unavailable: {error}") from error
+        return int(value or 0)
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+    async def _end(
+        self,
+        reservation: Reservation,
+        actual_amounts: Mapping[str, int],
+        cost: int,
+        *,
+        release: bool,
+    ) -> None:
+        admission = reservation.admission
+        buckets, leases, budgets = admission.buckets, admission.concurrency, admission.budgets
+        p = self.prefix
+        keys = [
+            *(p + "b:" + b.key for b in buckets),
+            *(p + "c:" + c.key for c in leases),
+            *(p + "$:" + g.key for g in budgets),
+            *(p + "$held:" + g.key for g in budgets),
+            p + "settled:" + reservation.id,
+        ]
+        args: list[Any] = [
+            reservation.id,
+            SETTLED_MEMORY_MS,
+            len(buckets),
+            len(leases),
+            len(budgets),
+            cost,
+        ]
+        for b in buckets:
+            actual = 0 if release else actual_amounts.get(b.key, b.amount)
+            args += (b.capacity, _us(b.window_seconds), b.amount - actual)
+        for g in budgets:
+            args += (g.reserve_nanousd, g.period_ttl_seconds)
+        await self._call(self._settle, keys, args)
+
+    async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await script(keys=keys, args=args)
+        except _UNAVAILABLE as error:
+            raise CountersUnavailable(f"Redis unavailable: {error}") from error
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def _us(seconds: float) -> int:
+    return max(1, round(seconds * 1_000_000))

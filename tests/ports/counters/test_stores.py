@@ -1,0 +1,293 @@
+"""The behaviour every counter store shares, run on each backend (see conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tollhouse.ports.counters.base import (
+    Admission,
+    BucketLimit,
+    BudgetLimit,
+    ConcurrencyLimit,
+    CounterStore,
+    Decision,
+    LimitKind,
+)
+
+Run = Callable[..., Any]
+DAY = 86_400
+
+
+def rpm(capacity: int = 100, amount: int = 1, window: float = 60.0) -> BucketLimit:
+    return BucketLimit("rpm:key:k1", capacity, amount, window)
+
+
+def budget(limit: int, reserve: int) -> BudgetLimit:
+    return BudgetLimit("budget:key:k1:day:2026-11-25", limit, reserve, DAY)
+
+
+def test_bucket_admits_up_to_capacity_then_refuses(on_store: Run) -> None:
+    async def scenario(store: CounterStore) -> list[bool]:
+        return [(await store.admit(Admission(buckets=[rpm(3)]))).admitted for _ in range(4)]
+
+    assert on_store(scenario) == [True, True, True, False]
+
+
+def test_refusal_by_second_bucket_consumes_nothing_from_first(on_store: Run) -> None:
+    first = BucketLimit("itpm:key:k1", 1000, 400)
+    second = BucketLimit("otpm:key:k1", 500, 600)
+
+    async def scenario(store: CounterStore) -> tuple[Decision, Decision]:
+        refused = await store.admit(Admission(buckets=[first, second]))
+        alone = await store.admit(Admission(buckets=[BucketLimit("itpm:key:k1", 1000, 0)]))
+        return refused, alone
+
+    refused, alone = on_store(scenario)
+    assert (refused.admitted, refused.refused_by, refused.refused_kind) == (
+        False,
+        "otpm:key:k1",
+        LimitKind.BUCKET,
+    )
+    assert alone.remaining["itpm:key:k1"] == 1000
+
+
+def test_refusal_by_budget_consumes_nothing_from_buckets_or_leases(on_store: Run) -> None:
+    lease = ConcurrencyLimit("conc:key:k1", 5)
+
+    async def scenario(store: CounterStore) -> tuple[Decision, Decision]:
+        refused = await store.admit(
+            Admission(buckets=[rpm(10)], concurrency=[lease], budgets=[budget(100, 101)])
+        )
+        after = await store.admit(Admission(buckets=[rpm(10, amount=0)], concurrency=[lease]))
+        return refused, after
+
+    refused, after = on_store(scenario)
+    assert (refused.admitted, refused.refused_kind) == (False, LimitKind.BUDGET)
+    assert after.remaining == {"rpm:key:k1": 10, "conc:key:k1": 4}
+
+
+def test_bucket_refusal_tells_retry_after_when_room_returns(on_store: Run) -> None:
+    async def scenario(store: CounterStore) -> tuple[Decision, Decision]:
+        limit = rpm(2, window=1.0)
+        await store.admit(Admission(buckets=[limit]))
+        await store.admit(Admission(buckets=[limit]))
+        refused = await store.admit(Admission(buckets=[limit]))
+        assert refused.retry_after is not None
+        await asyncio.sleep(refused.retry_after + 0.02)
+        return refused, await store.admit(Admission(buckets=[limit]))
+
+    refused, retried = on_store(scenario)
+    assert refused.retry_after is not None
+    assert 0.4 < refused.retry_after <= 0.5
+    assert retried.admitted
+
+
+def test_bucket_smaller_than_the_amount_refuses_without_retry_after(on_store: Run) -> None:
+    async def scenario(store: CounterStore) -> Decision:
+        return await store.admit(Admission(buckets=[BucketLimit("otpm:key:k1", 100, 101)]))
+
+    decision = on_store(scenario)
+    assert (decision.admitted, decision.retry_after) == (False, None)
+
+
+def test_remaining_reports_headroom_after_the_call(on_store: Run) -> None:
+    async def scenario(store: CounterStore) -> Decision:
+        return await store.admit(
+            Admission(
+                buckets=[rpm(10, amount=3)],
+                concurrency=[ConcurrencyLimit("conc:key:k1", 3)],
+                budgets=[budget(100, 30)],
+            )
+        )
+
+    decision = on_store(scenario)
+    assert decision.remaining == {"rpm:key:k1": 7, "conc:key:k1": 2, decision_key(): 70}
+    assert decision.reset_after["rpm:key:k1"] == pytest.approx(18.0, abs=0.1)
+
+
+def decision_key() -> str:
+    return budget(0, 0).key
+
+
+def test_settle_refunds_unused_output_tokens(on_store: Run) -> None:
+    otpm = BucketLimit("otpm:key:k1", 1000, 400, window_seconds=3600)
+
+    async def scenario(store: CounterStore) -> int:
+        decision = await store.admit(Admission(buckets=[otpm]))
+        assert decision.reservation is not None
+        await store.settle(
+            decision.reservation, actual_amounts={otpm.key: 100}, actual_cost_nanousd=0
+        )
+        probe = BucketLimit(otpm.key, 1000, 0, window_seconds=3600)
+        return (await store.admit(Admission(buckets=[probe]))).remaining[otpm.key]
+
+    assert on_store(scenario) == 900
+
+
+def test_settle_takes_more_when_the_estimate_was_low_even_into_debt(on_store: Run) -> None:
+    itpm = BucketLimit("itpm:key:k1", 100, 10)
+
+    async def scenario(store: CounterStore) -> Decision:
+        decision = await store.admit(Admission(buckets=[itpm]))
+        assert decision.reservation is not None
+        await store.settle(
+            decision.reservation, actual_amounts={itpm.key: 150}, actual_cost_nanousd=0
+        )
+        return await store.admit(Admission(buckets=[BucketLimit(itpm.key, 100, 1)]))
+
+    refused = on_store(scenario)
+    assert (refused.admitted, refused.remaining[itpm.key]) == (False, 0)
+    # 50 tokens of debt plus the 1 asked for, at 100 per 60 s.
+    assert refused.retry_after == pytest.approx(51 * 0.6, abs=0.1)
+
+
+def test_release_gives_everything_back(on_store: Run) -> None:
+    admission = Admission(
+        buckets=[rpm(10), BucketLimit("otpm:key:k1", 1000, 400)],
+        concurrency=[ConcurrencyLimit("conc:key:k1", 1)],
+        budgets=[budget(1000, 300)],
+    )
+
+    async def scenario(store: CounterStore) -> tuple[Decision, int]:
+        decision = await store.admit(admission)
+        assert decision.reservation is not None
+        await store.release(decision.reservation)
+        return await store.admit(admission), await store.spent(decision_key())
+
+    again, spent = on_store(scenario)
+    assert again.admitted
+    assert again.remaining == {
+        "rpm:key:k1": 9,
+        "otpm:key:k1": 600,
+        "conc:key:k1": 0,
+        decision_key(): 700,
+    }
+    assert spent == 0
+
+
+def test_concurrency_refuses_while_leases_are_held_and_admits_after_settle(on_store: Run) -> None:
+    admission = Admission(concurrency=[ConcurrencyLimit("conc:key:k1", 2)])
+
+    async def scenario(store: CounterStore) -> list[bool]:
+        first = await store.admit(admission)
+        second = await store.admit(admission)
+        refused = await store.admit(admission)
+        assert first.reservation is not None
+        assert refused.refused_kind is LimitKind.CONCURRENCY
+        await store.settle(first.reservation, actual_amounts={}, actual_cost_nanousd=0)
+        after = await store.admit(admission)
+        return [first.admitted, second.admitted, refused.admitted, after.admitted]
+
+    assert on_store(scenario) == [True, True, False, True]
+
+
+def test_budget_settle_replaces_the_reservation_by_the_actual_cost(on_store: Run) -> None:
+    async def scenario(store: CounterStore) -> tuple[int, int]:
+        decision = await store.admit(Admission(budgets=[budget(1000, 300)]))
+        assert decision.reservation is not None
+        await store.settle(decision.reservation, actual_amounts={}, actual_cost_nanousd=120)
+        probe = await store.admit(Admission(budgets=[budget(1000, 0)]))
+        return await store.spent(decision_key()), probe.remaining[decision_key()]
+
+    assert on_store(scenario) == (120, 880)
+
+
+def test_budget_settle_with_unknown_cost_books_the_reservation(on_store: Run) -> None:
+    async def scenario(store: CounterStore) -> int:
+        decision = await store.admit(Admission(budgets=[budget(1000, 300)]))
+        assert decision.reservation is not None
+        await store.settle(decision.reservation, actual_amounts={}, actual_cost_nanousd=None)
+        return await store.spent(decision_key())
+
+    assert on_store(scenario) == 300
+
+
+def test_budget_refuses_a_reserve_larger_than_what_is_left(on_store: Run) -> None:
+    async def scenario(store: CounterStore) -> list[bool]:
+        first = await store.admit(Admission(budgets=[budget(1000, 700)]))
+        too_big = await store.admit(Admission(budgets=[budget(1000, 301)]))
+        fits = await store.admit(Admission(budgets=[budget(1000, 300)]))
+        exhausted = await store.admit(Admission(budgets=[budget(1000, 0)]))
+        return [d.admitted for d in (first, too_big, fits, exhausted)]
+
+    assert on_store(scenario) == [True, False, True, False]
+
+
+def test_settling_twice_counts_once(on_store: Run) -> None:
+    otpm = BucketLimit("otpm:key:k1", 1000, 400, window_seconds=3600)
+
+    async def scenario(store: CounterStore) -> tuple[int, int]:
+        decision = await store.admit(Admission(buckets=[otpm], budgets=[budget(1000, 300)]))
+        assert decision.reservation is not None
+        for _ in range(2):
+            await store.settle(
+                decision.reservation, actual_amounts={otpm.key: 100}, actual_cost_nanousd=50
+            )
+        await store.release(decision.reservation)
+        probe = BucketLimit(otpm.key, 1000, 0, window_seconds=3600)
+        level = (await store.admit(Admission(buckets=[probe]))).remaining[otpm.key]
+        return level, await store.spent(decision_key())
+
+    assert on_store(scenario) == (900, 50)
+
+
+def test_unsettled_lease_expires(on_store: Run) -> None:
+    admission = Admission(concurrency=[ConcurrencyLimit("conc:key:k1", 1)], lease_ttl_seconds=0.2)
+
+    async def scenario(store: CounterStore) -> list[bool]:
+        held = await store.admit(admission)
+        refused = await store.admit(admission)
+        await asyncio.sleep(0.3)
+        return [held.admitted, refused.admitted, (await store.admit(admission)).admitted]
+
+    assert on_store(scenario) == [True, False, True]
+
+
+def test_unsettled_budget_reservation_expires(on_store: Run) -> None:
+    admission = Admission(budgets=[budget(100, 100)], lease_ttl_seconds=0.2)
+
+    async def scenario(store: CounterStore) -> list[bool]:
+        held = await store.admit(admission)
+        refused = await store.admit(admission)
+        await asyncio.sleep(0.3)
+        return [held.admitted, refused.admitted, (await store.admit(admission)).admitted]
+
+    assert on_store(scenario) == [True, False, True]
+
+
+def test_settle_after_the_reservation_expired_still_books_the_spend(on_store: Run) -> None:
+    admission = Admission(budgets=[budget(100, 60)], lease_ttl_seconds=0.2)
+
+    async def scenario(store: CounterStore) -> tuple[int, int]:
+        late = await store.admit(admission)
+        await asyncio.sleep(0.3)
+        assert late.reservation is not None
+        await store.settle(late.reservation, actual_amounts={}, actual_cost_nanousd=40)
+        probe = await store.admit(Admission(budgets=[budget(100, 0)]))
+        return await store.spent(decision_key()), probe.remaining[decision_key()]
+
+    assert on_store(scenario) == (40, 60)
+
+
+def test_concurrent_first_calls_for_a_never_seen_key_respect_its_limits(on_store: Run) -> None:
+    admission = Admission(
+        buckets=[BucketLimit("rpm:user:k1/new", 100, 1)],
+        budgets=[BudgetLimit("budget:user:k1/new:day", 10_000, 10, DAY)],
+    )
+    leases = Admission(concurrency=[ConcurrencyLimit("conc:user:k1/new", 7)])
+
+    async def scenario(store: CounterStore) -> tuple[int, int]:
+        rate = await asyncio.gather(*(store.admit(admission) for _ in range(400)))
+        held = await asyncio.gather(*(store.admit(leases) for _ in range(50)))
+        return sum(d.admitted for d in rate), sum(d.admitted for d in held)
+
+    assert on_store(scenario) == (100, 7)
+
+
+def test_admission_refuses_the_same_key_twice() -> None:
+    with pytest.raises(ValueError, match="distinct"):
+        Admission(buckets=[rpm()], concurrency=[ConcurrencyLimit(rpm().key, 1)])
