@@ -13,8 +13,10 @@ can't be reached (the writer spills the batch and tries again later).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from decimal import Decimal
+from typing import Any, Literal, Protocol
 
 from tollhouse.ports.ledger.record import CallRecord
 
@@ -22,6 +24,51 @@ FILTERABLE: frozenset[str] = frozenset(
     {"model_served", "key_id", "end_user", "team", "project", "status", "error_type"}
 )
 """Columns `LedgerStore.query` filters on by equality (None matches NULL)."""
+
+SEARCHABLE: tuple[str, ...] = (
+    "request_id",
+    "model_requested",
+    "model_served",
+    "end_user",
+    "error_type",
+    "prompt_text",
+    "answer_text",
+)
+"""Columns `LedgerStore.query(search=...)` looks into."""
+
+GROUPABLE: tuple[str, ...] = (
+    "model_served",
+    "model_requested",
+    "key_id",
+    "end_user",
+    "team",
+    "project",
+    "provider",
+)
+"""Columns `LedgerStore.aggregate` groups and filters on."""
+
+BucketWidth = Literal["1m", "1h", "1d"]
+BUCKET_WIDTHS: tuple[BucketWidth, ...] = ("1m", "1h", "1d")
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """The sums over the calls of one time bucket and one combination of group values.
+
+    `cost_usd` sums only the calls whose price is known, exactly; `unpriced_calls` says how
+    many calls it leaves out, so an unknown price never reads as a free call."""
+
+    bucket: datetime | None  # start of the UTC bucket; None when not bucketed
+    group: dict[str, str | None]  # GROUPABLE column -> value, for the grouped columns only
+    calls: int
+    error_calls: int  # status >= 400
+    input_tokens: int
+    output_tokens: int
+    cache_write_5m_tokens: int
+    cache_write_1h_tokens: int
+    cache_read_tokens: int
+    cost_usd: Decimal
+    unpriced_calls: int
 
 
 class LedgerUnavailable(Exception):
@@ -56,9 +103,30 @@ class LedgerStore(Protocol):
         limit: int = 100,
         filters: Mapping[str, Any] | None = None,
         newest_first: bool = True,
+        search: str | None = None,
+        errors_only: bool = False,
     ) -> list[CallRecord]:
         """Records with `since <= ts < until`, matching every `filters` item (keys from
-        `FILTERABLE`, else ValueError), ordered by `ts` (then insertion order)."""
+        `FILTERABLE`, else ValueError), ordered by `ts` (then insertion order). `search`
+        keeps records where one of `SEARCHABLE` contains it, ignoring case; `errors_only`
+        keeps records with status >= 400."""
+        ...
+
+    async def aggregate(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bucket_width: BucketWidth | None = None,
+        group_by: Sequence[str] = (),
+        filters: Mapping[str, Sequence[str | None]] | None = None,
+    ) -> list[UsageRow]:
+        """Sums per UTC time bucket (`bucket_width`; None: one row per group over the whole
+        period) and per combination of `group_by` columns, over calls with
+        `since <= ts < until` whose every `filters` column holds one of the listed values
+        (None matches NULL). Columns come from `GROUPABLE`, else ValueError. Done by the
+        database; rows ordered by bucket then group values (NULL last); no row for an
+        empty bucket."""
         ...
 
     async def aclose(self) -> None:
@@ -73,10 +141,16 @@ def where_clause(
     filters: Mapping[str, Any] | None,
     placeholder: str,
     timestamp: Callable[[datetime], Any],
+    search: str | None = None,
+    errors_only: bool = False,
+    lower: str = "lower",
+    allowed: Mapping[str, Sequence[str | None]] | None = None,
 ) -> tuple[str, list[Any]]:
-    """The WHERE clause (empty or with a leading space) and its parameters for `query`,
-    shared so both stores read the same filters the same way. Column names come only from
-    `FILTERABLE`, never from the caller, so nothing the caller passes reaches the SQL text."""
+    """The WHERE clause (empty or with a leading space) and its parameters for `query`
+    and `aggregate`, shared so both stores read the same filters the same way. Column
+    names come only from `FILTERABLE`, `SEARCHABLE` and `GROUPABLE`, never from the
+    caller, so nothing the caller passes reaches the SQL text. `lower` names the SQL
+    function that lower-cases text for `search` (SQLite's own is ASCII only)."""
     clauses: list[str] = []
     params: list[Any] = []
     for bound, operator in ((since, ">="), (until, "<")):
@@ -94,7 +168,36 @@ def where_clause(
         else:
             clauses.append(f"{column} = {placeholder}")
             params.append(value)
+    for column, values in (allowed or {}).items():
+        clauses.append(_one_of(_groupable(column), values, placeholder, params))
+    if errors_only:
+        clauses.append("status >= 400")
+    if search:
+        pattern = "%" + search.lower().translate(_LIKE_ESCAPES) + "%"
+        matches = [f"{lower}({column}) LIKE {placeholder} ESCAPE '\\'" for column in SEARCHABLE]
+        clauses.append("(" + " OR ".join(matches) + ")")
+        params.extend([pattern] * len(SEARCHABLE))
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+_LIKE_ESCAPES = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
+
+
+def _groupable(column: str) -> str:
+    if column not in GROUPABLE:
+        raise ValueError(f"can't group or filter on {column!r}; columns: {list(GROUPABLE)}")
+    return column
+
+
+def _one_of(column: str, values: Sequence[str | None], placeholder: str, params: list[Any]) -> str:
+    known = [value for value in values if value is not None]
+    tests = []
+    if known:
+        tests.append(f"{column} IN ({', '.join([placeholder] * len(known))})")
+        params.extend(known)
+    if len(known) < len(values):
+        tests.append(f"{column} IS NULL")
+    return "(" + " OR ".join(tests) + ")" if tests else "1 = 0"
 
 
 def select_sql(
@@ -107,13 +210,108 @@ def select_sql(
     newest_first: bool,
     placeholder: str,
     timestamp: Callable[[datetime], Any],
+    search: str | None = None,
+    errors_only: bool = False,
+    lower: str = "lower",
 ) -> tuple[str, list[Any]]:
-    """The `query` statement of both stores; they differ only in placeholder and timestamp."""
+    """The `query` statement of both stores; they differ only in placeholder, timestamp
+    encoding and lower-casing function."""
     if limit < 0:
         raise ValueError("limit must be >= 0")
     where, params = where_clause(
-        since=since, until=until, filters=filters, placeholder=placeholder, timestamp=timestamp
+        since=since,
+        until=until,
+        filters=filters,
+        placeholder=placeholder,
+        timestamp=timestamp,
+        search=search,
+        errors_only=errors_only,
+        lower=lower,
     )
     order = "DESC" if newest_first else "ASC"
     sql = f"SELECT {columns} FROM calls{where} ORDER BY ts {order}, id {order} LIMIT {placeholder}"
     return sql, [*params, limit]
+
+
+def aggregate_sql(
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    bucket: str | None,
+    group_by: Sequence[str],
+    filters: Mapping[str, Sequence[str | None]] | None,
+    placeholder: str,
+    timestamp: Callable[[datetime], Any],
+    cost_sum: str,
+) -> tuple[str, list[Any]]:
+    """The `aggregate` statement of both stores. `bucket` is the dialect's SQL expression
+    of the bucket start (None: no time buckets) and `cost_sum` its exact sum of `cost_usd`.
+    The columns selected are: bucket (when bucketed), the `group_by` columns in order,
+    then the sums in `UsageRow`'s order, starting at calls."""
+    columns = [_groupable(column) for column in group_by]
+    if len(set(columns)) < len(columns):
+        raise ValueError(f"group_by lists a column twice: {list(group_by)}")
+    keys = ([bucket] if bucket else []) + columns
+    where, params = where_clause(
+        since=since,
+        until=until,
+        filters=None,
+        placeholder=placeholder,
+        timestamp=timestamp,
+        allowed=filters,
+    )
+    sums = [
+        "count(*)",
+        "sum(CASE WHEN status >= 400 THEN 1 ELSE 0 END)",
+        "sum(input_tokens)",
+        "sum(output_tokens)",
+        "sum(cache_write_5m_tokens)",
+        "sum(cache_write_1h_tokens)",
+        "sum(cache_read_tokens)",
+        cost_sum,
+        "count(*) - count(cost_usd)",
+    ]
+    group = f" GROUP BY {', '.join(keys)}" if keys else ""
+    return f"SELECT {', '.join(keys + sums)} FROM calls{where}{group}", params
+
+
+def usage_rows(
+    rows: Sequence[Sequence[Any]],
+    *,
+    group_by: Sequence[str],
+    bucketed: bool,
+    bucket_start: Callable[[Any], datetime],
+    cost: Callable[[Any], Decimal],
+) -> list[UsageRow]:
+    """`aggregate_sql`'s result rows as `UsageRow`s in the documented order; the stores
+    differ only in how they decode the bucket start and the cost sum."""
+    result = []
+    for row in rows:
+        values = list(row)
+        bucket = bucket_start(values.pop(0)) if bucketed else None
+        group = {column: values.pop(0) for column in group_by}
+        calls, errors, inputs, outputs, write_5m, write_1h, reads, cost_sum, unpriced = values
+        if not calls:  # an ungrouped aggregate over no rows still yields one row
+            continue
+        result.append(
+            UsageRow(
+                bucket=bucket,
+                group=group,
+                calls=int(calls),
+                error_calls=int(errors),
+                input_tokens=int(inputs),
+                output_tokens=int(outputs),
+                cache_write_5m_tokens=int(write_5m),
+                cache_write_1h_tokens=int(write_1h),
+                cache_read_tokens=int(reads),
+                cost_usd=cost(cost_sum),
+                unpriced_calls=int(unpriced),
+            )
+        )
+    result.sort(key=_row_order)
+    return result
+
+
+def _row_order(row: UsageRow) -> tuple[Any, ...]:
+    values = [(value is None, value or "") for value in row.group.values()]
+    return (row.bucket or datetime.min, *values)

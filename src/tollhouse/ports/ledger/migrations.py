@@ -9,6 +9,10 @@ All pending steps run in one transaction under a lock (SQLite's write lock, a Po
 advisory lock), so gateways that start together don't race to create the same table, and
 a failed step leaves the database as it was.
 
+`migrate_*` serve any schema of ours, not only the ledger's: another port (the keys) passes
+its own steps, bookkeeping table and lock key, and shares a database with the ledger
+without either seeing the other's steps.
+
 Column types that differ by dialect (`Dialect`) keep what the record means: timestamps are
 `timestamptz` or fixed-width UTC ISO 8601 text (which sorts in time order), money is an
 unconstrained `numeric` or decimal text (exact either way: batch cache rates already have
@@ -134,27 +138,37 @@ def m002_calls_indexes(d: Dialect) -> list[str]:
     ]
 
 
-def _migrations_table(d: Dialect) -> str:
+LEDGER_MIGRATIONS_TABLE = "_ledger_migrations"
+
+
+def _migrations_table(d: Dialect, table: str) -> str:
     return (
-        "CREATE TABLE IF NOT EXISTS _ledger_migrations ("
+        f"CREATE TABLE IF NOT EXISTS {table} ("
         f"name TEXT PRIMARY KEY, applied_at {d.timestamp} NOT NULL DEFAULT {d.now})"
     )
 
 
-def migrate_sqlite(conn: sqlite3.Connection, steps: Sequence[Step] = MIGRATIONS) -> list[str]:
-    """Apply the steps `conn`'s database lacks; the names applied, in order. `conn` must be
-    in autocommit mode (`isolation_level=None`): the transaction is managed here."""
+def migrate_sqlite(
+    conn: sqlite3.Connection,
+    steps: Sequence[Step] = MIGRATIONS,
+    *,
+    table: str = LEDGER_MIGRATIONS_TABLE,
+) -> list[str]:
+    """Apply the steps `conn`'s database lacks, recording them in `table` (a name from our
+    code, never from input: it is part of the SQL text); the names applied, in order.
+    `conn` must be in autocommit mode (`isolation_level=None`): the transaction is
+    managed here."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute(_migrations_table(SQLITE))
-        applied = {name for (name,) in conn.execute("SELECT name FROM _ledger_migrations")}
+        conn.execute(_migrations_table(SQLITE, table))
+        applied = {name for (name,) in conn.execute(f"SELECT name FROM {table}")}
         done = []
         for step in steps:
             if step.__name__ in applied:
                 continue
             for statement in step(SQLITE):
                 conn.execute(statement)
-            conn.execute("INSERT INTO _ledger_migrations (name) VALUES (?)", (step.__name__,))
+            conn.execute(f"INSERT INTO {table} (name) VALUES (?)", (step.__name__,))
             done.append(step.__name__)
         conn.execute("COMMIT")
     except BaseException:
@@ -165,22 +179,25 @@ def migrate_sqlite(conn: sqlite3.Connection, steps: Sequence[Step] = MIGRATIONS)
 
 
 async def migrate_postgres(
-    conn: psycopg.AsyncConnection[Any], steps: Sequence[Step] = MIGRATIONS
+    conn: psycopg.AsyncConnection[Any],
+    steps: Sequence[Step] = MIGRATIONS,
+    *,
+    table: str = LEDGER_MIGRATIONS_TABLE,
+    lock_key: int = _ADVISORY_LOCK_KEY,
 ) -> list[str]:
-    """Apply the steps the database (in `conn`'s search_path) lacks; the names applied."""
+    """Apply the steps the database (in `conn`'s search_path) lacks, recording them in
+    `table`, under the advisory lock `lock_key`; the names applied."""
     done = []
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_KEY,))
-        await conn.execute(_migrations_table(POSTGRES))
-        cursor = await conn.execute("SELECT name FROM _ledger_migrations")
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
+        await conn.execute(_migrations_table(POSTGRES, table))
+        cursor = await conn.execute(f"SELECT name FROM {table}")
         applied = {name for (name,) in await cursor.fetchall()}
         for step in steps:
             if step.__name__ in applied:
                 continue
             for statement in step(POSTGRES):
                 await conn.execute(statement)
-            await conn.execute(
-                "INSERT INTO _ledger_migrations (name) VALUES (%s)", (step.__name__,)
-            )
+            await conn.execute(f"INSERT INTO {table} (name) VALUES (%s)", (step.__name__,))
             done.append(step.__name__)
     return done

@@ -21,6 +21,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -28,9 +29,13 @@ import psycopg
 from psycopg.types.json import set_json_dumps, set_json_loads
 
 from tollhouse.ports.ledger.base import (
+    BucketWidth,
     LedgerRejected,
     LedgerUnavailable,
+    UsageRow,
+    aggregate_sql,
     select_sql,
+    usage_rows,
 )
 from tollhouse.ports.ledger.migrations import migrate_postgres
 from tollhouse.ports.ledger.record import CallRecord
@@ -47,6 +52,13 @@ _MERGE = (
     f"INSERT INTO calls ({_COLUMNS}) SELECT {_COLUMNS} FROM calls_staging"
     " ON CONFLICT (request_id) DO NOTHING"
 )
+
+# date_trunc with an explicit zone: buckets are UTC days whatever the session's zone.
+_BUCKET: dict[BucketWidth, str] = {
+    "1m": "date_trunc('minute', ts, 'UTC')",
+    "1h": "date_trunc('hour', ts, 'UTC')",
+    "1d": "date_trunc('day', ts, 'UTC')",
+}
 
 _json_encode = msgspec.json.Encoder().encode
 
@@ -95,6 +107,8 @@ class PostgresLedgerStore:
         limit: int = 100,
         filters: Mapping[str, Any] | None = None,
         newest_first: bool = True,
+        search: str | None = None,
+        errors_only: bool = False,
     ) -> list[CallRecord]:
         sql, params = select_sql(
             _COLUMNS,
@@ -105,11 +119,44 @@ class PostgresLedgerStore:
             newest_first=newest_first,
             placeholder="%s",
             timestamp=_as_is,
+            search=search,
+            errors_only=errors_only,
         )
+        return [_record(row) for row in await self._fetch(sql, params)]
+
+    async def aggregate(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bucket_width: BucketWidth | None = None,
+        group_by: Sequence[str] = (),
+        filters: Mapping[str, Sequence[str | None]] | None = None,
+    ) -> list[UsageRow]:
+        if bucket_width is not None and bucket_width not in _BUCKET:
+            raise ValueError(f"unknown bucket width {bucket_width!r}")
+        sql, params = aggregate_sql(
+            since=since,
+            until=until,
+            bucket=_BUCKET[bucket_width] if bucket_width else None,
+            group_by=group_by,
+            filters=filters,
+            placeholder="%s",
+            timestamp=_as_is,
+            cost_sum="sum(cost_usd)",  # numeric: exact
+        )
+        return usage_rows(
+            await self._fetch(sql, params),
+            group_by=group_by,
+            bucketed=bucket_width is not None,
+            bucket_start=lambda start: start.astimezone(UTC),
+            cost=lambda total: total if total is not None else Decimal(0),
+        )
+
+    async def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
         async with self._operation() as conn:
             cursor = await conn.execute(sql, params)
-            rows = await cursor.fetchall()
-        return [_record(row) for row in rows]
+            return await cursor.fetchall()
 
     async def aclose(self) -> None:
         self._closed = True

@@ -9,6 +9,10 @@ Values are stored so the file stays useful to other tools: `ts` as fixed-width U
 8601 text (it sorts in time order and SQLite's date functions read it), `cost_usd` as
 plain decimal text (exact; `CAST(cost_usd AS REAL)` for a quick sum), `metadata` as JSON
 text (`json_extract` works on it).
+
+Reports sum `cost_usd` with `decimal_sum`, an aggregate this store registers on its
+connection: a float sum of many fractional costs drifts (0.1 + 0.2 != 0.3), and a ledger
+that disagrees with itself by a cent can't be reconciled with an invoice.
 """
 
 from __future__ import annotations
@@ -19,12 +23,20 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact
 from typing import Any, TypeVar
 
 import msgspec
 
-from tollhouse.ports.ledger.base import LedgerRejected, LedgerUnavailable, select_sql
+from tollhouse.ports.ledger.base import (
+    BucketWidth,
+    LedgerRejected,
+    LedgerUnavailable,
+    UsageRow,
+    aggregate_sql,
+    select_sql,
+    usage_rows,
+)
 from tollhouse.ports.ledger.migrations import migrate_sqlite
 from tollhouse.ports.ledger.record import CallRecord
 
@@ -53,6 +65,15 @@ _REJECTED = (
     TypeError,
     ValueError,
 )
+
+# `ts` is fixed-width UTC text, so a bucket's start is a prefix of it.
+_BUCKET_PREFIX: dict[BucketWidth, tuple[int, str]] = {
+    "1m": (16, ":00+00:00"),
+    "1h": (13, ":00:00+00:00"),
+    "1d": (10, "T00:00:00+00:00"),
+}
+# Wide enough for any sum of costs a ledger holds; a rounded sum raises rather than lies.
+_EXACT = Context(prec=200, traps=[Inexact])
 
 T = TypeVar("T")
 
@@ -88,6 +109,8 @@ class SQLiteLedgerStore:
         limit: int = 100,
         filters: Mapping[str, Any] | None = None,
         newest_first: bool = True,
+        search: str | None = None,
+        errors_only: bool = False,
     ) -> list[CallRecord]:
         sql, params = select_sql(
             _COLUMNS,
@@ -98,8 +121,42 @@ class SQLiteLedgerStore:
             newest_first=newest_first,
             placeholder="?",
             timestamp=_timestamp,
+            search=search,
+            errors_only=errors_only,
+            lower="unicode_lower",
         )
         return await self._run(self._select, sql, params)
+
+    async def aggregate(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bucket_width: BucketWidth | None = None,
+        group_by: Sequence[str] = (),
+        filters: Mapping[str, Sequence[str | None]] | None = None,
+    ) -> list[UsageRow]:
+        if bucket_width is not None and bucket_width not in _BUCKET_PREFIX:
+            raise ValueError(f"unknown bucket width {bucket_width!r}")
+        sql, params = aggregate_sql(
+            since=since,
+            until=until,
+            bucket=f"substr(ts, 1, {_BUCKET_PREFIX[bucket_width][0]})" if bucket_width else None,
+            group_by=group_by,
+            filters=filters,
+            placeholder="?",
+            timestamp=_timestamp,
+            cost_sum="decimal_sum(cost_usd)",
+        )
+        rows = await self._run(self._rows, sql, params)
+        suffix = _BUCKET_PREFIX[bucket_width][1] if bucket_width else ""
+        return usage_rows(
+            rows,
+            group_by=group_by,
+            bucketed=bucket_width is not None,
+            bucket_start=lambda prefix: datetime.fromisoformat(prefix + suffix),
+            cost=lambda total: Decimal(total) if total is not None else Decimal(0),
+        )
 
     async def aclose(self) -> None:
         if self._closed:
@@ -129,6 +186,9 @@ class SQLiteLedgerStore:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
                 migrate_sqlite(conn)
+                # typeshed types every aggregate as int -> int; this one is text -> text.
+                conn.create_aggregate("decimal_sum", 1, _DecimalSum)  # type: ignore[arg-type]
+                conn.create_function("unicode_lower", 1, _lower, deterministic=True)
             except BaseException:
                 conn.close()
                 raise
@@ -151,6 +211,9 @@ class SQLiteLedgerStore:
         (count,) = self._connection().execute("SELECT count(*) FROM calls").fetchone()
         return int(count)
 
+    def _rows(self, sql: str, params: list[Any]) -> list[Any]:
+        return self._connection().execute(sql, params).fetchall()
+
     def _select(self, sql: str, params: list[Any]) -> list[CallRecord]:
         return [_record(row) for row in self._connection().execute(sql, params)]
 
@@ -158,6 +221,24 @@ class SQLiteLedgerStore:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+class _DecimalSum:
+    """SQLite aggregate: the exact sum of decimal texts, as decimal text (NULL for none)."""
+
+    def __init__(self) -> None:
+        self.total: Decimal | None = None
+
+    def step(self, value: str | None) -> None:
+        if value is not None:
+            self.total = _EXACT.add(self.total or Decimal(0), Decimal(value))
+
+    def finalize(self) -> str | None:
+        return None if self.total is None else format(self.total, "f")
+
+
+def _lower(text: str | None) -> str | None:
+    return None if text is None else text.lower()
 
 
 def _timestamp(moment: datetime) -> str:

@@ -1,0 +1,227 @@
+"""`tollhouse usage` over a real SQLite file and the real PostgreSQL, through the argparse
+wiring `commands.usage.register` gives it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tollhouse.commands import logs, usage
+from tollhouse.ports.ledger.base import LedgerStore
+from tollhouse.ports.ledger.postgres import PostgresLedgerStore
+from tollhouse.ports.ledger.record import CallRecord
+from tollhouse.ports.ledger.sqlite import SQLiteLedgerStore
+
+DAY = datetime(2026, 11, 25, tzinfo=UTC)
+ONE_DAY = ["--since", "2026-11-25T00:00:00Z", "--until", "2026-11-26T00:00:00Z"]
+
+
+@dataclass
+class Ledger:
+    options: list[str]  # the CLI options that select it
+    new_store: Callable[[], LedgerStore]
+
+    def fill(self, records: Sequence[CallRecord]) -> None:
+        async def write() -> None:
+            store = self.new_store()
+            try:
+                await store.write_batch(records)
+            finally:
+                await store.aclose()
+
+        asyncio.run(write())
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.db"
+        return Ledger(["--sqlite", str(path)], lambda: SQLiteLedgerStore(path))
+    conninfo: str = request.getfixturevalue("postgres_conninfo")
+    return Ledger(["--postgres", conninfo], lambda: PostgresLedgerStore(conninfo))
+
+
+def run_cli(argv: list[str]) -> int:
+    """`tollhouse <argv>` as the main CLI will run it once it registers these commands."""
+    parser = argparse.ArgumentParser(prog="tollhouse")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    usage.register(subparsers)
+    logs.register(subparsers)
+    args = parser.parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+def record(n: int, **fields: Any) -> CallRecord:
+    values: dict[str, Any] = {
+        "request_id": f"req_{n:04d}",
+        "ts": DAY + timedelta(hours=1, seconds=n),
+        "client_format": "anthropic",
+        "endpoint": "/v1/messages",
+        "model_requested": "claude-haiku-4-5",
+        "model_served": "claude-haiku-4-5-20251001",
+        "status": 200,
+        "key_id": "key_a",
+        "input_tokens": 100,
+        "output_tokens": 10,
+        "latency_ms": 812.5,
+        "cost_usd": Decimal("0.1"),
+    }
+    values.update(fields)
+    return CallRecord(**values)
+
+
+def lines(out: str) -> list[list[str]]:
+    return [line.split() for line in out.splitlines()]
+
+
+def test_totals_print_one_row_under_the_column_names(
+    ledger: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger.fill(
+        [
+            record(1, cache_write_5m_tokens=3, cache_write_1h_tokens=4, cache_read_tokens=9),
+            record(2, status=529, cost_usd=Decimal("0.2")),
+        ]
+    )
+    assert run_cli(["usage", *ledger.options, *ONE_DAY]) == 0
+    _, header, row = lines(capsys.readouterr().out)
+    assert header == ["calls", "errors", "input", "output", "cache_write", "cache_read", "cost_usd"]
+    assert row == ["2", "1", "200", "20", "7", "9", "0.3"]
+
+
+def test_by_model_prints_a_row_per_model_and_their_total(
+    ledger: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger.fill(
+        [
+            record(1, model_served="m-a"),
+            record(2, model_served="m-b"),
+            record(3, model_served="m-a"),
+        ]
+    )
+    assert run_cli(["usage", *ledger.options, *ONE_DAY, "--by", "model"]) == 0
+    _, header, *rows = lines(capsys.readouterr().out)
+    assert header[0] == "model"
+    assert [row[:2] for row in rows] == [["m-a", "2"], ["m-b", "1"], ["total", "3"]]
+
+
+def test_by_day_and_team_splits_by_both(ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
+    ledger.fill(
+        [
+            record(1, team="ads"),
+            record(2, team="search", ts=DAY + timedelta(days=1, hours=2)),
+            record(3, team="search"),
+        ]
+    )
+    assert (
+        run_cli(
+            [
+                "usage",
+                *ledger.options,
+                "--since",
+                "2026-11-25",
+                "--until",
+                "2026-11-27",
+                "--by",
+                "day",
+                "--by",
+                "team",
+            ]
+        )
+        == 0
+    )
+    _, header, *rows = lines(capsys.readouterr().out)
+    assert header[:3] == ["day", "team", "calls"]
+    assert [row[:3] for row in rows] == [
+        ["2026-11-25T00:00:00Z", "ads", "1"],
+        ["2026-11-25T00:00:00Z", "search", "1"],
+        ["2026-11-26T00:00:00Z", "search", "1"],
+        ["total", "3", "0"],
+    ]
+
+
+def test_unknown_costs_show_as_unpriced_calls_not_as_zero(
+    ledger: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger.fill([record(1, cost_usd=None), record(2, cost_usd=None), record(3)])
+    assert run_cli(["usage", *ledger.options, *ONE_DAY]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("0.1 +2 unpriced")
+
+
+def test_json_gives_exact_costs_as_strings(
+    ledger: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger.fill([record(n, cost_usd=Decimal("0.000001"), key_id=f"k{n % 2}") for n in range(10)])
+    assert run_cli(["usage", *ledger.options, *ONE_DAY, "--by", "key", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(row["key"], row["calls"], row["cost_usd"]) for row in report["rows"]] == [
+        ("k0", 5, "0.000005"),
+        ("k1", 5, "0.000005"),
+    ]
+    assert report["total"]["cost_usd"] == "0.000010"
+    assert report["since"] == "2026-11-25T00:00:00Z"
+
+
+def test_the_default_period_is_the_last_seven_days(
+    ledger: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(UTC)
+    ledger.fill(
+        [
+            record(1, ts=now - timedelta(hours=1)),
+            record(2, ts=now - timedelta(days=6)),
+            record(3, ts=now - timedelta(days=8)),
+        ]
+    )
+    assert run_cli(["usage", *ledger.options, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"]["calls"] == 2
+
+
+def test_a_relative_since_counts_back_from_now(
+    ledger: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(UTC)
+    ledger.fill([record(1, ts=now - timedelta(hours=1)), record(2, ts=now - timedelta(hours=3))])
+    assert run_cli(["usage", *ledger.options, "--since", "2h", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"]["calls"] == 1
+
+
+def test_a_period_without_calls_says_so(ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["usage", *ledger.options, *ONE_DAY]) == 0
+    assert capsys.readouterr().out.strip().endswith(": no calls")
+
+
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        (["--since", "last tuesday"], "--since"),
+        (["--since", "2026-11-25T00:00:00Z", "--until", "2026-11-24T00:00:00Z"], "--until"),
+        (["--by", "day", "--by", "hour"], "--by"),
+    ],
+)
+def test_a_bad_option_exits_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], complaint: str
+) -> None:
+    assert run_cli(["usage", "--sqlite", str(tmp_path / "l.db"), *options]) == 2
+    assert f"tollhouse usage: {complaint}" in capsys.readouterr().err
+
+
+def test_the_ledger_of_a_config_file_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "ledger.db"
+    Ledger([], lambda: SQLiteLedgerStore(path)).fill([record(1)])
+    config = tmp_path / "tollhouse.yaml"
+    config.write_text(f"ledger:\n  sqlite_path: {path}\n")
+    assert run_cli(["usage", "--config", str(config), *ONE_DAY, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"]["calls"] == 1
