@@ -7,6 +7,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from tollhouse.commands import keys as keys_command
+from tollhouse.commands import logs as logs_command
+from tollhouse.commands import usage as usage_command
 from tollhouse.config import ConfigError, GatewayConfig, default_config, load_config
 
 BANNER_WIDTH = 78
@@ -36,7 +39,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("config")
 
+    for command in (keys_command, usage_command, logs_command):
+        command.register(commands)
+
     args = parser.parse_args(argv)
+    run = getattr(args, "run", None)
+    if run is not None:
+        return int(run(args))
     try:
         if args.command == "serve":
             return _serve(args)

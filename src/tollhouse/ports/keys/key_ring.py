@@ -1,0 +1,117 @@
+"""What the request path asks about a gateway key: is this secret good, and may it use
+this model.
+
+`KeyRing.authenticate` keeps what the store said about a secret in memory, so a hot key
+costs no database round trip per request. The price is staleness: a revocation, rotation
+or update made through another process (or straight in the database) takes effect here
+within `ttl` seconds (5 by default). Expiry and a rotation's grace period don't wait: they
+are checked against the clock on every request, cached record or not. `forget(key_id)`
+drops a key at once, for changes made through this process.
+
+Unknown secrets are cached too (briefly, `negative_ttl`), so a client retrying a bad key
+in a loop doesn't hit the database each time. The two caches have separate bounds: a flood
+of random keys can only evict other unknown keys, never a real key a customer is using.
+The caches are keyed by the secret's hash, so the plaintext is not kept in memory.
+
+A store failure propagates as the store raised it (`KeyStoreUnavailable`): an outage must
+not look like a bad key to the client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
+from typing import TypeVar
+
+from tollhouse.errors import AuthError, PermissionDenied
+from tollhouse.ports.keys.base import KeyStore
+from tollhouse.ports.keys.record import KeyRecord, hash_secret
+
+V = TypeVar("V")
+
+_NO_KEY = "missing API key: send it as `x-api-key` or `Authorization: Bearer`"
+
+
+class KeyRing:
+    def __init__(
+        self,
+        store: KeyStore,
+        *,
+        ttl: float = 5.0,
+        negative_ttl: float = 1.0,
+        max_keys: int = 10_000,
+        max_unknown: int = 1_000,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.ttl = ttl
+        self.negative_ttl = negative_ttl
+        self.max_keys = max_keys
+        self.max_unknown = max_unknown
+        self._clock = clock
+        self._monotonic = monotonic
+        self._known: OrderedDict[str, tuple[float, KeyRecord]] = OrderedDict()
+        self._unknown: OrderedDict[str, float] = OrderedDict()
+
+    async def authenticate(self, secret: str | None) -> KeyRecord:
+        """The key `secret` belongs to, if it accepts it now; else `AuthError` (401) saying
+        why (unknown, revoked, expired, rotated out), never echoing the secret."""
+        if not secret:
+            raise AuthError(_NO_KEY)
+        digest = hash_secret(secret)
+        record = await self._lookup(digest, secret)
+        if record is None:
+            raise AuthError("invalid API key")
+        refusal = record.refusal(digest, self._clock())
+        if refusal is not None:
+            raise AuthError(refusal)
+        return record
+
+    def forget(self, key_id: str) -> None:
+        """Drop what is cached about `key_id`, so a change made through this process
+        applies to the next request rather than after the TTL."""
+        for digest in [d for d, (_, record) in self._known.items() if record.key_id == key_id]:
+            del self._known[digest]
+
+    async def _lookup(self, digest: str, secret: str) -> KeyRecord | None:
+        now = self._monotonic()
+        known = self._known.get(digest)
+        if known is not None and now < known[0]:
+            self._known.move_to_end(digest)
+            return known[1]
+        unknown_until = self._unknown.get(digest)
+        if unknown_until is not None and now < unknown_until:
+            return None
+        record = await self.store.find_by_secret(secret)
+        if record is None:
+            self._known.pop(digest, None)
+            _put(self._unknown, digest, now + self.negative_ttl, self.max_unknown)
+        else:
+            self._unknown.pop(digest, None)
+            _put(self._known, digest, (now + self.ttl, record), self.max_keys)
+        return record
+
+
+def _put(cache: OrderedDict[str, V], digest: str, value: V, bound: int) -> None:
+    cache[digest] = value
+    cache.move_to_end(digest)
+    while len(cache) > bound:
+        cache.popitem(last=False)
+
+
+def check_model(record: KeyRecord, model: str) -> None:
+    """`PermissionDenied` (403) unless the key's scopes allow `model`: a name or a glob
+    (`claude-*`) of `allowed_models` matches it, or the list is empty (every model)."""
+    if not record.allowed_models:
+        return
+    if any(fnmatchcase(model, pattern) for pattern in record.allowed_models):
+        return
+    allowed = ", ".join(record.allowed_models)
+    raise PermissionDenied(
+        f"API key {record.key_id} may not use model {model!r} (allowed: {allowed})",
+        param="model",
+    )

@@ -1,0 +1,177 @@
+"""Gateway keys on PostgreSQL: shared by every gateway process, like the ledger there.
+
+One connection, opened (and migrated) on first use and again after any failure; an
+`asyncio.Lock` serialises operations on it. Key lookups are rare (the `KeyRing` caches
+them), so a pool would buy nothing. A change (revoke, rotate, update) reads the row
+`FOR UPDATE` and writes it in one transaction, so concurrent admins can't both win.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from tollhouse.ports.keys.base import KeyNotFound, KeyRevoked, KeyStoreUnavailable
+from tollhouse.ports.keys.migrations import migrate_keys_postgres
+from tollhouse.ports.keys.record import (
+    KeyRecord,
+    KeySpec,
+    hash_secret,
+    mint,
+    revoked,
+    rotated,
+    updated,
+)
+from tollhouse.ports.keys.rows import COLUMNS, JSON_COLUMNS, decode_row, encode_row
+
+_SELECT = "SELECT {} FROM gateway_keys".format(
+    ", ".join(f"{column}::text" if column in JSON_COLUMNS else column for column in COLUMNS)
+)
+_VALUES = ", ".join("%s::jsonb" if column in JSON_COLUMNS else "%s" for column in COLUMNS)
+_INSERT = f"INSERT INTO gateway_keys ({', '.join(COLUMNS)}) VALUES ({_VALUES})"
+_UPDATE = "UPDATE gateway_keys SET ({}) = ROW({}) WHERE key_id = %s".format(
+    ", ".join(COLUMNS), _VALUES
+)
+
+
+class PostgresKeyStore:
+    """`conninfo` is a libpq connection string or URI. Every operation gives up after
+    `operation_timeout` seconds and drops the connection, to be opened afresh next time."""
+
+    def __init__(
+        self, conninfo: str, *, connect_timeout: float = 5.0, operation_timeout: float = 10.0
+    ) -> None:
+        self.conninfo = conninfo
+        self.connect_timeout = connect_timeout
+        self.operation_timeout = operation_timeout
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    async def open(self) -> None:
+        async with self._operation():
+            pass
+
+    async def create(self, spec: KeySpec) -> tuple[KeyRecord, str]:
+        record, secret = mint(spec, _now())
+        async with self._operation() as conn:
+            await conn.execute(_INSERT, encode_row(record, _as_is))
+        return record, secret
+
+    async def get(self, key_id: str) -> KeyRecord:
+        async with self._operation() as conn:
+            record = await _select_one(conn, "key_id = %s", (key_id,))
+        if record is None:
+            raise KeyNotFound(key_id)
+        return record
+
+    async def find_by_secret(self, secret: str) -> KeyRecord | None:
+        digest = hash_secret(secret)
+        where = "secret_hash = %s OR previous_secret_hash = %s"
+        async with self._operation() as conn:
+            return await _select_one(conn, where, (digest, digest))
+
+    async def list(self, *, include_revoked: bool = False) -> builtins.list[KeyRecord]:
+        where = "" if include_revoked else " WHERE revoked_at IS NULL"
+        async with self._operation() as conn:
+            cursor = await conn.execute(f"{_SELECT}{where} ORDER BY created_at, key_id")
+            rows = await cursor.fetchall()
+        return [decode_row(row, _utc) for row in rows]
+
+    async def revoke(self, key_id: str) -> KeyRecord:
+        return await self._change(key_id, lambda record: revoked(record, _now()))
+
+    async def rotate(self, key_id: str, grace_seconds: float = 0) -> tuple[KeyRecord, str]:
+        issued: builtins.list[str] = []
+
+        def rotate(record: KeyRecord) -> KeyRecord:
+            if record.revoked_at is not None:
+                raise KeyRevoked(key_id)
+            new, secret = rotated(record, _now(), grace_seconds)
+            issued.append(secret)
+            return new
+
+        record = await self._change(key_id, rotate)
+        return record, issued[0]
+
+    async def update(self, key_id: str, **changes: Any) -> KeyRecord:
+        return await self._change(key_id, lambda record: updated(record, changes))
+
+    async def aclose(self) -> None:
+        self._closed = True
+        async with self._lock:
+            await self._drop_connection()
+
+    async def _change(self, key_id: str, change: Callable[[KeyRecord], KeyRecord]) -> KeyRecord:
+        async with self._operation() as conn, conn.transaction():
+            current = await _select_one(conn, "key_id = %s FOR UPDATE", (key_id,))
+            if current is None:
+                raise KeyNotFound(key_id)
+            new = change(current)
+            if new != current:
+                await conn.execute(_UPDATE, [*encode_row(new, _as_is), key_id])
+        return new
+
+    @asynccontextmanager
+    async def _operation(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """One operation, bounded in time; a failure of the database (not of the caller's
+        input) drops the connection, which may be left mid-protocol."""
+        async with self._lock:
+            try:
+                async with asyncio.timeout(self.operation_timeout):
+                    yield await self._connection()
+            except TimeoutError as error:
+                await self._drop_connection()
+                message = f"no answer from PostgreSQL in {self.operation_timeout}s"
+                raise KeyStoreUnavailable(message) from error
+            except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as error:
+                await self._drop_connection()
+                raise KeyStoreUnavailable(str(error)) from error
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._closed:
+            raise RuntimeError("the key store is closed")
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        conn = await psycopg.AsyncConnection.connect(
+            self.conninfo, autocommit=True, connect_timeout=max(1, round(self.connect_timeout))
+        )
+        try:
+            await conn.execute("SET TIME ZONE 'UTC'")
+            await migrate_keys_postgres(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+
+async def _select_one(
+    conn: psycopg.AsyncConnection[Any], where: str, params: tuple[Any, ...]
+) -> KeyRecord | None:
+    cursor = await conn.execute(f"{_SELECT} WHERE {where}", params)
+    row = await cursor.fetchone()
+    return decode_row(row, _utc) if row is not None else None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_is(moment: datetime) -> datetime:
+    return moment
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)

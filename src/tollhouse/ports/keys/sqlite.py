@@ -1,0 +1,174 @@
+"""Gateway keys in a SQLite file: the embedded default, by default the ledger's own file.
+
+As in the ledger's store, sqlite3 blocks, so every statement runs on one dedicated thread
+that owns the only connection; the event loop only awaits it. A change (revoke, rotate,
+update) reads and writes the row in one `BEGIN IMMEDIATE` transaction, so two admins
+rotating the same key at once can't both win.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import os
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from tollhouse.ports.keys.base import KeyNotFound, KeyRevoked, KeyStoreUnavailable
+from tollhouse.ports.keys.migrations import migrate_keys_sqlite
+from tollhouse.ports.keys.record import (
+    KeyRecord,
+    KeySpec,
+    hash_secret,
+    mint,
+    revoked,
+    rotated,
+    updated,
+)
+from tollhouse.ports.keys.rows import COLUMNS, decode_row, encode_row
+
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM gateway_keys"
+_INSERT = (
+    f"INSERT INTO gateway_keys ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+)
+_UPDATE = (
+    f"UPDATE gateway_keys SET {', '.join(f'{column} = ?' for column in COLUMNS)} WHERE key_id = ?"
+)
+
+T = TypeVar("T")
+
+
+class SQLiteKeyStore:
+    """Keys in the SQLite file at `path` (created if missing). `busy_timeout` is how long
+    a write waits for another process (a gateway's ledger writer) holding the write lock."""
+
+    def __init__(
+        self, path: str | os.PathLike[str] = "tollhouse.db", *, busy_timeout: float = 5.0
+    ) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keys-sqlite")
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+
+    async def open(self) -> None:
+        await self._run(self._connection)
+
+    async def create(self, spec: KeySpec) -> tuple[KeyRecord, str]:
+        record, secret = mint(spec, _now())
+        await self._run(self._insert, record)
+        return record, secret
+
+    async def get(self, key_id: str) -> KeyRecord:
+        record = await self._run(self._select_one, "key_id = ?", (key_id,))
+        if record is None:
+            raise KeyNotFound(key_id)
+        return record
+
+    async def find_by_secret(self, secret: str) -> KeyRecord | None:
+        digest = hash_secret(secret)
+        where = "secret_hash = ? OR previous_secret_hash = ?"
+        return await self._run(self._select_one, where, (digest, digest))
+
+    async def list(self, *, include_revoked: bool = False) -> builtins.list[KeyRecord]:
+        where = "" if include_revoked else " WHERE revoked_at IS NULL"
+        sql = f"{_SELECT}{where} ORDER BY created_at, key_id"
+        return await self._run(self._select, sql)
+
+    async def revoke(self, key_id: str) -> KeyRecord:
+        return await self._run(self._change, key_id, lambda record: revoked(record, _now()))
+
+    async def rotate(self, key_id: str, grace_seconds: float = 0) -> tuple[KeyRecord, str]:
+        issued: builtins.list[str] = []
+
+        def rotate(record: KeyRecord) -> KeyRecord:
+            if record.revoked_at is not None:
+                raise KeyRevoked(key_id)
+            new, secret = rotated(record, _now(), grace_seconds)
+            issued.append(secret)
+            return new
+
+        record = await self._run(self._change, key_id, rotate)
+        return record, issued[0]
+
+    async def update(self, key_id: str, **changes: Any) -> KeyRecord:
+        return await self._run(self._change, key_id, lambda record: updated(record, changes))
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._disconnect)
+        self._executor.shutdown(wait=False)
+
+    async def _run(self, job: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise RuntimeError("the key store is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, job, *args)
+        except sqlite3.OperationalError as error:  # locked, disk full, read-only, I/O
+            raise KeyStoreUnavailable(str(error)) from error
+
+    # Everything below runs on the store's own thread.
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                migrate_keys_sqlite(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _insert(self, record: KeyRecord) -> None:
+        self._connection().execute(_INSERT, encode_row(record, _encode_time))
+
+    def _select_one(self, where: str, params: tuple[Any, ...]) -> KeyRecord | None:
+        rows = self._connection().execute(f"{_SELECT} WHERE {where}", params).fetchall()
+        return decode_row(rows[0], _decode_time) if rows else None
+
+    def _select(self, sql: str) -> builtins.list[KeyRecord]:
+        return [decode_row(row, _decode_time) for row in self._connection().execute(sql)]
+
+    def _change(self, key_id: str, change: Callable[[KeyRecord], KeyRecord]) -> KeyRecord:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = self._select_one("key_id = ?", (key_id,))
+            if current is None:
+                raise KeyNotFound(key_id)
+            new = change(current)
+            if new != current:
+                conn.execute(_UPDATE, [*encode_row(new, _encode_time), key_id])
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return new
+
+    def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _encode_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _decode_time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
