@@ -92,3 +92,11 @@ def test_defaults_use_real_providers_when_keys_are_present() -> None:
     assert {p.type for p in config.providers.values()} == {"anthropic", "openai"}
     assert config.models["claude-haiku-4-5"].deployments[0].provider == "anthropic"
     assert all(p.api_key and p.api_key.startswith("env:") for p in config.providers.values())
+
+
+def test_the_word_off_in_yaml_means_off_not_false(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("ledger:\n  backend: off\n  text: off\nlogging:\n  call_log: off\n")
+    config = load_config(path)
+    assert (config.ledger.backend, config.ledger.text) == ("off", "off")
+    assert config.logging.call_log == "off"

@@ -66,9 +66,23 @@ def parse_config(data: Any, *, source: str = "config") -> GatewayConfig:
         if isinstance(entries, dict):
             for name, entry in entries.items():
                 _convert(entry, entry_type, f"$.{section}.{name}", source)
+    data = _read_off_as_word(data)
     config = _convert(data, GatewayConfig, "$", source)
     _check(config, source)
     return config
+
+
+# Settings whose value may be the word `off`, which YAML 1.1 (PyYAML) reads as false.
+_OFF_WORD_SETTINGS = (("ledger", "backend"), ("ledger", "text"), ("logging", "call_log"))
+
+
+def _read_off_as_word(data: dict[str, Any]) -> dict[str, Any]:
+    """`backend: off` as the user meant it, not as the boolean YAML makes of it."""
+    for section, key in _OFF_WORD_SETTINGS:
+        values = data.get(section)
+        if isinstance(values, dict) and values.get(key) is False:
+            data = {**data, section: {**values, key: "off"}}
+    return data
 
 
 def _convert(value: Any, target: type[_T], path: str, source: str) -> _T:

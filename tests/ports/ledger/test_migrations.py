@@ -15,14 +15,7 @@ from tollhouse.ports.ledger.postgres import PostgresLedgerStore
 from tollhouse.ports.ledger.sqlite import SQLiteLedgerStore
 
 LATEST = [step.__name__ for step in MIGRATIONS]
-INDEXES = {
-    "calls_ts",
-    "calls_model_served_ts",
-    "calls_key_id_ts",
-    "calls_end_user_ts",
-    "calls_team_ts",
-    "calls_project_ts",
-}
+INDEXES = {"calls_ts", "calls_key_id_ts", "calls_end_user_ts"}
 A_ROW = (
     "INSERT INTO calls (request_id, ts, client_format, endpoint, model_requested, status,"
     " input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens,"

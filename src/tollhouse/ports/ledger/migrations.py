@@ -141,6 +141,16 @@ def m002_calls_indexes(d: Dialect) -> list[str]:
 LEDGER_MIGRATIONS_TABLE = "_ledger_migrations"
 
 
+@migration
+def m003_fewer_indexes(d: Dialect) -> list[str]:
+    # Measured (bench/ledger.py): every index costs each insert, and the model, team and
+    # project indexes served only reports that scan a time range anyway (calls_ts). Kept:
+    # time, key and end user, the lookups of `tollhouse logs` and per-customer questions.
+    return [
+        f"DROP INDEX IF EXISTS calls_{column}_ts" for column in ("model_served", "team", "project")
+    ]
+
+
 def _migrations_table(d: Dialect, table: str) -> str:
     return (
         f"CREATE TABLE IF NOT EXISTS {table} ("
