@@ -18,6 +18,8 @@ class TollhouseError(Exception):
     status: ClassVar[int] = 500
     anthropic_type: ClassVar[str] = "api_error"
     openai_type: ClassVar[str] = "api_error"
+    # Anthropic's `error.details.error_code`, which its SDK maps to a finer exception class.
+    anthropic_error_code: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -46,6 +48,7 @@ class TollhouseError(Exception):
             param=self.param,
             code=self.code,
             request_id=request_id,
+            anthropic_error_code=self.anthropic_error_code,
         )
 
 
@@ -95,6 +98,33 @@ class RateLimited(TollhouseError):
     status = 429
     anthropic_type = "rate_limit_error"
     openai_type = "rate_limit_error"
+
+
+class BudgetExceeded(TollhouseError):
+    """A spend cap is reached. 429 like the providers' own spend limits, marked so the
+    official SDKs don't retry: waiting seconds can't help before the period turns.
+    Anthropic's SDK raises `EnforcedSpendLimitReachedError` on it (its `error_code`);
+    OpenAI's SDK a `RateLimitError` with code `insufficient_quota`, as OpenAI sends."""
+
+    status = 429
+    anthropic_type = "rate_limit_error"
+    openai_type = "insufficient_quota"
+    anthropic_error_code: ClassVar[str | None] = "enforced_spend_limit_reached"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(
+            message,
+            code="insufficient_quota",
+            headers={"x-should-retry": "false", **(headers or {})},
+        )
+
+
+class ServiceUnavailable(TollhouseError):
+    """A part the gateway needs to decide on a call (key store, shared counters) is down."""
+
+    status = 503
+    anthropic_type = "api_error"
+    openai_type = "server_error"
 
 
 class UpstreamError(TollhouseError):
@@ -182,11 +212,15 @@ def render_error_body(
     param: str | None = None,
     code: str | None = None,
     request_id: str | None = None,
+    anthropic_error_code: str | None = None,
 ) -> bytes:
     """The error body exactly as the provider of `fmt` shapes it."""
     if fmt == "anthropic":
         etype = anthropic_type or error_type_for_status(fmt, status or 500)
-        doc: dict[str, object] = {"type": "error", "error": {"type": etype, "message": message}}
+        error: dict[str, object] = {"type": etype, "message": message}
+        if anthropic_error_code:
+            error["details"] = {"error_code": anthropic_error_code}
+        doc: dict[str, object] = {"type": "error", "error": error}
         if request_id:
             doc["request_id"] = request_id
         return orjson.dumps(doc)

@@ -26,13 +26,18 @@ from tollhouse.observability.metrics import (
     gauge,
 )
 from tollhouse.ports.cache.in_process import InProcessResponseStore
+from tollhouse.ports.counters.from_config import counter_store_from_config
+from tollhouse.ports.keys.base import KeyStore
+from tollhouse.ports.keys.key_ring import KeyRing
 from tollhouse.providers.base import Provider
 from tollhouse.providers.registry import build_providers
 from tollhouse.server.reply import Reply, json_reply
+from tollhouse.stages.admit import Admitter
+from tollhouse.stages.auth import Authenticator, key_store_from_config
 from tollhouse.stages.dispatch import dispatch
 from tollhouse.stages.response_cache import ResponseCache
 from tollhouse.stages.route import RoutePlan, Router
-from tollhouse.stages.shape import apply_input_limits
+from tollhouse.stages.shape import apply_input_limits, tightest
 from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
@@ -57,15 +62,30 @@ class Gateway:
         try:
             self.ledger = CallLedger(config)
             self.alerts = Alerts(config.alerts)
+            self.keys: KeyStore | None = (
+                key_store_from_config(config.keys) if config.keys.required else None
+            )
+            counters = counter_store_from_config(config.counters)
         except ValueError as exc:  # an unresolvable secret reference, named by its key
             raise ConfigError(str(exc)) from None
+        self.key_ring = (
+            KeyRing(self.keys, ttl=config.keys.cache_ttl_seconds) if self.keys is not None else None
+        )
+        self.auth = Authenticator(config.keys, self.key_ring)
+        self.admitter = Admitter(config, counters, self.catalog, self.alerts)
         self.metrics.add_gauges(self.ledger.collect)
         self.metrics.add_gauges(self.alerts.collect)
+        self.metrics.add_gauges(self.admitter.collect)
 
     async def start(self) -> None:
         """Start what runs beside the calls (the ledger's writers); on the serving loop."""
         await self.ledger.start()
         self.alerts.start()
+        if self.keys is not None:
+            try:
+                await self.keys.open()
+            except Exception as error:  # calls get 503 until the store answers
+                log.error("key store unavailable at start: %s", error)
 
     @property
     def simulated_providers(self) -> list[str]:
@@ -95,6 +115,7 @@ class Gateway:
             cost = cost_of(entry, usage)
             call.cost = cost
         latency = now - call.started
+        self.admitter.finish(call)
         if self.ledger.enabled:
             self.ledger.submit(call, status, latency=latency, ttft=ttft)
         # Errors for the spike alert are failures of the service (the gateway's or the
@@ -150,17 +171,26 @@ class Gateway:
         )
 
     async def handle(self, call: Call) -> Reply:
+        key = await self.auth.authenticate(call)
         plan = self.router.resolve(call.model)
-        if call.endpoint == "count_tokens" and plan.targets[0].provider.wire_format != "anthropic":
-            # The OpenAI dialect has no count endpoint: answer with the documented estimate.
-            return json_reply({"input_tokens": request_input_tokens(call.body)})
-        if call.endpoint != "count_tokens":
-            apply_input_limits(call, plan.input_limits)
+        if call.endpoint == "count_tokens":
+            if plan.targets[0].provider.wire_format != "anthropic":
+                # The OpenAI dialect has no count endpoint: answer with the documented estimate.
+                return json_reply({"input_tokens": request_input_tokens(call.body)})
+        else:
+            limits = plan.input_limits if key is None else tightest((plan.input_limits, key.caps))
+            estimate = apply_input_limits(call, limits)
+            await self.admitter.admit(call, key, plan, estimate)
         cached = self.response_cache.lookup(call, plan)
-        if cached is not None:
-            return cached
-        reply = await dispatch(call, plan, self._stale_answer)
-        self.response_cache.store_answer(call, plan, reply)
+        if cached is None:
+            reply = await dispatch(call, plan, self._stale_answer)
+            self.response_cache.store_answer(call, plan, reply)
+        else:
+            reply = cached
+        ticket = call.admission
+        if ticket is not None:
+            for name, value in ticket.headers.items():
+                reply.add_header(name, value)
         return reply
 
     def _stale_answer(self, call: Call, plan: RoutePlan) -> Reply | None:
@@ -191,7 +221,14 @@ class Gateway:
 
     async def aclose(self) -> None:
         """Drain the ledger (every call served gets its record), then close providers."""
-        for closing, what in ((self.ledger.aclose, "ledger"), (self.alerts.aclose, "alerts")):
+        closing_order = [
+            (self.admitter.aclose, "counters"),
+            (self.ledger.aclose, "ledger"),
+            (self.alerts.aclose, "alerts"),
+        ]
+        if self.keys is not None:
+            closing_order.append((self.keys.aclose, "key store"))
+        for closing, what in closing_order:
             try:
                 await closing()
             except Exception:

@@ -58,6 +58,8 @@ class CallRecorder:
             metadata["degraded"] = True
         if call.cache_hit:
             metadata["response_cache"] = call.cache_hit
+        if call.unpriced_admission:
+            metadata["unpriced_admission"] = call.unpriced_admission
         if call.failures:
             metadata["failures"] = [f"{deployment}:{kind}" for deployment, kind in call.failures]
         prompt = answer = None

@@ -21,16 +21,11 @@ from typing import TypeVar
 
 import msgspec
 
+from tollhouse.config.model import Budget, Limits
 from tollhouse.errors import TollhouseError
 from tollhouse.ports.keys.base import KeyStore, KeyStoreUnavailable
 from tollhouse.ports.keys.postgres import PostgresKeyStore
-from tollhouse.ports.keys.record import (
-    Budget,
-    KeyRecord,
-    KeySpec,
-    Limits,
-    public_view,
-)
+from tollhouse.ports.keys.record import KeyRecord, KeySpec, public_view
 from tollhouse.ports.keys.sqlite import SQLiteKeyStore
 
 T = TypeVar("T")

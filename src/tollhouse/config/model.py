@@ -7,7 +7,8 @@ request and swapped atomically on reload.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -22,16 +23,91 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     port: int = 8080
 
 
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Rate limits per minute (token buckets) and concurrent calls; None means no limit of
+    that kind. `input_tpm` counts the gateway's estimate at admission, corrected to the
+    provider's count after the call; `output_tpm` reserves `max_tokens` and settles to the
+    tokens actually produced."""
+
+    rpm: PositiveInt | None = None
+    input_tpm: PositiveInt | None = None
+    output_tpm: PositiveInt | None = None
+    concurrency: PositiveInt | None = None
+
+
+class Budget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Spend caps in US dollars, exact; None means no cap for that period. Days and months
+    are UTC calendar periods."""
+
+    daily_usd: Decimal | None = None
+    monthly_usd: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        for field in ("daily_usd", "monthly_usd"):
+            value = getattr(self, field)
+            if value is not None and not (value.is_finite() and value >= 0):
+                raise ValueError(f"{field} must be a finite amount >= 0")
+
+
+class KeysConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Gateway keys (ports/keys). With `required`, every call must present an active key
+    (`x-api-key` or `Authorization: Bearer`); without, the gateway is open and says so at
+    start. The store defaults to the ledger's SQLite file; `postgres` is a secret reference
+    to a connection string. A revocation reaches every process within `cache_ttl_seconds`."""
+
+    required: bool = False
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    sqlite_path: str = "tollhouse.db"
+    postgres: str | None = None
+    cache_ttl_seconds: float = 5.0
+
+
+class CountersConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where rate-limit buckets, concurrency leases and budget spend live: in this process,
+    or in Redis so that every gateway process enforces one limit. `redis_url` may be a
+    secret reference (`env:`/`file:`) when it carries a password. When Redis can't be
+    reached, `on_unavailable` admits calls (`open`) or refuses them with 503 (`closed`);
+    either way it is logged, counted on /metrics and shown by /readyz."""
+
+    backend: Literal["in_process", "redis"] = "in_process"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "tollhouse:counters:"
+    timeout_seconds: float = 0.5
+    on_unavailable: Literal["open", "closed"] = "open"
+
+
+class SpendControlConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Limits and budgets beyond each key's own (which live on the key).
+
+    `end_user_limits`/`end_user_budget` apply to each end user of a key allowed to name
+    them, unless the key sets its own. `unpriced` decides what happens to a call whose model
+    has no price (its worst case can't be computed): `admit` reserves
+    `unpriced_estimate_usd` against budgets, `refuse` refuses it wherever a budget applies.
+    Models priced at zero are never blocked by a budget."""
+
+    global_limits: Limits = Limits()
+    end_user_limits: Limits = Limits()
+    end_user_budget: Budget = Budget()
+    teams: dict[str, Limits] = {}
+    team_budgets: dict[str, Budget] = {}
+    project_budgets: dict[str, Budget] = {}
+    unpriced: Literal["admit", "refuse"] = "admit"
+    unpriced_estimate_usd: Decimal = Decimal("0.05")
+
+
 class InputLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Bounds on one request, checked before it reaches a provider (stages/shape.py). Each
     may be set globally (`limits.input`), per route and per gateway key; the tightest
     applies. `max_tokens_cap` either lowers a larger `max_tokens` (`clamp`) or refuses the
     call (`refuse`)."""
 
-    max_request_bytes: int | None = None
-    max_input_tokens: int | None = None
-    max_messages: int | None = None
-    max_tokens_cap: int | None = None
+    max_request_bytes: PositiveInt | None = None
+    max_input_tokens: PositiveInt | None = None
+    max_messages: PositiveInt | None = None
+    max_tokens_cap: PositiveInt | None = None
     max_tokens_mode: Literal["clamp", "refuse"] = "clamp"
 
 
@@ -203,3 +279,6 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     logging: LoggingConfig = LoggingConfig()
     ledger: LedgerConfig = LedgerConfig()
     alerts: AlertsConfig = AlertsConfig()
+    keys: KeysConfig = KeysConfig()
+    counters: CountersConfig = CountersConfig()
+    spend: SpendControlConfig = SpendControlConfig()

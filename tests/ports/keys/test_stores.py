@@ -11,8 +11,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from tollhouse.config.model import Budget, InputLimits, Limits
 from tollhouse.ports.keys.base import KeyNotFound, KeyRevoked, KeyStore
-from tollhouse.ports.keys.record import Budget, KeyRecord, KeySpec, Limits, RequestCaps
+from tollhouse.ports.keys.record import KeyRecord, KeySpec
 
 Run = Callable[..., Any]
 
@@ -27,7 +28,7 @@ FULL_SPEC = KeySpec(
     end_users=True,
     end_user_limits=Limits(rpm=5),
     end_user_budget=Budget(daily_usd=Decimal("0.25")),
-    caps=RequestCaps(max_tokens=1024, max_tokens_mode="refuse", max_messages=50),
+    caps=InputLimits(max_tokens_cap=1024, max_tokens_mode="refuse", max_messages=50),
     expires_at=datetime(2030, 1, 1, tzinfo=UTC),
     metadata={"ticket": "OPS-42", "tags": ["a", "b"]},
 )

@@ -24,10 +24,11 @@ import base64
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import msgspec
+
+from tollhouse.config.model import Budget, InputLimits, Limits
 
 SECRET_PREFIX = "th-"
 DISPLAY_PREFIX_LENGTH = len(SECRET_PREFIX) + 5  # "th-AbCdE": 30 of 256 bits, harmless to show
@@ -36,39 +37,6 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 KeyStatus = Literal["active", "revoked", "expired"]
-
-
-class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Rate limits; None means no limit of that kind."""
-
-    rpm: PositiveInt | None = None
-    input_tpm: PositiveInt | None = None
-    output_tpm: PositiveInt | None = None
-    concurrency: PositiveInt | None = None
-
-
-class Budget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Spend caps in US dollars, exact; None means no cap for that period."""
-
-    daily_usd: Decimal | None = None
-    monthly_usd: Decimal | None = None
-
-    def __post_init__(self) -> None:
-        for field in ("daily_usd", "monthly_usd"):
-            value = getattr(self, field)
-            if value is not None and not (value.is_finite() and value >= 0):
-                raise ValueError(f"{field} must be a finite amount >= 0")
-
-
-class RequestCaps(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Bounds on one request. `max_tokens` caps the output a call may ask for: `clamp`
-    lowers a larger request to the cap, `refuse` answers 400 instead."""
-
-    max_tokens: PositiveInt | None = None
-    max_tokens_mode: Literal["clamp", "refuse"] = "clamp"
-    max_request_bytes: PositiveInt | None = None
-    max_input_tokens: PositiveInt | None = None  # the gateway's estimate, before the call
-    max_messages: PositiveInt | None = None
 
 
 class KeySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -87,7 +55,7 @@ class KeySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     end_users: bool = False
     end_user_limits: Limits = msgspec.field(default_factory=Limits)
     end_user_budget: Budget = msgspec.field(default_factory=Budget)
-    caps: RequestCaps = msgspec.field(default_factory=RequestCaps)
+    caps: InputLimits = msgspec.field(default_factory=InputLimits)
     expires_at: AwareDatetime | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
@@ -116,7 +84,7 @@ class KeyRecord(msgspec.Struct, frozen=True, kw_only=True):
     end_users: bool = False
     end_user_limits: Limits = msgspec.field(default_factory=Limits)
     end_user_budget: Budget = msgspec.field(default_factory=Budget)
-    caps: RequestCaps = msgspec.field(default_factory=RequestCaps)
+    caps: InputLimits = msgspec.field(default_factory=InputLimits)
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     rotated_from: str | None = None

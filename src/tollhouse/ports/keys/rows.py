@@ -15,7 +15,8 @@ from typing import Any
 
 import msgspec
 
-from tollhouse.ports.keys.record import Budget, KeyRecord, Limits, RequestCaps
+from tollhouse.config.model import Budget, InputLimits, Limits
+from tollhouse.ports.keys.record import KeyRecord
 
 # The JSON columns and the type each decodes to.
 _JSON_TYPES: dict[str, Any] = {
@@ -24,7 +25,7 @@ _JSON_TYPES: dict[str, Any] = {
     "budget": Budget,
     "end_user_limits": Limits,
     "end_user_budget": Budget,
-    "caps": RequestCaps,
+    "caps": InputLimits,
     "metadata": dict[str, Any],
 }
 _TIMES = ("previous_secret_valid_until", "created_at", "expires_at", "revoked_at")

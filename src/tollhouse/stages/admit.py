@@ -1,0 +1,415 @@
+"""Admission: rate limits and budgets, decided in one atomic step before a call is sent.
+
+Every scope a call belongs to (the gateway as a whole, its key, the key's end user, its
+team and project) contributes its limits: requests per minute (1), input tokens per minute
+(the estimate), output tokens per minute (`max_tokens`, reserved), concurrent calls, and
+daily / monthly budgets that reserve the call's worst-case cost (estimated input at the
+input price plus `max_tokens` at the output price). The counter store admits all of them or
+none. When the call ends, however it ends, `settle` puts the buckets right with the usage
+the provider reported and turns the budget reservation into the actual cost (or `release`
+gives everything back when nothing was used), so concurrent calls can never overshoot a
+budget and spend that never happened never pins one.
+
+With no limit or budget configured for any of a call's scopes, the store is not even asked:
+the gateway then never answers 429 itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from prometheus_client.core import CounterMetricFamily, Metric
+
+from tollhouse.accounting import Usage, cost_of
+from tollhouse.call import Call
+from tollhouse.catalog.models import CatalogModel, ModelCatalog
+from tollhouse.config.model import Budget, GatewayConfig, Limits
+from tollhouse.errors import BudgetExceeded, PermissionDenied, RateLimited, ServiceUnavailable
+from tollhouse.observability.alerts import Alerts
+from tollhouse.observability.metrics import gauge
+from tollhouse.ports.counters import (
+    Admission,
+    BucketLimit,
+    BudgetLimit,
+    ConcurrencyLimit,
+    CounterStore,
+    CountersUnavailable,
+    Decision,
+    LimitKind,
+    Reservation,
+    from_nanousd,
+    to_nanousd,
+)
+from tollhouse.ports.keys.record import KeyRecord
+from tollhouse.stages.answer_facts import max_tokens_field
+from tollhouse.stages.rate_limit_headers import rate_limit_headers
+from tollhouse.stages.route import RoutePlan
+from tollhouse.tokens.estimate import request_input_tokens
+
+log = logging.getLogger("tollhouse.admit")
+
+DEFAULT_OUTPUT_RESERVE = 4096  # when a request sets no max_tokens and the model's is unknown
+_DAY_TTL = 2 * 86400
+_MONTH_TTL = 32 * 86400
+_RETRY_UNAVAILABLE_AFTER = 1.0  # seconds a down counter store is left alone
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    name: str  # "global", "key:key_abc", "user:key_abc/alice", "team:red", "project:x"
+    label: str  # how a refusal names it to the client
+    limits: Limits
+    budget: Budget
+
+
+@dataclass(slots=True)
+class Ticket:
+    """What an admitted call carries until it ends."""
+
+    reservation: Reservation | None
+    input_keys: tuple[str, ...] = ()
+    output_keys: tuple[str, ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Admitter:
+    def __init__(
+        self, config: GatewayConfig, store: CounterStore, catalog: ModelCatalog, alerts: Alerts
+    ) -> None:
+        self.spend = config.spend
+        self.fail_open = config.counters.on_unavailable == "open"
+        self.store = store
+        self.catalog = catalog
+        self.alerts = alerts
+        self.results: Counter[str] = Counter()
+        self.unpriced: Counter[str] = Counter()
+        self.store_available = True
+        self.last_error: str | None = None
+        self._skip_until = 0.0
+        self._settling: set[asyncio.Task[None]] = set()
+        self._anything_configured = _any_limit(config)
+
+    async def admit(
+        self, call: Call, key: KeyRecord | None, plan: RoutePlan, estimate: int | None
+    ) -> None:
+        """Admit `call` or raise RateLimited / BudgetExceeded / PermissionDenied /
+        ServiceUnavailable; an admitted call gets its `Ticket` on `call.admission`."""
+        if not self._anything_configured and key is None:
+            return
+        scopes = self._scopes(call, key)
+        if not scopes:
+            return
+        input_tokens = estimate if estimate is not None else request_input_tokens(call.body)
+        entries = [self.catalog.get(target.upstream_model) for target in plan.targets]
+        output_tokens = self._output_reserve(call, entries)
+        ticket = Ticket(reservation=None)
+        buckets: list[BucketLimit] = []
+        concurrency: list[ConcurrencyLimit] = []
+        budgets: list[BudgetLimit] = []
+        labels: dict[str, str] = {}
+        for scope in scopes:
+            limits = scope.limits
+            for prefix, capacity, amount in (
+                ("rpm", limits.rpm, 1),
+                ("itpm", limits.input_tpm, input_tokens),
+                ("otpm", limits.output_tpm, output_tokens),
+            ):
+                if capacity is not None:
+                    key_name = f"{prefix}:{scope.name}"
+                    buckets.append(BucketLimit(key_name, capacity, amount))
+                    labels[key_name] = scope.label
+            if limits.concurrency is not None:
+                key_name = f"conc:{scope.name}"
+                concurrency.append(ConcurrencyLimit(key_name, limits.concurrency))
+                labels[key_name] = scope.label
+        worst = self._worst_case(call, input_tokens, output_tokens, scopes, entries)
+        if worst is not None:
+            now = datetime.fromtimestamp(call.started_wall, UTC)
+            for scope in scopes:
+                for period, cap, name, ttl in (
+                    ("day", scope.budget.daily_usd, now.strftime("%Y-%m-%d"), _DAY_TTL),
+                    ("month", scope.budget.monthly_usd, now.strftime("%Y-%m"), _MONTH_TTL),
+                ):
+                    if cap is None:
+                        continue
+                    key_name = f"budget:{scope.name}:{period}:{name}"
+                    budgets.append(BudgetLimit(key_name, to_nanousd(cap), worst, ttl))
+                    every = "daily" if period == "day" else "monthly"
+                    labels[key_name] = f"the {every} budget of ${cap} for {scope.label}"
+        ticket.input_keys = tuple(b.key for b in buckets if b.key.startswith("itpm:"))
+        ticket.output_keys = tuple(b.key for b in buckets if b.key.startswith("otpm:"))
+        if not (buckets or concurrency or budgets):
+            return
+        admission = Admission(
+            buckets=buckets,
+            concurrency=concurrency,
+            budgets=budgets,
+            lease_ttl_seconds=plan.timeouts.total + 60.0,
+        )
+        decision = await self._decide(admission)
+        if decision is None:
+            return
+        ticket.headers = rate_limit_headers(call.client_format, admission, decision)
+        self._observe_budgets(budgets, decision, labels)
+        if not decision.admitted:
+            self.results[str(decision.refused_kind)] += 1
+            raise _refusal(decision, labels, ticket.headers)
+        self.results["admitted"] += 1
+        if call.unpriced_admission:
+            self.unpriced[call.unpriced_admission] += 1
+        ticket.reservation = decision.reservation
+        call.admission = ticket
+
+    def finish(self, call: Call) -> None:
+        """Settle or release the call's reservation, off the request path."""
+        ticket = call.admission
+        if ticket is None or ticket.reservation is None:
+            return
+        call.admission = None
+        task = asyncio.get_running_loop().create_task(
+            self._settle(call, ticket.reservation, ticket)
+        )
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def aclose(self) -> None:
+        if self._settling:
+            await asyncio.wait(set(self._settling), timeout=10)
+        await self.store.aclose()
+
+    async def _settle(self, call: Call, reservation: Reservation, ticket: Ticket) -> None:
+        usage = call.usage
+        try:
+            if usage is None:
+                await self.store.release(reservation)
+                return
+            actual: dict[str, int] = {}
+            used_input = usage.input_tokens + usage.cache_write_tokens
+            for key_name in ticket.input_keys:
+                actual[key_name] = used_input
+            for key_name in ticket.output_keys:
+                actual[key_name] = usage.output_tokens
+            cost = call.cost.total if call.cost is not None else None
+            await self.store.settle(
+                reservation,
+                actual_amounts=actual,
+                actual_cost_nanousd=to_nanousd(cost) if cost is not None else None,
+            )
+        except CountersUnavailable as error:
+            # The reservation expires by itself; the spend of this call is lost to budgets.
+            self._unavailable(error)
+        except Exception:
+            log.exception("settling the reservation of %s failed", call.request_id)
+
+    async def _decide(self, admission: Admission) -> Decision | None:
+        now = time.monotonic()
+        if now < self._skip_until:
+            self._when_unavailable()
+            return None
+        try:
+            decision = await self.store.admit(admission)
+        except CountersUnavailable as error:
+            self._unavailable(error)
+            self._skip_until = now + _RETRY_UNAVAILABLE_AFTER
+            self._when_unavailable()
+            return None
+        if not self.store_available:
+            log.warning("counter store is back: limits and budgets are enforced again")
+        self.store_available = True
+        return decision
+
+    def _when_unavailable(self) -> None:
+        """Admit (return) or refuse (raise) a call the counter store can't decide on."""
+        if self.fail_open:
+            self.results["unavailable_admitted"] += 1
+            return
+        self.results["unavailable_refused"] += 1
+        raise ServiceUnavailable(
+            "the gateway can't check rate limits and budgets right now; retry shortly",
+            headers={"retry-after": "1"},
+        )
+
+    def _unavailable(self, error: Exception) -> None:
+        self.last_error = f"{type(error).__name__}: {error}"
+        if self.store_available:
+            log.error(
+                "counter store unavailable (%s): calls are %s until it returns",
+                error,
+                "admitted without limits or budgets" if self.fail_open else "refused",
+            )
+        self.store_available = False
+
+    def _scopes(self, call: Call, key: KeyRecord | None) -> list[Scope]:
+        spend = self.spend
+        scopes = []
+        if _has_any(spend.global_limits, None):
+            scopes.append(Scope("global", "this gateway", spend.global_limits, Budget()))
+        owner = "-"
+        if key is not None:
+            owner = key.key_id
+            if _has_any(key.limits, key.budget):
+                scopes.append(
+                    Scope(f"key:{key.key_id}", f"key {key.key_id}", key.limits, key.budget)
+                )
+        if call.end_user is not None:
+            limits = spend.end_user_limits
+            budget = spend.end_user_budget
+            if key is not None and _has_any(key.end_user_limits, None):
+                limits = key.end_user_limits
+            if key is not None and _has_any(None, key.end_user_budget):
+                budget = key.end_user_budget
+            if _has_any(limits, budget):
+                scopes.append(
+                    Scope(
+                        f"user:{owner}/{call.end_user}",
+                        f"end user {call.end_user!r}",
+                        limits,
+                        budget,
+                    )
+                )
+        if call.team is not None:
+            limits = spend.teams.get(call.team, Limits())
+            budget = spend.team_budgets.get(call.team, Budget())
+            if _has_any(limits, budget):
+                scopes.append(Scope(f"team:{call.team}", f"team {call.team!r}", limits, budget))
+        if call.project is not None:
+            budget = spend.project_budgets.get(call.project, Budget())
+            if _has_any(None, budget):
+                scopes.append(
+                    Scope(f"project:{call.project}", f"project {call.project!r}", Limits(), budget)
+                )
+        return scopes
+
+    def _output_reserve(self, call: Call, entries: list[CatalogModel | None]) -> int:
+        asked = call.body.get(max_tokens_field(call.body))
+        if isinstance(asked, int) and asked > 0:
+            return asked
+        known = [entry.max_output_tokens for entry in entries if entry is not None]
+        return max(known) if known else DEFAULT_OUTPUT_RESERVE
+
+    def _worst_case(
+        self,
+        call: Call,
+        input_tokens: int,
+        output_tokens: int,
+        scopes: list[Scope],
+        entries: list[CatalogModel | None],
+    ) -> int | None:
+        """The most this call can cost on any deployment of its route, in nano-dollars; None
+        when no budget applies or every deployment is free (free models are never blocked
+        by a budget). An unpriced deployment is held at the configured estimate, or refused."""
+        if not any(_has_any(None, scope.budget) for scope in scopes):
+            return None
+        usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+        totals = [cost_of(entry, usage).total for entry in entries]
+        priced = [total for total in totals if total is not None]
+        if len(priced) < len(totals):
+            if self.spend.unpriced == "refuse":
+                self.unpriced["refused"] += 1
+                raise PermissionDenied(
+                    f"model {call.model!r} has no price, so its cost can't be held against "
+                    "your budget; this gateway refuses unpriced models where a budget applies",
+                    param="model",
+                )
+            call.unpriced_admission = "estimated"
+            priced.append(self.spend.unpriced_estimate_usd)
+        worst = max(priced)
+        return to_nanousd(worst) if worst > 0 else None
+
+    def _observe_budgets(
+        self, budgets: list[BudgetLimit], decision: Decision, labels: dict[str, str]
+    ) -> None:
+        for budget in budgets:
+            remaining = decision.remaining.get(budget.key)
+            if remaining is None:
+                continue
+            committed = budget.limit_nanousd - remaining
+            scope, _, period = budget.key.removeprefix("budget:").rpartition(":")
+            self.alerts.observe_budget(
+                scope=scope.rsplit(":", 1)[0],
+                period=period,
+                spent=from_nanousd(max(committed, 0)),
+                limit=from_nanousd(budget.limit_nanousd),
+            )
+
+    def collect(self) -> Iterator[Metric]:
+        admissions = CounterMetricFamily(
+            "tollhouse_admissions",
+            "Admission decisions: admitted, refused by kind (bucket, concurrency, budget), "
+            "or taken while the counter store was unavailable",
+            labels=["result"],
+        )
+        for result, count in sorted(self.results.items()):
+            admissions.add_metric([result], count)
+        yield admissions
+        unpriced = CounterMetricFamily(
+            "tollhouse_unpriced_admissions",
+            "Calls to models without a price where a budget applied, by decision",
+            labels=["decision"],
+        )
+        for decision, count in sorted(self.unpriced.items()):
+            unpriced.add_metric([decision], count)
+        yield unpriced
+        yield gauge(
+            "tollhouse_counters_up",
+            "1 while the counter store (rate limits, budgets) answers, 0 while it fails",
+            [],
+            [([], int(self.store_available))],
+        )
+
+
+def _has_any(limits: Limits | None, budget: Budget | None) -> bool:
+    if limits is not None and any(
+        value is not None
+        for value in (limits.rpm, limits.input_tpm, limits.output_tpm, limits.concurrency)
+    ):
+        return True
+    return budget is not None and (budget.daily_usd is not None or budget.monthly_usd is not None)
+
+
+def _any_limit(config: GatewayConfig) -> bool:
+    spend = config.spend
+    return (
+        _has_any(spend.global_limits, None)
+        or _has_any(spend.end_user_limits, spend.end_user_budget)
+        or any(_has_any(limits, None) for limits in spend.teams.values())
+        or any(_has_any(None, budget) for budget in spend.team_budgets.values())
+        or any(_has_any(None, budget) for budget in spend.project_budgets.values())
+    )
+
+
+def _refusal(
+    decision: Decision, labels: dict[str, str], headers: dict[str, str]
+) -> RateLimited | BudgetExceeded:
+    key_name = decision.refused_by or ""
+    label = labels.get(key_name, "this gateway")
+    if decision.refused_kind == LimitKind.BUDGET:
+        return BudgetExceeded(
+            f"{labels.get(key_name, 'a budget')} is reached; calls resume when the period turns",
+            headers=headers,
+        )
+    if decision.refused_kind == LimitKind.CONCURRENCY:
+        return RateLimited(
+            f"too many concurrent calls for {label}; retry when one finishes",
+            headers={**headers, "retry-after": "1"},
+        )
+    what = {"rpm": "requests", "itpm": "input tokens", "otpm": "output tokens"}[
+        key_name.split(":", 1)[0]
+    ]
+    if decision.retry_after is None:
+        return RateLimited(
+            f"this call needs more {what} than the per-minute limit of {label} allows",
+            headers=headers,
+        )
+    wait = max(1, math.ceil(decision.retry_after))
+    return RateLimited(
+        f"rate limit of {label} reached ({what} per minute); retry after {wait} s",
+        headers={**headers, "retry-after": str(wait)},
+    )

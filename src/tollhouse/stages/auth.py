@@ -1,0 +1,71 @@
+"""Who is calling: the gateway key a request presents, checked against the key store.
+
+With `keys.required`, every call must present an active gateway key (`x-api-key`, as the
+Anthropic SDK sends it, or `Authorization: Bearer`, as the OpenAI SDK does) allowed to use
+the model it asks for; the key's id, team and project go on the call for limits, budgets
+and the ledger. A key allowed to act for its end users also names them: the end user in
+the request (`metadata.user_id` / `user`) becomes the call's end user, with limits of its
+own. Without `keys.required` the gateway is open: calls are anonymous, and an end user a
+request names is still held to the configured per-end-user limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tollhouse.call import Call
+from tollhouse.config.model import KeysConfig
+from tollhouse.config.secrets import resolve_secret
+from tollhouse.errors import ServiceUnavailable
+from tollhouse.ports.keys.base import KeyStore, KeyStoreUnavailable
+from tollhouse.ports.keys.key_ring import KeyRing, check_model
+from tollhouse.ports.keys.postgres import PostgresKeyStore
+from tollhouse.ports.keys.record import KeyRecord
+from tollhouse.ports.keys.sqlite import SQLiteKeyStore
+
+
+def key_store_from_config(config: KeysConfig) -> KeyStore:
+    """An unopened key store; raises `SecretError` naming the key when its reference fails."""
+    if config.backend == "postgres":
+        if config.postgres is None:
+            raise ValueError("$.keys.postgres: required when backend is postgres")
+        return PostgresKeyStore(resolve_secret(config.postgres, key_path="$.keys.postgres"))
+    return SQLiteKeyStore(config.sqlite_path)
+
+
+def presented_secret(headers: Mapping[str, str]) -> str | None:
+    secret = headers.get("x-api-key")
+    if secret:
+        return secret.strip()
+    authorization = headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+class Authenticator:
+    def __init__(self, config: KeysConfig, ring: KeyRing | None) -> None:
+        self.required = config.required
+        self.ring = ring
+
+    async def authenticate(self, call: Call) -> KeyRecord | None:
+        """The key of `call` (None on an open gateway), its identity copied onto `call`.
+        Raises AuthError (401), PermissionDenied (403), ServiceUnavailable (503)."""
+        if not self.required or self.ring is None:
+            call.end_user = call.requested_end_user()
+            return None
+        try:
+            key = await self.ring.authenticate(presented_secret(call.headers))
+        except KeyStoreUnavailable as error:
+            raise ServiceUnavailable(
+                "the gateway can't check API keys right now (key store unavailable); retry shortly",
+                headers={"retry-after": "1"},
+            ) from error
+        check_model(key, call.model)
+        call.key_id = key.key_id
+        call.team = key.team
+        call.project = key.project
+        if key.end_users:
+            call.end_user = call.requested_end_user()
+        return key
