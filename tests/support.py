@@ -44,16 +44,16 @@ IN_PROCESS_CONFIG: dict[str, Any] = {
 
 
 def serve_gateway(config: dict[str, Any]) -> BackgroundServer:
-    """Serve `config`; unless it says where its ledger goes, the ledger is a SQLite file in
+    """Serve `config`; unless it says where its ledger and keys go, they are SQLite files in
     a directory of its own, so every test gateway records its calls as a real one does."""
-    if "ledger" not in config:
-        directory = tempfile.mkdtemp(prefix="tollhouse-test-")
-        atexit.register(shutil.rmtree, directory, ignore_errors=True)
-        config = {
-            **config,
-            "ledger": {
-                "sqlite_path": f"{directory}/ledger.db",
-                "spill_path": f"{directory}/ledger.spill",
-            },
-        }
+    directory = tempfile.mkdtemp(prefix="tollhouse-test-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    defaults: dict[str, Any] = {
+        "ledger": {
+            "sqlite_path": f"{directory}/ledger.db",
+            "spill_path": f"{directory}/ledger.spill",
+        },
+        "keys": {"sqlite_path": f"{directory}/keys.db"},
+    }
+    config = {**defaults, **config}
     return BackgroundServer(create_app(Gateway(parse_config(config)))).start()

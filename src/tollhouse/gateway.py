@@ -29,6 +29,7 @@ from tollhouse.ports.cache.in_process import InProcessResponseStore
 from tollhouse.ports.counters.from_config import counter_store_from_config
 from tollhouse.ports.keys.base import KeyStore
 from tollhouse.ports.keys.key_ring import KeyRing
+from tollhouse.ports.keys.record import KeyRecord
 from tollhouse.providers.base import Provider
 from tollhouse.providers.registry import build_providers
 from tollhouse.server.reply import Reply, json_reply
@@ -62,15 +63,11 @@ class Gateway:
         try:
             self.ledger = CallLedger(config)
             self.alerts = Alerts(config.alerts)
-            self.keys: KeyStore | None = (
-                key_store_from_config(config.keys) if config.keys.required else None
-            )
+            self.keys: KeyStore = key_store_from_config(config.keys)
             counters = counter_store_from_config(config.counters)
         except ValueError as exc:  # an unresolvable secret reference, named by its key
             raise ConfigError(str(exc)) from None
-        self.key_ring = (
-            KeyRing(self.keys, ttl=config.keys.cache_ttl_seconds) if self.keys is not None else None
-        )
+        self.key_ring = KeyRing(self.keys, ttl=config.keys.cache_ttl_seconds)
         self.auth = Authenticator(config.keys, self.key_ring)
         self.admitter = Admitter(config, counters, self.catalog, self.alerts)
         self.metrics.add_gauges(self.ledger.collect)
@@ -81,7 +78,7 @@ class Gateway:
         """Start what runs beside the calls (the ledger's writers); on the serving loop."""
         await self.ledger.start()
         self.alerts.start()
-        if self.keys is not None:
+        if self.config.keys.required:  # else the admin API opens it on first use
             try:
                 await self.keys.open()
             except Exception as error:  # calls get 503 until the store answers
@@ -170,8 +167,9 @@ class Gateway:
             (([key], BREAKER_STATE_VALUE[b.state]) for key, b in self.router.breakers.items()),
         )
 
-    async def handle(self, call: Call) -> Reply:
-        key = await self.auth.authenticate(call)
+    async def handle(self, call: Call, key: KeyRecord | None) -> Reply:
+        """Answer `call`, made with `key` (from `self.auth.identify`, None when open)."""
+        self.auth.authorize(call, key)
         plan = self.router.resolve(call.model)
         if call.endpoint == "count_tokens":
             if plan.targets[0].provider.wire_format != "anthropic":
@@ -225,9 +223,8 @@ class Gateway:
             (self.admitter.aclose, "counters"),
             (self.ledger.aclose, "ledger"),
             (self.alerts.aclose, "alerts"),
+            (self.keys.aclose, "key store"),
         ]
-        if self.keys is not None:
-            closing_order.append((self.keys.aclose, "key store"))
         for closing, what in closing_order:
             try:
                 await closing()

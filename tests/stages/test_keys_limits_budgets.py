@@ -90,10 +90,8 @@ def test_a_missing_or_unknown_key_is_refused_with_401_in_both_formats(tmp_path: 
             gpt(server.url, "sk-wrong").chat.completions.create(
                 model="gpt-4o-mini", max_tokens=5, messages=HI
             )
-        missing = httpx.post(
-            server.url + "/v1/messages",
-            json={"model": "claude-haiku-4-5", "max_tokens": 5, "messages": HI},
-        )
+        # No key and a malformed body: the key is checked first, the body never read.
+        missing = httpx.post(server.url + "/v1/messages", json={"model": "claude-haiku-4-5"})
         assert missing.status_code == 401
         assert missing.json()["error"]["type"] == "authentication_error"
     finally:

@@ -32,6 +32,13 @@ from tollhouse.errors import (
 from tollhouse.gateway import Gateway
 from tollhouse.observability.metrics import gauge
 from tollhouse.reliability.load_shedding import InFlightLimiter
+from tollhouse.server.admin import (
+    FROM_ENVIRONMENT,
+    AdminApi,
+    AdminToken,
+    admin_wire_format,
+    is_admin_path,
+)
 from tollhouse.server.reply import Reply, json_reply
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
@@ -67,8 +74,17 @@ def guess_format(path: str, headers: dict[str, str]) -> WireFormat:
 
 
 class GatewayApp:
-    def __init__(self, gateway: Gateway) -> None:
+    """`admin_token` guards the admin API: by default `TOLLHOUSE_ADMIN_TOKEN`, read once,
+    here; None disables the admin API."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        admin_token: AdminToken = FROM_ENVIRONMENT,
+    ) -> None:
         self.gateway = gateway
+        self.admin = AdminApi(gateway, admin_token)
         self.ready = False
         self.in_flight = InFlightLimiter(gateway.config.reliability.max_in_flight)
         gateway.metrics.add_gauges(self._load_gauges)
@@ -112,7 +128,7 @@ class GatewayApp:
         path: str = scope["path"]
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         endpoint = _CALL_ENDPOINTS.get(path)
-        fmt = endpoint[0] if endpoint else guess_format(path, headers)
+        fmt = endpoint[0] if endpoint else admin_wire_format(path) or guess_format(path, headers)
         request_id = new_request_id()
         call: Call | None = None
         admitted = False
@@ -127,8 +143,18 @@ class GatewayApp:
                         headers={"retry-after": "1"},
                     )
                 admitted = True
+                key = await self.gateway.auth.identify(headers)
                 call = await self._decode_call(endpoint, headers, receive, request_id)
-                reply = await self.gateway.handle(call)
+                reply = await self.gateway.handle(call, key)
+            elif is_admin_path(path):
+                limit = self.gateway.config.limits.max_body_bytes
+                reply = await self.admin.handle(
+                    scope["method"],
+                    path,
+                    scope.get("query_string", b""),
+                    headers,
+                    lambda: _read_body(receive, headers, limit),
+                )
             else:
                 reply = self._plain_endpoint(scope["method"], path, fmt)
         except TollhouseError as exc:
@@ -311,5 +337,9 @@ async def _send_stream(send: Send, receive: Receive, reply: Reply, call: Call | 
         log.error("stream relay failed", exc_info=failure)
 
 
-def create_app(gateway: Gateway) -> GatewayApp:
-    return GatewayApp(gateway)
+def create_app(
+    gateway: Gateway,
+    *,
+    admin_token: AdminToken = FROM_ENVIRONMENT,
+) -> GatewayApp:
+    return GatewayApp(gateway, admin_token=admin_token)

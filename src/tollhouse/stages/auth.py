@@ -49,23 +49,29 @@ class Authenticator:
         self.required = config.required
         self.ring = ring
 
-    async def authenticate(self, call: Call) -> KeyRecord | None:
-        """The key of `call` (None on an open gateway), its identity copied onto `call`.
-        Raises AuthError (401), PermissionDenied (403), ServiceUnavailable (503)."""
+    async def identify(self, headers: Mapping[str, str]) -> KeyRecord | None:
+        """The key the request presents (None on an open gateway), before its body is even
+        read: a caller without a valid key learns nothing about the request it sent.
+        Raises AuthError (401) or ServiceUnavailable (503)."""
         if not self.required or self.ring is None:
-            call.end_user = call.requested_end_user()
             return None
         try:
-            key = await self.ring.authenticate(presented_secret(call.headers))
+            return await self.ring.authenticate(presented_secret(headers))
         except KeyStoreUnavailable as error:
             raise ServiceUnavailable(
                 "the gateway can't check API keys right now (key store unavailable); retry shortly",
                 headers={"retry-after": "1"},
             ) from error
+
+    def authorize(self, call: Call, key: KeyRecord | None) -> None:
+        """Check `key` may use the model `call` asks for (PermissionDenied, 403) and put who
+        is calling on the call."""
+        if key is None:
+            call.end_user = call.requested_end_user()
+            return
         check_model(key, call.model)
         call.key_id = key.key_id
         call.team = key.team
         call.project = key.project
         if key.end_users:
             call.end_user = call.requested_end_user()
-        return key
