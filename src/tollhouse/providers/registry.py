@@ -40,4 +40,4 @@ def build_provider(name: str, pc: ProviderConfig, config: GatewayConfig) -> Prov
         connect_timeout=config.timeouts.connect,
         read_idle_timeout=config.timeouts.read_idle,
     )
-    return HttpProvider(name, wire_format, transport)
+    return HttpProvider(name, wire_format, transport, api_key=api_key)
