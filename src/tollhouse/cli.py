@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -44,9 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     run = getattr(args, "run", None)
-    if run is not None:
-        return int(run(args))
     try:
+        if run is not None:
+            return int(run(args))
         if args.command == "serve":
             return _serve(args)
         if args.command == "simulate":
@@ -84,6 +85,14 @@ def _serve(args: argparse.Namespace) -> int:
     )
     print(f"  Anthropic SDK: base_url=http://{host}:{port}", file=sys.stderr)
     print(f"  OpenAI SDK:    base_url=http://{host}:{port}/v1", file=sys.stderr)
+    if not config.keys.required:
+        print(
+            "  OPEN GATEWAY: no gateway key is required (keys.required: false); "
+            "anyone who reaches this port can spend on your providers",
+            file=sys.stderr,
+        )
+    if not os.environ.get("TOLLHOUSE_ADMIN_TOKEN"):
+        print("  admin API disabled: set TOLLHOUSE_ADMIN_TOKEN to enable it", file=sys.stderr)
     serve_forever(
         create_app(gateway),
         host,

@@ -28,13 +28,14 @@ from tollhouse.observability.metrics import (
 from tollhouse.ports.cache.in_process import InProcessResponseStore
 from tollhouse.ports.counters.from_config import counter_store_from_config
 from tollhouse.ports.keys.base import KeyStore
+from tollhouse.ports.keys.from_config import key_store_from_config
 from tollhouse.ports.keys.key_ring import KeyRing
 from tollhouse.ports.keys.record import KeyRecord
 from tollhouse.providers.base import Provider
 from tollhouse.providers.registry import build_providers
 from tollhouse.server.reply import Reply, json_reply
 from tollhouse.stages.admit import Admitter
-from tollhouse.stages.auth import Authenticator, key_store_from_config
+from tollhouse.stages.auth import Authenticator
 from tollhouse.stages.dispatch import dispatch
 from tollhouse.stages.response_cache import ResponseCache
 from tollhouse.stages.route import RoutePlan, Router

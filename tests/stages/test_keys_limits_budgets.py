@@ -346,7 +346,7 @@ def budget_gateway(tmp_path: Path, **spend: Any) -> BackgroundServer:
 def test_a_budget_refuses_at_its_cap_with_an_error_the_sdk_does_not_retry(
     tmp_path: Path,
 ) -> None:
-    _, secret = create_key(tmp_path / "keys.db", budget=Budget(daily_usd=Decimal("1.00")))
+    key_id, secret = create_key(tmp_path / "keys.db", budget=Budget(daily_usd=Decimal("1.00")))
     server = budget_gateway(tmp_path)
     client = claude(server.url, secret, retries=2)
     refused = None
@@ -357,6 +357,10 @@ def test_a_budget_refuses_at_its_cap_with_an_error_the_sdk_does_not_retry(
             except anthropic.RateLimitError as error:
                 refused = error
                 break
+        used = metric(
+            server.url, "tollhouse_budget_used_ratio", scope=f"key:{key_id}", period="day"
+        )
+        assert 0.9 <= used <= 1.0
     finally:
         server.stop()
     assert isinstance(refused, anthropic.EnforcedSpendLimitReachedError)

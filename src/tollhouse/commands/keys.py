@@ -21,9 +21,11 @@ from typing import TypeVar
 
 import msgspec
 
+from tollhouse.config import load_config
 from tollhouse.config.model import Budget, Limits
 from tollhouse.errors import TollhouseError
 from tollhouse.ports.keys.base import KeyStore, KeyStoreUnavailable
+from tollhouse.ports.keys.from_config import key_store_from_config
 from tollhouse.ports.keys.postgres import PostgresKeyStore
 from tollhouse.ports.keys.record import KeyRecord, KeySpec, public_view
 from tollhouse.ports.keys.sqlite import SQLiteKeyStore
@@ -41,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     where = store.add_mutually_exclusive_group()
     where.add_argument("--sqlite", metavar="PATH", help="SQLite file (default: tollhouse.db)")
     where.add_argument("--postgres", metavar="CONNINFO", help="PostgreSQL connection string")
+    where.add_argument("--config", "-c", help="gateway config file whose `keys:` store to use")
 
     keys = subparsers.add_parser("keys", help="manage gateway API keys")
     commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -191,11 +194,13 @@ def _on_store(args: argparse.Namespace, action: Callable[[KeyStore], Awaitable[T
     """Run `action` on the store the flags name, closing it afterwards."""
 
     async def main() -> T:
-        store: KeyStore = (
-            PostgresKeyStore(args.postgres)
-            if args.postgres
-            else SQLiteKeyStore(args.sqlite or "tollhouse.db")
-        )
+        store: KeyStore
+        if args.postgres:
+            store = PostgresKeyStore(args.postgres)
+        elif args.config:
+            store = key_store_from_config(load_config(args.config).keys)
+        else:
+            store = SQLiteKeyStore(args.sqlite or "tollhouse.db")
         try:
             return await action(store)
         finally:

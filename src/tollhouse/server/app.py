@@ -224,10 +224,33 @@ class GatewayApp:
             _require_method(method, "GET", path)
             if not self.ready:
                 return json_reply({"status": "starting"}, status=503)
-            return json_reply(
-                {"status": "ready", "simulated_providers": self.gateway.simulated_providers}
-            )
+            return self._readiness()
         raise NotFound(f"{method} {path}: no such endpoint")
+
+    def _readiness(self) -> Reply:
+        """Ready, or degraded and why. Counters that can't be reached make the gateway not
+        ready when it fails closed (it refuses every limited call); failing open it still
+        serves, so it stays in rotation but says it is degraded."""
+        gateway = self.gateway
+        doc: dict[str, Any] = {
+            "status": "ready",
+            "simulated_providers": gateway.simulated_providers,
+        }
+        problems = {}
+        admitter = gateway.admitter
+        if not admitter.store_available:
+            problems["counters"] = admitter.last_error or "unavailable"
+        ledger = gateway.ledger.writer
+        if ledger is not None and not ledger.store_available:
+            problems["ledger"] = f"{ledger.last_error}; records are spilled and replayed"
+        status = 200
+        if problems:
+            doc["status"] = "degraded"
+            doc["problems"] = problems
+            if "counters" in problems and not admitter.fail_open:
+                doc["status"] = "unavailable"
+                status = 503
+        return json_reply(doc, status=status)
 
 
 def _require_method(method: str, allowed: str, path: str) -> None:

@@ -95,6 +95,9 @@ class Admitter:
         self._skip_until = 0.0
         self._settling: set[asyncio.Task[None]] = set()
         self._anything_configured = _any_limit(config)
+        # Committed spend (settled + reserved) / limit per budget, as last seen, for
+        # /metrics; bounded like the alerts' memory of budgets.
+        self.budget_use: dict[tuple[str, str], float] = {}
 
     async def admit(
         self, call: Call, key: KeyRecord | None, plan: RoutePlan, estimate: int | None
@@ -330,13 +333,19 @@ class Admitter:
             remaining = decision.remaining.get(budget.key)
             if remaining is None:
                 continue
-            committed = budget.limit_nanousd - remaining
-            scope, _, period = budget.key.removeprefix("budget:").rpartition(":")
+            committed = max(budget.limit_nanousd - remaining, 0)
+            scope_and_kind, _, period = budget.key.removeprefix("budget:").rpartition(":")
+            scope, _, every = scope_and_kind.rpartition(":")
             self.alerts.observe_budget(
-                scope=scope.rsplit(":", 1)[0],
+                scope=scope,
                 period=period,
-                spent=from_nanousd(max(committed, 0)),
+                spent=from_nanousd(committed),
                 limit=from_nanousd(budget.limit_nanousd),
+            )
+            if len(self.budget_use) >= 10_000 and (scope, every) not in self.budget_use:
+                self.budget_use.clear()
+            self.budget_use[(scope, every)] = (
+                committed / budget.limit_nanousd if budget.limit_nanousd else 1.0
             )
 
     def collect(self) -> Iterator[Metric]:
@@ -357,6 +366,12 @@ class Admitter:
         for decision, count in sorted(self.unpriced.items()):
             unpriced.add_metric([decision], count)
         yield unpriced
+        yield gauge(
+            "tollhouse_budget_used_ratio",
+            "Spend committed (settled and reserved) over the limit, per budget, this period",
+            ["scope", "period"],
+            (([scope, every], ratio) for (scope, every), ratio in self.budget_use.items()),
+        )
         yield gauge(
             "tollhouse_counters_up",
             "1 while the counter store (rate limits, budgets) answers, 0 while it fails",

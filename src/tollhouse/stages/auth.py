@@ -15,22 +15,10 @@ from collections.abc import Mapping
 
 from tollhouse.call import Call
 from tollhouse.config.model import KeysConfig
-from tollhouse.config.secrets import resolve_secret
 from tollhouse.errors import ServiceUnavailable
-from tollhouse.ports.keys.base import KeyStore, KeyStoreUnavailable
+from tollhouse.ports.keys.base import KeyStoreUnavailable
 from tollhouse.ports.keys.key_ring import KeyRing, check_model
-from tollhouse.ports.keys.postgres import PostgresKeyStore
 from tollhouse.ports.keys.record import KeyRecord
-from tollhouse.ports.keys.sqlite import SQLiteKeyStore
-
-
-def key_store_from_config(config: KeysConfig) -> KeyStore:
-    """An unopened key store; raises `SecretError` naming the key when its reference fails."""
-    if config.backend == "postgres":
-        if config.postgres is None:
-            raise ValueError("$.keys.postgres: required when backend is postgres")
-        return PostgresKeyStore(resolve_secret(config.postgres, key_path="$.keys.postgres"))
-    return SQLiteKeyStore(config.sqlite_path)
 
 
 def presented_secret(headers: Mapping[str, str]) -> str | None:
