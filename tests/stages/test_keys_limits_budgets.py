@@ -443,3 +443,42 @@ def test_a_reservation_is_released_when_the_upstream_fails(tmp_path: Path) -> No
         client.messages.create(model="pricey", max_tokens=20, messages=HI)
     finally:
         server.stop()
+
+
+def test_a_client_leaving_mid_stream_frees_its_concurrency_lease(tmp_path: Path) -> None:
+    _, secret = create_key(tmp_path / "keys.db", limits=Limits(concurrency=1))
+    slow = {
+        **IN_PROCESS_CONFIG,
+        "providers": {
+            **IN_PROCESS_CONFIG["providers"],
+            "sim-anthropic": {
+                "type": "simulator",
+                "simulator": {"format": "anthropic", "tokens_per_second": 20},
+            },
+        },
+    }
+    server = serve_gateway(
+        {
+            **slow,
+            "keys": {"required": True, "sqlite_path": str(tmp_path / "keys.db")},
+            "ledger": {"backend": "off"},
+        }
+    )
+    try:
+        client = claude(server.url, secret)
+        with client.messages.stream(
+            model="claude-haiku-4-5", max_tokens=400, messages=HI
+        ) as stream:
+            for event in stream:
+                if event.type == "content_block_delta":
+                    break  # the client goes away with the answer half sent
+        for _ in range(50):  # the gateway notices the disconnect and settles the call
+            try:
+                client.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=HI)
+                break
+            except anthropic.RateLimitError:
+                asyncio.run(asyncio.sleep(0.05))
+        else:
+            pytest.fail("the lease of the abandoned stream was never released")
+    finally:
+        server.stop()
