@@ -18,6 +18,7 @@ that disagrees with itself by a cent can't be reconciled with an invoice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -50,13 +51,17 @@ _BOOLEANS = [
 ]
 # Rows per INSERT statement. One multi-row statement is one sqlite3_step, so the writer
 # thread gives up and takes back the GIL once per 100 rows instead of once per row (an
-# executemany steps row by row), which on a busy gateway is most of what the writer costs.
+# executemany steps row by row).
 _ROWS_PER_INSERT = 100
-_ROW_PLACEHOLDERS = f"({', '.join('?' * len(_FIELDS))})"
 
 
-def _insert_sql(rows: int) -> str:
-    values = ", ".join([_ROW_PLACEHOLDERS] * rows)
+@functools.lru_cache(maxsize=256)
+def _insert_sql(missing: tuple[bool, ...], rows: int) -> str:
+    """INSERT of `rows` rows whose columns flagged in `missing` are NULL, written as a
+    literal: sqlite3 binds None (and any type but int, float, str) through its adapter
+    registry, a lookup that was an eighth of the writer's time with half the columns empty."""
+    row = "(" + ", ".join("NULL" if gap else "?" for gap in missing) + ")"
+    values = ", ".join([row] * rows)
     return f"INSERT INTO calls ({_COLUMNS}) VALUES {values} ON CONFLICT (request_id) DO NOTHING"
 
 
@@ -203,13 +208,20 @@ class SQLiteLedgerStore:
         return self._conn
 
     def _insert(self, records: Sequence[CallRecord]) -> None:
-        rows = [_row(record) for record in records]
+        # Rows with the same empty columns go in together, in their order of arrival.
+        shapes: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+        for record in records:
+            row = _row(record)
+            shapes.setdefault(tuple(value is None for value in row), []).append(row)
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for start in range(0, len(rows), _ROWS_PER_INSERT):
-                chunk = rows[start : start + _ROWS_PER_INSERT]
-                conn.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
+            for missing, rows in shapes.items():
+                present = [index for index, gap in enumerate(missing) if not gap]
+                for start in range(0, len(rows), _ROWS_PER_INSERT):
+                    chunk = rows[start : start + _ROWS_PER_INSERT]
+                    params = [row[index] for row in chunk for index in present]
+                    conn.execute(_insert_sql(missing, len(chunk)), params)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -262,6 +274,8 @@ def _row(record: CallRecord) -> tuple[Any, ...]:
     if record.cost_usd is not None:
         row[_COST] = format(record.cost_usd, "f")
     row[_METADATA] = _json_encode(record.metadata).decode() if record.metadata else "{}"
+    for index in _BOOLEANS:  # as ints: sqlite3 binds bool through its adapter registry
+        row[index] = int(row[index])
     return tuple(row)
 
 
