@@ -63,7 +63,11 @@ class ResponseCache:
 
 
 def cache_key(call: Call) -> str:
-    namespace = call.headers.get("x-api-key") or call.headers.get("authorization") or ""
+    # The gateway key's id when there is one (a rotated secret keeps its tenant's cache),
+    # else whatever credential the client sent.
+    namespace = (
+        call.key_id or call.headers.get("x-api-key") or call.headers.get("authorization") or ""
+    )
     request = {k: v for k, v in call.body.items() if k not in _VOLATILE}
     digest = hashlib.blake2b(digest_size=20)
     digest.update(hashlib.sha256(namespace.encode()).digest())
