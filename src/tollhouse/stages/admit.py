@@ -79,6 +79,70 @@ class Ticket:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What admission asks of the counters for calls of one scope set, minus the amounts."""
+
+    buckets: tuple[tuple[str, int, int], ...]  # (key, capacity, 0 requests|1 input|2 output)
+    concurrency: tuple[ConcurrencyLimit, ...]
+    budgets: tuple[tuple[str, int, str], ...]  # (key without its period, cap, "day"|"month")
+    labels: dict[str, str]  # how a refusal names each limit (budget keys: by prefix)
+    input_keys: tuple[str, ...]
+    output_keys: tuple[str, ...]
+
+
+_MISSING = object()
+
+
+def _shape_of(scopes: list[Scope]) -> _Shape | None:
+    if not scopes:
+        return None
+    buckets: list[tuple[str, int, int]] = []
+    concurrency: list[ConcurrencyLimit] = []
+    budgets: list[tuple[str, int, str]] = []
+    labels: dict[str, str] = {}
+    for scope in scopes:
+        limits = scope.limits
+        for kind, (prefix, capacity) in enumerate(
+            (("rpm", limits.rpm), ("itpm", limits.input_tpm), ("otpm", limits.output_tpm))
+        ):
+            if capacity is not None:
+                name = f"{prefix}:{scope.name}"
+                buckets.append((name, capacity, kind))
+                labels[name] = scope.label
+        if limits.concurrency is not None:
+            name = f"conc:{scope.name}"
+            concurrency.append(ConcurrencyLimit(name, limits.concurrency))
+            labels[name] = scope.label
+        for every, cap in (("day", scope.budget.daily_usd), ("month", scope.budget.monthly_usd)):
+            if cap is not None:
+                prefix = f"budget:{scope.name}:{every}:"
+                budgets.append((prefix, to_nanousd(cap), every))
+                adjective = "daily" if every == "day" else "monthly"
+                labels[prefix] = f"the {adjective} budget of ${cap} for {scope.label}"
+    return _Shape(
+        buckets=tuple(buckets),
+        concurrency=tuple(concurrency),
+        budgets=tuple(budgets),
+        labels=labels,
+        input_keys=tuple(name for name, _, kind in buckets if kind == 1),
+        output_keys=tuple(name for name, _, kind in buckets if kind == 2),
+    )
+
+
+_periods: tuple[int, tuple[str, str]] = (-1, ("", ""))
+
+
+def _period_names(wall: float) -> tuple[str, str]:
+    """The UTC day and month of `wall` as budget keys name them, recomputed once a day."""
+    global _periods
+    day_number = int(wall // 86400)
+    if _periods[0] != day_number:
+        moment = datetime.fromtimestamp(wall, UTC)
+        _periods = (day_number, (moment.strftime("%Y-%m-%d"), moment.strftime("%Y-%m")))
+    return _periods[1]
+
+
 class Admitter:
     def __init__(
         self, config: GatewayConfig, store: CounterStore, catalog: ModelCatalog, alerts: Alerts
@@ -98,6 +162,7 @@ class Admitter:
         # Committed spend (settled + reserved) / limit per budget, as last seen, for
         # /metrics; bounded like the alerts' memory of budgets.
         self.budget_use: dict[tuple[str, str], float] = {}
+        self._shapes: dict[object, _Shape | None] = {}
 
     async def admit(
         self, call: Call, key: KeyRecord | None, plan: RoutePlan, estimate: int | None
@@ -106,53 +171,39 @@ class Admitter:
         ServiceUnavailable; an admitted call gets its `Ticket` on `call.admission`."""
         if not self._anything_configured and key is None:
             return
-        scopes = self._scopes(call, key)
-        if not scopes:
+        shape = self._shape(call, key)
+        if shape is None:
             return
         input_tokens = estimate if estimate is not None else request_input_tokens(call.body)
         entries = [self.catalog.get(target.upstream_model) for target in plan.targets]
         output_tokens = self._output_reserve(call, entries)
-        ticket = Ticket(reservation=None)
-        buckets: list[BucketLimit] = []
-        concurrency: list[ConcurrencyLimit] = []
+        amounts = (1, input_tokens, output_tokens)
+        buckets = [
+            BucketLimit(name, capacity, amounts[kind]) for name, capacity, kind in shape.buckets
+        ]
         budgets: list[BudgetLimit] = []
-        labels: dict[str, str] = {}
-        for scope in scopes:
-            limits = scope.limits
-            for prefix, capacity, amount in (
-                ("rpm", limits.rpm, 1),
-                ("itpm", limits.input_tpm, input_tokens),
-                ("otpm", limits.output_tpm, output_tokens),
-            ):
-                if capacity is not None:
-                    key_name = f"{prefix}:{scope.name}"
-                    buckets.append(BucketLimit(key_name, capacity, amount))
-                    labels[key_name] = scope.label
-            if limits.concurrency is not None:
-                key_name = f"conc:{scope.name}"
-                concurrency.append(ConcurrencyLimit(key_name, limits.concurrency))
-                labels[key_name] = scope.label
-        worst = self._worst_case(call, input_tokens, output_tokens, scopes, entries)
-        if worst is not None:
-            now = datetime.fromtimestamp(call.started_wall, UTC)
-            for scope in scopes:
-                for period, cap, name, ttl in (
-                    ("day", scope.budget.daily_usd, now.strftime("%Y-%m-%d"), _DAY_TTL),
-                    ("month", scope.budget.monthly_usd, now.strftime("%Y-%m"), _MONTH_TTL),
-                ):
-                    if cap is None:
-                        continue
-                    key_name = f"budget:{scope.name}:{period}:{name}"
-                    budgets.append(BudgetLimit(key_name, to_nanousd(cap), worst, ttl))
-                    every = "daily" if period == "day" else "monthly"
-                    labels[key_name] = f"the {every} budget of ${cap} for {scope.label}"
-        ticket.input_keys = tuple(b.key for b in buckets if b.key.startswith("itpm:"))
-        ticket.output_keys = tuple(b.key for b in buckets if b.key.startswith("otpm:"))
-        if not (buckets or concurrency or budgets):
+        if shape.budgets:
+            worst = self._worst_case(call, input_tokens, output_tokens, entries)
+            if worst is not None:
+                day, month = _period_names(call.started_wall)
+                budgets = [
+                    BudgetLimit(
+                        f"{prefix}{day if every == 'day' else month}",
+                        cap,
+                        worst,
+                        _DAY_TTL if every == "day" else _MONTH_TTL,
+                    )
+                    for prefix, cap, every in shape.budgets
+                ]
+        if not (buckets or shape.concurrency or budgets):
             return
+        ticket = Ticket(
+            reservation=None, input_keys=shape.input_keys, output_keys=shape.output_keys
+        )
+        labels = shape.labels
         admission = Admission(
             buckets=buckets,
-            concurrency=concurrency,
+            concurrency=shape.concurrency,
             budgets=budgets,
             lease_ttl_seconds=plan.timeouts.total + 60.0,
         )
@@ -249,6 +300,32 @@ class Admitter:
             )
         self.store_available = False
 
+    def _shape(self, call: Call, key: KeyRecord | None) -> _Shape | None:
+        """The limits that apply to `call`, worked out once per (key, end user, team,
+        project) and reused: on a busy gateway the same few shapes come back call after
+        call, and building the key names and labels was a third of admission's time."""
+        cache_key = (
+            None
+            if key is None
+            else (
+                key.key_id,
+                key.limits,
+                key.budget,
+                key.end_users,
+                key.end_user_limits,
+                key.end_user_budget,
+            ),
+            call.end_user,
+            call.team,
+            call.project,
+        )
+        shape = self._shapes.get(cache_key, _MISSING)
+        if shape is _MISSING:
+            if len(self._shapes) >= 10_000:
+                self._shapes.clear()
+            shape = self._shapes[cache_key] = _shape_of(self._scopes(call, key))
+        return shape  # type: ignore[return-value]
+
     def _scopes(self, call: Call, key: KeyRecord | None) -> list[Scope]:
         spend = self.spend
         scopes = []
@@ -302,14 +379,11 @@ class Admitter:
         call: Call,
         input_tokens: int,
         output_tokens: int,
-        scopes: list[Scope],
         entries: list[CatalogModel | None],
     ) -> int | None:
         """The most this call can cost on any deployment of its route, in nano-dollars; None
-        when no budget applies or every deployment is free (free models are never blocked
+        when every deployment is free (free models are never blocked
         by a budget). An unpriced deployment is held at the configured estimate, or refused."""
-        if not any(_has_any(None, scope.budget) for scope in scopes):
-            return None
         usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
         totals = [cost_of(entry, usage).total for entry in entries]
         priced = [total for total in totals if total is not None]
@@ -407,7 +481,8 @@ def _refusal(
     label = labels.get(key_name, "this gateway")
     if decision.refused_kind == LimitKind.BUDGET:
         return BudgetExceeded(
-            f"{labels.get(key_name, 'a budget')} is reached; calls resume when the period turns",
+            f"{labels.get(key_name.rsplit(':', 1)[0] + ':', 'a budget')} is reached; "
+            "calls resume when the period turns",
             headers=headers,
         )
     if decision.refused_kind == LimitKind.CONCURRENCY:

@@ -8,6 +8,7 @@ headers describe the tightest: the one with the least headroom left.
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 
@@ -55,8 +56,21 @@ def rate_limit_headers(fmt: WireFormat, admission: Admission, decision: Decision
     return headers
 
 
+_rfc3339_cache: dict[int, str] = {}
+
+
 def _rfc3339(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """`moment` to the second, as RFC 3339 UTC; memoised, since every call of the same
+    second or two asks for the same few strings."""
+    second = math.ceil(moment)
+    text = _rfc3339_cache.get(second)
+    if text is None:
+        if len(_rfc3339_cache) > 4096:
+            _rfc3339_cache.clear()
+        text = _rfc3339_cache[second] = datetime.fromtimestamp(second, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+    return text
 
 
 def _duration(seconds: float) -> str:

@@ -24,9 +24,10 @@ Contract shared by all stores:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
+
+import msgspec
 
 
 class CountersUnavailable(Exception):
@@ -41,8 +42,7 @@ class LimitKind(StrEnum):
     BUDGET = "budget"
 
 
-@dataclass(frozen=True, slots=True)
-class BucketLimit:
+class BucketLimit(msgspec.Struct, frozen=True):
     """A token bucket of `capacity` per `window_seconds`, from which this call takes
     `amount` now: 1 for a request counter, the estimated input tokens, or `max_tokens`
     reserved for output (corrected to the actual count on `settle`)."""
@@ -57,16 +57,14 @@ class BucketLimit:
             raise ValueError(f"bucket {self.key!r}: need capacity > 0, amount >= 0, window > 0")
 
 
-@dataclass(frozen=True, slots=True)
-class ConcurrencyLimit:
+class ConcurrencyLimit(msgspec.Struct, frozen=True):
     """At most `limit` calls under `key` at once; this call holds one lease."""
 
     key: str
     limit: int
 
 
-@dataclass(frozen=True, slots=True)
-class BudgetLimit:
+class BudgetLimit(msgspec.Struct, frozen=True):
     """Spend under `key` (one counter per period: put the period in the key, e.g.
     "budget:key:key_abc:day:2026-11-25") may not exceed `limit_nanousd`. This call holds
     `reserve_nanousd`, its worst-case cost, until it settles with the actual cost."""
@@ -81,8 +79,7 @@ class BudgetLimit:
             raise ValueError(f"budget {self.key!r}: need reserve >= 0, period_ttl > 0")
 
 
-@dataclass(frozen=True, slots=True)
-class Admission:
+class Admission(msgspec.Struct, frozen=True):
     """Everything one call asks of the limits, checked and taken together."""
 
     buckets: Sequence[BucketLimit] = ()
@@ -99,16 +96,14 @@ class Admission:
             raise ValueError("lease_ttl_seconds must be > 0")
 
 
-@dataclass(frozen=True, slots=True)
-class Reservation:
+class Reservation(msgspec.Struct, frozen=True):
     """What an admitted call holds; hand it back to `settle` or `release`."""
 
     id: str
     admission: Admission
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     """The answer to `admit`.
 
     `remaining` has every limit key of the admission: the headroom left after this call
@@ -125,8 +120,8 @@ class Decision:
     refused_by: str | None = None
     refused_kind: LimitKind | None = None
     retry_after: float | None = None
-    remaining: Mapping[str, int] = field(default_factory=dict)
-    reset_after: Mapping[str, float] = field(default_factory=dict)
+    remaining: Mapping[str, int] = msgspec.field(default_factory=dict)
+    reset_after: Mapping[str, float] = msgspec.field(default_factory=dict)
 
 
 class CounterStore(Protocol):
