@@ -79,6 +79,8 @@ class Gateway:
         """Start what runs beside the calls (the ledger's writers); on the serving loop."""
         await self.ledger.start()
         self.alerts.start()
+        if self.config.counters.backend != "in_process":
+            self.admitter.start_probing()
         if self.config.keys.required:  # else the admin API opens it on first use
             try:
                 await self.keys.open()

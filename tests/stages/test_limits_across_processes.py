@@ -338,3 +338,24 @@ def test_with_counters_unreachable_fail_closed_refuses_calls_with_503() -> None:
     assert refused.value.status_code == 503
     assert "can't check rate limits" in refused.value.message
     assert refused.value.response.headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("on_unavailable", "status", "state"),
+    [("open", 200, "degraded"), ("closed", 503, "unavailable")],
+)
+def test_readyz_reports_unreachable_counters_before_any_call(
+    on_unavailable: str, status: int, state: str
+) -> None:
+    server = serve_gateway(unreachable_counters(on_unavailable))
+    try:
+        deadline = time.monotonic() + 5
+        ready = httpx.get(server.url + "/readyz")
+        while ready.json()["status"] == "ready" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            ready = httpx.get(server.url + "/readyz")
+        assert ready.status_code == status
+        assert ready.json()["status"] == state
+        assert "counters" in ready.json()["problems"]
+    finally:
+        server.stop()

@@ -163,6 +163,7 @@ class Admitter:
         # /metrics; bounded like the alerts' memory of budgets.
         self.budget_use: dict[tuple[str, str], float] = {}
         self._shapes: dict[object, _Shape | None] = {}
+        self._probe: asyncio.Task[None] | None = None
 
     async def admit(
         self, call: Call, key: KeyRecord | None, plan: RoutePlan, estimate: int | None
@@ -233,7 +234,28 @@ class Admitter:
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
 
+    def start_probing(self, every: float = 5.0) -> None:
+        """Check the counter store now and every `every` seconds, so /readyz tells the
+        truth before the first call finds out, and tells of a recovery without traffic."""
+        self._probe = asyncio.get_running_loop().create_task(self._probe_forever(every))
+
+    async def _probe_forever(self, every: float) -> None:
+        while True:
+            try:
+                await self.store.spent("readiness-probe")
+            except CountersUnavailable as error:
+                self._unavailable(error)
+            except Exception as error:  # a probe must never end the loop
+                self._unavailable(error)
+            else:
+                if not self.store_available:
+                    log.warning("counter store is back: limits and budgets are enforced again")
+                self.store_available = True
+            await asyncio.sleep(every)
+
     async def aclose(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
         if self._settling:
             await asyncio.wait(set(self._settling), timeout=10)
         await self.store.aclose()
