@@ -160,7 +160,15 @@ def read_ledger(path: Path) -> list[CallRecord]:
 def shared_config(redis_url: str, prefix: str, **sections: Any) -> dict[str, Any]:
     return {
         **IN_PROCESS_CONFIG,
-        "counters": {"backend": "redis", "redis_url": redis_url, "prefix": prefix},
+        # Fail closed with a generous timeout: a busy CI machine must not turn a slow
+        # connection into an admission the limit never saw.
+        "counters": {
+            "backend": "redis",
+            "redis_url": redis_url,
+            "prefix": prefix,
+            "timeout_seconds": 5.0,
+            "on_unavailable": "closed",
+        },
         **sections,
     }
 

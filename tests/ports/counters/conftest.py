@@ -63,7 +63,9 @@ def new_store(request: pytest.FixtureRequest) -> Callable[[], CounterStore]:
         return InProcessCounterStore
     url: str = request.getfixturevalue("redis_url")
     prefix: str = request.getfixturevalue("redis_prefix")
-    return lambda: RedisCounterStore(url, prefix=prefix)
+    # A generous timeout: these tests are about behaviour, and a busy CI machine can take
+    # longer than the production default to open a burst of connections.
+    return lambda: RedisCounterStore(url, prefix=prefix, timeout=5.0)
 
 
 @pytest.fixture
