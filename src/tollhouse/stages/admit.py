@@ -47,6 +47,7 @@ from tollhouse.ports.counters import (
     from_nanousd,
     to_nanousd,
 )
+from tollhouse.ports.counters.in_process import InProcessCounterStore
 from tollhouse.ports.keys.record import KeyRecord
 from tollhouse.stages.answer_facts import max_tokens_field
 from tollhouse.stages.rate_limit_headers import rate_limit_headers
@@ -130,6 +131,19 @@ def _shape_of(scopes: list[Scope]) -> _Shape | None:
     )
 
 
+def _pico_rates(entry: CatalogModel) -> tuple[int, int] | None:
+    """Input and output prices in pico-dollars per token, when they are whole numbers and
+    no long-context tier can change them; else None (priced through `cost_of`)."""
+    card = entry.pricing
+    if card is None or card.long_context is not None:
+        return None
+    # USD per million tokens * 10^6 = pico-USD per token.
+    scaled = (card.input * 1_000_000, card.output * 1_000_000)
+    if any(rate != rate.to_integral_value() for rate in scaled):
+        return None
+    return int(scaled[0]), int(scaled[1])
+
+
 _periods: tuple[int, tuple[str, str]] = (-1, ("", ""))
 
 
@@ -164,6 +178,9 @@ class Admitter:
         self.budget_use: dict[tuple[str, str], float] = {}
         self._shapes: dict[object, _Shape | None] = {}
         self._probe: asyncio.Task[None] | None = None
+        thresholds = config.alerts.budget.thresholds
+        self._lowest_threshold = min(thresholds) if thresholds else 2.0
+        self._rates: dict[str, tuple[int, int] | None] = {}
 
     async def admit(
         self, call: Call, key: KeyRecord | None, plan: RoutePlan, estimate: int | None
@@ -228,6 +245,15 @@ class Admitter:
         if ticket is None or ticket.reservation is None:
             return
         call.admission = None
+        if isinstance(self.store, InProcessCounterStore):
+            actual, cost = _actuals(call, ticket)
+            if actual is None:
+                self.store.release_now(ticket.reservation)
+            else:
+                self.store.settle_now(
+                    ticket.reservation, actual_amounts=actual, actual_cost_nanousd=cost
+                )
+            return
         task = asyncio.get_running_loop().create_task(
             self._settle(call, ticket.reservation, ticket)
         )
@@ -261,23 +287,14 @@ class Admitter:
         await self.store.aclose()
 
     async def _settle(self, call: Call, reservation: Reservation, ticket: Ticket) -> None:
-        usage = call.usage
         try:
-            if usage is None:
+            actual, cost = _actuals(call, ticket)
+            if actual is None:
                 await self.store.release(reservation)
-                return
-            actual: dict[str, int] = {}
-            used_input = usage.input_tokens + usage.cache_write_tokens
-            for key_name in ticket.input_keys:
-                actual[key_name] = used_input
-            for key_name in ticket.output_keys:
-                actual[key_name] = usage.output_tokens
-            cost = call.cost.total if call.cost is not None else None
-            await self.store.settle(
-                reservation,
-                actual_amounts=actual,
-                actual_cost_nanousd=to_nanousd(cost) if cost is not None else None,
-            )
+            else:
+                await self.store.settle(
+                    reservation, actual_amounts=actual, actual_cost_nanousd=cost
+                )
         except CountersUnavailable as error:
             # The reservation expires by itself; the spend of this call is lost to budgets.
             self._unavailable(error)
@@ -406,8 +423,7 @@ class Admitter:
         """The most this call can cost on any deployment of its route, in nano-dollars; None
         when every deployment is free (free models are never blocked
         by a budget). An unpriced deployment is held at the configured estimate, or refused."""
-        usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
-        totals = [cost_of(entry, usage).total for entry in entries]
+        totals = [self._worst_nanousd(entry, input_tokens, output_tokens) for entry in entries]
         priced = [total for total in totals if total is not None]
         if len(priced) < len(totals):
             if self.spend.unpriced == "refuse":
@@ -418,9 +434,26 @@ class Admitter:
                     param="model",
                 )
             call.unpriced_admission = "estimated"
-            priced.append(self.spend.unpriced_estimate_usd)
+            priced.append(to_nanousd(self.spend.unpriced_estimate_usd))
         worst = max(priced)
-        return to_nanousd(worst) if worst > 0 else None
+        return worst if worst > 0 else None
+
+    def _worst_nanousd(
+        self, entry: CatalogModel | None, input_tokens: int, output_tokens: int
+    ) -> int | None:
+        """`to_nanousd(cost_of(entry, usage).total)` for plain input and output tokens, in
+        integers when the card's rates allow it (most do): admission prices every call, and
+        Decimal arithmetic was a tenth of its time."""
+        if entry is None:
+            return None
+        if entry.id not in self._rates:
+            self._rates[entry.id] = _pico_rates(entry)
+        rates = self._rates[entry.id]
+        if rates is None:
+            total = cost_of(entry, Usage(input_tokens=input_tokens, output_tokens=output_tokens))
+            return None if total.total is None else to_nanousd(total.total)
+        in_rate, out_rate = rates
+        return -(-(input_tokens * in_rate + output_tokens * out_rate) // 1000)
 
     def _observe_budgets(
         self, budgets: list[BudgetLimit], decision: Decision, labels: dict[str, str]
@@ -429,20 +462,21 @@ class Admitter:
             remaining = decision.remaining.get(budget.key)
             if remaining is None:
                 continue
-            committed = max(budget.limit_nanousd - remaining, 0)
+            limit = budget.limit_nanousd
+            committed = max(limit - remaining, 0)
+            ratio = committed / limit if limit else 1.0
             scope_and_kind, _, period = budget.key.removeprefix("budget:").rpartition(":")
             scope, _, every = scope_and_kind.rpartition(":")
-            self.alerts.observe_budget(
-                scope=scope,
-                period=period,
-                spent=from_nanousd(committed),
-                limit=from_nanousd(budget.limit_nanousd),
-            )
             if len(self.budget_use) >= 10_000 and (scope, every) not in self.budget_use:
                 self.budget_use.clear()
-            self.budget_use[(scope, every)] = (
-                committed / budget.limit_nanousd if budget.limit_nanousd else 1.0
-            )
+            self.budget_use[(scope, every)] = ratio
+            if ratio >= self._lowest_threshold:  # below every threshold nothing can fire
+                self.alerts.observe_budget(
+                    scope=scope,
+                    period=period,
+                    spent=from_nanousd(committed),
+                    limit=from_nanousd(limit),
+                )
 
     def collect(self) -> Iterator[Metric]:
         admissions = CounterMetricFamily(
@@ -474,6 +508,22 @@ class Admitter:
             [],
             [([], int(self.store_available))],
         )
+
+
+def _actuals(call: Call, ticket: Ticket) -> tuple[dict[str, int] | None, int | None]:
+    """What the call really used, per bucket, and cost (nano-USD, None when unknown);
+    (None, None) when it used nothing (no usage: refused upstream, failed, cache hit)."""
+    usage = call.usage
+    if usage is None:
+        return None, None
+    actual: dict[str, int] = {}
+    used_input = usage.input_tokens + usage.cache_write_tokens
+    for key_name in ticket.input_keys:
+        actual[key_name] = used_input
+    for key_name in ticket.output_keys:
+        actual[key_name] = usage.output_tokens
+    cost = call.cost.total if call.cost is not None else None
+    return actual, to_nanousd(cost) if cost is not None else None
 
 
 def _has_any(limits: Limits | None, budget: Budget | None) -> bool:

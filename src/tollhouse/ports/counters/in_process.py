@@ -187,6 +187,21 @@ class InProcessCounterStore:
     async def release(self, reservation: Reservation) -> None:
         self._end(reservation, {}, 0, release=True)
 
+    def settle_now(
+        self,
+        reservation: Reservation,
+        *,
+        actual_amounts: Mapping[str, int],
+        actual_cost_nanousd: int | None,
+    ) -> None:
+        """`settle` without a coroutine: nothing here waits, so the gateway settles in
+        line when a call ends instead of scheduling a task per call."""
+        self._end(reservation, actual_amounts, actual_cost_nanousd, release=False)
+
+    def release_now(self, reservation: Reservation) -> None:
+        """`release` without a coroutine (see `settle_now`)."""
+        self._end(reservation, {}, 0, release=True)
+
     async def spent(self, budget_key: str) -> int:
         account = self._budgets.get(budget_key)
         if account is None or account.expires_at <= self._clock():
