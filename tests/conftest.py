@@ -15,8 +15,15 @@ import anthropic
 import openai
 import psycopg
 import pytest
+import redis
 from psycopg.conninfo import make_conninfo
-from tests.support import GATEWAY_KEY, IN_PROCESS_CONFIG, TEST_RELIABILITY, serve_gateway
+from tests.support import (
+    GATEWAY_KEY,
+    IN_PROCESS_CONFIG,
+    TEST_RELIABILITY,
+    serve_gateway,
+    server_unreachable,
+)
 
 from tollhouse.server.runner import BackgroundServer
 from tollhouse.simulator.asgi import create_app as create_simulator_app
@@ -26,20 +33,17 @@ from tollhouse.simulator.engine import Simulator
 POSTGRES = os.environ.get(
     "TOLLHOUSE_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres dbname=test"
 )
+REDIS = os.environ.get("TOLLHOUSE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     """The real PostgreSQL server (TOLLHOUSE_TEST_POSTGRES, default 127.0.0.1:5432 user
-    postgres database test). Without one, tests that need it skip locally with the reason;
-    under CI (CI=true) they fail, since a backend that went untested is not a pass."""
+    postgres database test)."""
     try:
         psycopg.connect(POSTGRES, connect_timeout=3).close()
     except psycopg.OperationalError as error:
-        message = f"PostgreSQL not reachable at {POSTGRES!r}: {error}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        server_unreachable(f"PostgreSQL not reachable at {POSTGRES!r}: {error}")
     return POSTGRES
 
 
@@ -55,6 +59,29 @@ def postgres_conninfo(postgres_server: str) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_server, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The real Redis server (TOLLHOUSE_TEST_REDIS, default redis://127.0.0.1:6379/0)."""
+    try:
+        redis.Redis.from_url(REDIS, socket_connect_timeout=3).ping()
+    except redis.exceptions.ConnectionError as error:
+        server_unreachable(f"Redis not reachable at {REDIS!r}: {error}")
+    return REDIS
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix no other test uses; its keys are deleted afterwards, so parallel runs
+    never meet."""
+    prefix = f"th_test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -24,9 +23,7 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
-import redis
 from tests.observability.test_call_accounting import metric
-from tests.ports.counters.conftest import REDIS, _unreachable
 from tests.stages.test_keys_limits_budgets import create_key
 from tests.support import IN_PROCESS_CONFIG, serve_gateway
 
@@ -54,27 +51,6 @@ PRICEY_MODEL = {
     "pricing": {"input": "100", "output": "4000"},
 }
 PRICEY_MAX_TOKENS = 10
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS, socket_connect_timeout=3).ping()
-    except redis.exceptions.ConnectionError as error:
-        _unreachable(f"Redis not reachable at {REDIS!r}: {error}")
-    return REDIS
-
-
-@pytest.fixture
-def redis_prefix(redis_url: str) -> Iterator[str]:
-    """A key prefix no other test uses; its keys are deleted afterwards."""
-    prefix = f"th_test:{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=prefix + "*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 # --- gateway processes ------------------------------------------------------------------
