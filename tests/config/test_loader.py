@@ -100,3 +100,11 @@ def test_the_word_off_in_yaml_means_off_not_false(tmp_path: Path) -> None:
     config = load_config(path)
     assert (config.ledger.backend, config.ledger.text) == ("off", "off")
     assert config.logging.call_log == "off"
+
+
+@pytest.mark.parametrize("section", ["ledger", "keys"])
+def test_a_postgres_store_needs_its_connection_string_by_reference(section: str) -> None:
+    with pytest.raises(ConfigError, match=rf"\$\.{section}\.postgres: required"):
+        parse_config({section: {"backend": "postgres"}})
+    with pytest.raises(ConfigError, match=rf"\$\.{section}\.postgres: expected a secret reference"):
+        parse_config({section: {"backend": "postgres", "postgres": "host=db password=x"}})

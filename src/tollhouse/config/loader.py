@@ -102,10 +102,11 @@ def _check(config: GatewayConfig, source: str) -> None:
         key = f"$.providers.{name}"
         if provider.type == "openai-compatible" and not provider.base_url:
             raise ConfigError(f"{source}: {key}.base_url: required for type openai-compatible")
-        if provider.api_key is not None and not provider.api_key.startswith(("env:", "file:")):
-            raise ConfigError(
-                f"{source}: {key}.api_key: expected a secret reference `env:NAME` or "
-                "`file:PATH`; secrets are never written inline in the config"
+        if provider.api_key is not None:
+            _require_reference(
+                provider.api_key,
+                f"{source}: {key}.api_key",
+                "; secrets are never written inline in the config",
             )
         if provider.type == "simulator":
             fmt = provider.simulator.get("format", "anthropic")
@@ -124,19 +125,27 @@ def _check(config: GatewayConfig, source: str) -> None:
     if not 0 < config.server.port < 65536:
         raise ConfigError(f"{source}: $.server.port: expected 1..65535")
     ledger = config.ledger
-    if ledger.backend == "postgres":
-        if ledger.postgres is None:
-            raise ConfigError(f"{source}: $.ledger.postgres: required when backend is postgres")
-        if not ledger.postgres.startswith(("env:", "file:")):
-            raise ConfigError(
-                f"{source}: $.ledger.postgres: expected a secret reference `env:NAME` or "
-                "`file:PATH` to the connection string (it usually holds a password)"
-            )
+    for section, store in (("ledger", ledger), ("keys", config.keys)):
+        if store.backend != "postgres":
+            continue
+        if store.postgres is None:
+            raise ConfigError(f"{source}: $.{section}.postgres: required when backend is postgres")
+        _require_reference(
+            store.postgres,
+            f"{source}: $.{section}.postgres",
+            " to the connection string (it usually holds a password)",
+        )
     for name in ("batch_size", "max_queue", "spill_max_bytes", "max_text_chars"):
         if getattr(ledger, name) <= 0:
             raise ConfigError(f"{source}: $.ledger.{name}: expected a positive number")
     if config.limits.max_body_bytes <= 0:
         raise ConfigError(f"{source}: $.limits.max_body_bytes: expected a positive number")
+
+
+def _require_reference(value: str, where: str, why: str) -> None:
+    """Secrets are named by reference only (config/secrets.py); `where` names the key."""
+    if not value.startswith(("env:", "file:")):
+        raise ConfigError(f"{where}: expected a secret reference `env:NAME` or `file:PATH`{why}")
 
 
 def default_base_url(provider: ProviderConfig) -> str:

@@ -12,7 +12,6 @@ from tollhouse.ports.keys.sqlite import SQLiteKeyStore
 def key_store_from_config(config: KeysConfig) -> KeyStore:
     """An unopened key store; raises `SecretError` naming the key when its reference fails."""
     if config.backend == "postgres":
-        if config.postgres is None:
-            raise ValueError("$.keys.postgres: required when backend is postgres")
+        assert config.postgres is not None  # the config loader requires it
         return PostgresKeyStore(resolve_secret(config.postgres, key_path="$.keys.postgres"))
     return SQLiteKeyStore(config.sqlite_path)

@@ -29,6 +29,7 @@ from tollhouse.ports.keys.record import (
     updated,
 )
 from tollhouse.ports.keys.rows import COLUMNS, decode_row, encode_row
+from tollhouse.ports.sqlite_connection import open_sqlite
 
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM gateway_keys"
 _INSERT = (
@@ -117,16 +118,7 @@ class SQLiteKeyStore:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None)
-            try:
-                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
-                migrate_keys_sqlite(conn)
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
+            self._conn = open_sqlite(self.path, self.busy_timeout, migrate_keys_sqlite)
         return self._conn
 
     def _insert(self, record: KeyRecord) -> None:

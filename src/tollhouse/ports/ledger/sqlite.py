@@ -1,9 +1,7 @@
 """The ledger in a SQLite file: the embedded default, nothing to run beside the gateway.
 
 sqlite3 blocks, so every statement runs on one dedicated thread that owns the only
-connection; the event loop only awaits it. WAL with `synchronous=NORMAL` lets readers
-(`tollhouse logs`, another tool with the file open) work while the writer commits, and
-makes each commit an append to the log instead of an fsync of the database.
+connection (WAL, see ports/sqlite_connection.py); the event loop only awaits it.
 
 Values are stored so the file stays useful to other tools: `ts` as fixed-width UTC ISO
 8601 text (it sorts in time order and SQLite's date functions read it), `cost_usd` as
@@ -40,6 +38,7 @@ from tollhouse.ports.ledger.base import (
 )
 from tollhouse.ports.ledger.migrations import migrate_sqlite
 from tollhouse.ports.ledger.record import CallRecord
+from tollhouse.ports.sqlite_connection import open_sqlite
 
 _FIELDS = CallRecord.__struct_fields__
 _COLUMNS = ", ".join(_FIELDS)
@@ -192,19 +191,7 @@ class SQLiteLedgerStore:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None)
-            try:
-                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
-                migrate_sqlite(conn)
-                # typeshed types every aggregate as int -> int; this one is text -> text.
-                conn.create_aggregate("decimal_sum", 1, _DecimalSum)  # type: ignore[arg-type]
-                conn.create_function("unicode_lower", 1, _lower, deterministic=True)
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
+            self._conn = open_sqlite(self.path, self.busy_timeout, _prepare)
         return self._conn
 
     def _insert(self, records: Sequence[CallRecord]) -> None:
@@ -256,6 +243,13 @@ class _DecimalSum:
 
     def finalize(self) -> str | None:
         return None if self.total is None else format(self.total, "f")
+
+
+def _prepare(conn: sqlite3.Connection) -> None:
+    migrate_sqlite(conn)
+    # typeshed types every aggregate as int -> int; this one is text -> text.
+    conn.create_aggregate("decimal_sum", 1, _DecimalSum)  # type: ignore[arg-type]
+    conn.create_function("unicode_lower", 1, _lower, deterministic=True)
 
 
 def _lower(text: str | None) -> str | None:
