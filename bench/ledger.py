@@ -35,6 +35,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # bench/run.py: services, wrk, the canned upstream
+import variants
+from variants import interleaved_runs, start_gateways
 
 VARIANTS = ("off", "sqlite", "postgres")
 
@@ -108,35 +110,11 @@ def main() -> int:
     try:
         upstream.start()
         upstream.wait_ready(30)
-        base = (run.CONFIGS / "tollhouse.yaml").read_text()
-        base = base.replace(run.CONFIG_UPSTREAM, f"127.0.0.1:{upstream.port}")
-        for variant in VARIANTS:
-            conf = work / f"tollhouse-ledger-{variant}.yaml"
-            conf.write_text(base + ledger_section(variant, work, schema))
-            port = run.free_port()
-            services[variant] = run.Service(
-                f"tollhouse-{variant}",
-                [*run.pin(args.gw_cpus), args.tollhouse, "serve", "-c", str(conf), "-p", str(port)],
-                port,
-                "/readyz",
-                run.clean_env(BENCH_UPSTREAM_KEY=run.UPSTREAM_KEY, BENCH_LEDGER_DSN=dsn),
-            )
-            services[variant].start()
-        for service in services.values():
-            service.wait_ready(60)
-        for service in services.values():  # warm-up, not counted in the figures
-            run.run_wrk(args, service.port, scenario, args.concurrency, 2, None)
-        for repeat in range(args.repeats):
-            # Rotate the order, so no variant always runs right after another's load.
-            order = list(services.items())
-            order = order[repeat % len(order) :] + order[: repeat % len(order)]
-            for variant, service in order:
-                res = run.run_wrk(
-                    args, service.port, scenario, args.concurrency, args.duration, service
-                )
-                res.update(variant=variant, repeat=repeat)
-                results.append(res)
-                run.log(f"repeat {repeat} {variant:8s} {run.fmt_run(res)}")
+        sections = {variant: ledger_section(variant, work, schema) for variant in VARIANTS}
+        services = start_gateways(
+            args, upstream, sections, work, "ledger", {"BENCH_LEDGER_DSN": dsn}
+        )
+        results = interleaved_runs(args, services, scenario)
         for variant in ("sqlite", "postgres"):
             service = services[variant]
             served = calls_served(service.port)
@@ -173,15 +151,9 @@ def render_report(
         )
 
     def median_ratio(variant: str) -> float:
-        """Median over repeats of this variant's req/s over the `off` run of the same
-        repeat: machine noise that moves a whole repeat cancels out."""
-        by_repeat = {r["repeat"]: r["rps"] for r in results if r["variant"] == "off" and r["valid"]}
-        ratios = [
-            r["rps"] / by_repeat[r["repeat"]]
-            for r in results
-            if r["variant"] == variant and r["valid"] and r["repeat"] in by_repeat
-        ]
-        return statistics.median(ratios)
+        ratio = variants.median_ratio(results, variant, "off")
+        assert ratio is not None, f"no valid run of {variant} beside a valid `off` run"
+        return ratio
 
     lines = [
         f"# Ledger cost ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",

@@ -39,6 +39,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # bench/run.py: services, wrk, the canned upstream
+import variants
+from variants import interleaved_runs, start_gateways
 
 VARIANTS = ("none", "in_process", "redis")
 TARGET = 0.80  # in_process vs none
@@ -145,35 +147,11 @@ def main() -> int:
     try:
         upstream.start()
         upstream.wait_ready(30)
-        base = (run.CONFIGS / "tollhouse.yaml").read_text()
-        base = base.replace(run.CONFIG_UPSTREAM, f"127.0.0.1:{upstream.port}")
-        for variant in VARIANTS:
-            conf = work / f"tollhouse-limits-{variant}.yaml"
-            conf.write_text(base + variant_sections(variant, keys, args.redis, prefix))
-            port = run.free_port()
-            services[variant] = run.Service(
-                f"tollhouse-{variant}",
-                [*run.pin(args.gw_cpus), args.tollhouse, "serve", "-c", str(conf), "-p", str(port)],
-                port,
-                "/readyz",
-                run.clean_env(BENCH_UPSTREAM_KEY=run.UPSTREAM_KEY),
-            )
-            services[variant].start()
-        for service in services.values():
-            service.wait_ready(60)
-        for service in services.values():  # warm-up, not counted in the figures
-            run.run_wrk(args, service.port, scenario, args.concurrency, 2, None)
-        for repeat in range(args.repeats):
-            # Rotate the order, so no variant always runs right after another's load.
-            order = list(services.items())
-            order = order[repeat % len(order) :] + order[: repeat % len(order)]
-            for variant, service in order:
-                res = run.run_wrk(
-                    args, service.port, scenario, args.concurrency, args.duration, service
-                )
-                res.update(variant=variant, repeat=repeat)
-                results.append(res)
-                run.log(f"repeat {repeat} {variant:10s} {run.fmt_run(res)}")
+        sections = {
+            variant: variant_sections(variant, keys, args.redis, prefix) for variant in VARIANTS
+        }
+        services = start_gateways(args, upstream, sections, work, "limits", {})
+        results = interleaved_runs(args, services, scenario)
         for variant, service in services.items():
             decisions[variant] = admissions(service.port)
             run.log(f"{variant}: admission decisions {decisions[variant]}")
@@ -206,11 +184,7 @@ def render_report(
         return statistics.median(values) if values else None
 
     def ratio_to_none(variant: str) -> float | None:
-        """Median over repeats of req/s over the `none` run of the same repeat, so machine
-        noise that moves a whole repeat cancels out."""
-        base = {r["repeat"]: r["rps"] for r in valid("none")}
-        ratios = [r["rps"] / base[r["repeat"]] for r in valid(variant) if r["repeat"] in base]
-        return statistics.median(ratios) if ratios else None
+        return variants.median_ratio(results, variant, "none")
 
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     command = f"bench/limits.py --duration {args.duration:g} --repeats {args.repeats}"

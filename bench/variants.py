@@ -1,0 +1,79 @@
+"""Shared by the benchmarks that compare Tollhouse with itself (bench/ledger.py,
+bench/limits.py): gateways that differ only in a config section, on one canned upstream,
+driven in turn by wrk in interleaved repeats, compared pairwise within each repeat.
+
+Noise on a shared machine moves whole repeats (every variant of one repeat runs within a
+minute), so the figure to quote is the median over repeats of each variant's req/s over the
+baseline's in the same repeat, not a ratio of medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+from typing import Any
+
+import run  # bench/run.py: services, wrk, the canned upstream
+
+
+def start_gateways(
+    args: argparse.Namespace,
+    upstream: run.Service,
+    sections: dict[str, str],
+    work: Path,
+    name: str,
+    env: dict[str, str],
+) -> dict[str, run.Service]:
+    """One `tollhouse serve` per variant: the bench config plus `sections[variant]`,
+    started and ready, in the order of `sections`."""
+    base = (run.CONFIGS / "tollhouse.yaml").read_text()
+    base = base.replace(run.CONFIG_UPSTREAM, f"127.0.0.1:{upstream.port}")
+    services: dict[str, run.Service] = {}
+    for variant, section in sections.items():
+        conf = work / f"tollhouse-{name}-{variant}.yaml"
+        conf.write_text(base + section)
+        port = run.free_port()
+        services[variant] = run.Service(
+            f"tollhouse-{variant}",
+            [*run.pin(args.gw_cpus), args.tollhouse, "serve", "-c", str(conf), "-p", str(port)],
+            port,
+            "/readyz",
+            run.clean_env(BENCH_UPSTREAM_KEY=run.UPSTREAM_KEY, **env),
+        )
+        services[variant].start()
+    for service in services.values():
+        service.wait_ready(60)
+    return services
+
+
+def interleaved_runs(
+    args: argparse.Namespace, services: dict[str, run.Service], scenario: run.Scenario
+) -> list[dict[str, Any]]:
+    """A 2 s warm-up each, then `args.repeats` rounds of one wrk run per variant, the
+    order rotated each round so no variant always runs right after another's load."""
+    for service in services.values():
+        run.run_wrk(args, service.port, scenario, args.concurrency, 2, None)
+    results: list[dict[str, Any]] = []
+    for repeat in range(args.repeats):
+        order = list(services.items())
+        order = order[repeat % len(order) :] + order[: repeat % len(order)]
+        for variant, service in order:
+            res = run.run_wrk(
+                args, service.port, scenario, args.concurrency, args.duration, service
+            )
+            res.update(variant=variant, repeat=repeat)
+            results.append(res)
+            run.log(f"repeat {repeat} {variant:10s} {run.fmt_run(res)}")
+    return results
+
+
+def median_ratio(results: list[dict[str, Any]], variant: str, baseline: str) -> float | None:
+    """Median over repeats of `variant`'s req/s over `baseline`'s in the same repeat."""
+    base = {r["repeat"]: r["rps"] for r in results if r["variant"] == baseline and r["valid"]}
+    ratios = [
+        r["rps"] / base[r["repeat"]]
+        for r in results
+        if r["variant"] == variant and r["valid"] and r["repeat"] in base
+    ]
+    return statistics.median(ratios) if ratios else None
