@@ -131,19 +131,6 @@ def _shape_of(scopes: list[Scope]) -> _Shape | None:
     )
 
 
-def _pico_rates(entry: CatalogModel) -> tuple[int, int] | None:
-    """Input and output prices in pico-dollars per token, when they are whole numbers and
-    no long-context tier can change them; else None (priced through `cost_of`)."""
-    card = entry.pricing
-    if card is None or card.long_context is not None:
-        return None
-    # USD per million tokens * 10^6 = pico-USD per token.
-    scaled = (card.input * 1_000_000, card.output * 1_000_000)
-    if any(rate != rate.to_integral_value() for rate in scaled):
-        return None
-    return int(scaled[0]), int(scaled[1])
-
-
 _periods: tuple[int, tuple[str, str]] = (-1, ("", ""))
 
 
@@ -180,7 +167,6 @@ class Admitter:
         self._probe: asyncio.Task[None] | None = None
         thresholds = config.alerts.budget.thresholds
         self._lowest_threshold = min(thresholds) if thresholds else 2.0
-        self._rates: dict[str, tuple[int, int] | None] = {}
 
     async def admit(
         self, call: Call, key: KeyRecord | None, plan: RoutePlan, estimate: int | None
@@ -421,10 +407,11 @@ class Admitter:
         entries: list[CatalogModel | None],
     ) -> int | None:
         """The most this call can cost on any deployment of its route, in nano-dollars; None
-        when every deployment is free (free models are never blocked
-        by a budget). An unpriced deployment is held at the configured estimate, or refused."""
-        totals = [self._worst_nanousd(entry, input_tokens, output_tokens) for entry in entries]
-        priced = [total for total in totals if total is not None]
+        when every deployment is free (free models are never blocked by a budget). An
+        unpriced deployment is held at the configured estimate, or refused."""
+        usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+        totals = [cost_of(entry, usage).total for entry in entries]
+        priced = [to_nanousd(total) for total in totals if total is not None]
         if len(priced) < len(totals):
             if self.spend.unpriced == "refuse":
                 self.unpriced["refused"] += 1
@@ -437,23 +424,6 @@ class Admitter:
             priced.append(to_nanousd(self.spend.unpriced_estimate_usd))
         worst = max(priced)
         return worst if worst > 0 else None
-
-    def _worst_nanousd(
-        self, entry: CatalogModel | None, input_tokens: int, output_tokens: int
-    ) -> int | None:
-        """`to_nanousd(cost_of(entry, usage).total)` for plain input and output tokens, in
-        integers when the card's rates allow it (most do): admission prices every call, and
-        Decimal arithmetic was a tenth of its time."""
-        if entry is None:
-            return None
-        if entry.id not in self._rates:
-            self._rates[entry.id] = _pico_rates(entry)
-        rates = self._rates[entry.id]
-        if rates is None:
-            total = cost_of(entry, Usage(input_tokens=input_tokens, output_tokens=output_tokens))
-            return None if total.total is None else to_nanousd(total.total)
-        in_rate, out_rate = rates
-        return -(-(input_tokens * in_rate + output_tokens * out_rate) // 1000)
 
     def _observe_budgets(
         self, budgets: list[BudgetLimit], decision: Decision, labels: dict[str, str]
