@@ -11,7 +11,8 @@ import openai
 import pytest
 from tests.simulator.conftest import anthropic_client, error_of, openai_client
 
-from tollhouse.simulator.rate_limits import RateLimits, go_duration
+from tollhouse.simulator.rate_limits import RateLimits
+from tollhouse.wire.rate_limit_times import go_duration
 
 HI: list[Any] = [{"role": "user", "content": "hi"}]
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from tollhouse.wire.rate_limit_times import go_duration, rfc3339
+
 Dimension = Literal["requests", "input tokens", "output tokens"]
 
 
@@ -116,7 +118,7 @@ class RateLimits:
                 prefix = f"anthropic-ratelimit-{name}-"
                 headers[prefix + "limit"] = str(bucket.limit)
                 headers[prefix + "remaining"] = str(bucket.remaining)
-                headers[prefix + "reset"] = _rfc3339(now + bucket.full_in_s)
+                headers[prefix + "reset"] = rfc3339(now + bucket.full_in_s)
         return headers
 
     def openai_headers(self) -> dict[str, str]:
@@ -136,21 +138,3 @@ class RateLimits:
         now = self._clock()
         for bucket in (self._requests, self._input, self._output):
             bucket.refill(now)
-
-
-def _rfc3339(instant: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.ceil(instant)))
-
-
-def go_duration(seconds: float) -> str:
-    """A duration the way OpenAI's headers write it: `20ms`, `1.5s`, `6m0s`, `1h2m3s`."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = f"{secs:.3f}".rstrip("0").rstrip(".") + "s"
-    if hours:
-        return f"{int(hours)}h{int(minutes)}m{text}"
-    if minutes:
-        return f"{int(minutes)}m{text}"
-    return text
