@@ -190,8 +190,7 @@ class Gateway:
             reply = cached
         ticket = call.admission
         if ticket is not None:
-            for name, value in ticket.headers.items():
-                reply.add_header(name, value)
+            reply.headers.extend(ticket.headers)
         return reply
 
     def _stale_answer(self, call: Call, plan: RoutePlan) -> Reply | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -116,6 +117,11 @@ class GatewayApp:
                     log.exception("gateway failed to start")
                     await send({"type": "lifespan.startup.failed", "message": str(error)})
                     return
+                # Everything loaded so far (modules, config, catalog) lives as long as the
+                # process: moved out of the collector's sight, a full collection walks
+                # what the calls allocate, not the whole heap (tens of ms, a p99 stall).
+                gc.collect()
+                gc.freeze()
                 self.ready = True
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

@@ -22,7 +22,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -48,9 +48,10 @@ from tollhouse.ports.counters import (
     to_nanousd,
 )
 from tollhouse.ports.counters.in_process import InProcessCounterStore
+from tollhouse.ports.counters.nanousd import NANO_PER_USD
 from tollhouse.ports.keys.record import KeyRecord
 from tollhouse.stages.answer_facts import max_tokens_field
-from tollhouse.stages.rate_limit_headers import rate_limit_headers
+from tollhouse.stages.rate_limit_headers import Header, HeaderPlan
 from tollhouse.stages.route import RoutePlan
 from tollhouse.tokens.estimate import request_input_tokens
 
@@ -72,12 +73,13 @@ class Scope:
 
 @dataclass(slots=True)
 class Ticket:
-    """What an admitted call carries until it ends."""
+    """What an admitted call carries until it ends: its reservation, the buckets to correct
+    with the actual usage, and the rate-limit headers for its reply."""
 
-    reservation: Reservation | None
-    input_keys: tuple[str, ...] = ()
-    output_keys: tuple[str, ...] = ()
-    headers: dict[str, str] = field(default_factory=dict)
+    reservation: Reservation
+    input_keys: tuple[str, ...]
+    output_keys: tuple[str, ...]
+    headers: list[Header]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +89,26 @@ class _Shape:
     buckets: tuple[tuple[str, int, int], ...]  # (key, capacity, 0 requests|1 input|2 output)
     concurrency: tuple[ConcurrencyLimit, ...]
     budgets: tuple[tuple[str, int, str], ...]  # (key without its period, cap, "day"|"month")
+    budget_use_keys: tuple[tuple[str, str], ...]  # (scope, "day"|"month") per budget
+    needs_input: bool  # an input-token bucket or a budget: the prompt must be estimated
+    needs_output: bool  # an output-token bucket or a budget: max_tokens is reserved
     labels: dict[str, str]  # how a refusal names each limit (budget keys: by prefix)
     input_keys: tuple[str, ...]
     output_keys: tuple[str, ...]
+    anthropic_headers: HeaderPlan
+    openai_headers: HeaderPlan
+
+
+@dataclass(frozen=True, slots=True)
+class _RoutePrices:
+    """What admission needs to know of a route's deployments, looked up once per route."""
+
+    entries: tuple[CatalogModel | None, ...]
+    output_reserve: int  # for requests that set no max_tokens: the largest known output
+    # Per deployment (nano-USD per input token, per output token, valid up to this many
+    # prompt tokens or None for any): the worst case as integer arithmetic. None when a
+    # deployment is unpriced or priced in fractions of a nano-dollar per token.
+    linear: tuple[tuple[int, int, int | None], ...] | None
 
 
 _MISSING = object()
@@ -101,6 +120,7 @@ def _shape_of(scopes: list[Scope]) -> _Shape | None:
     buckets: list[tuple[str, int, int]] = []
     concurrency: list[ConcurrencyLimit] = []
     budgets: list[tuple[str, int, str]] = []
+    budget_use_keys: list[tuple[str, str]] = []
     labels: dict[str, str] = {}
     for scope in scopes:
         limits = scope.limits
@@ -119,16 +139,40 @@ def _shape_of(scopes: list[Scope]) -> _Shape | None:
             if cap is not None:
                 prefix = f"budget:{scope.name}:{every}:"
                 budgets.append((prefix, to_nanousd(cap), every))
+                budget_use_keys.append((scope.name, every))
                 adjective = "daily" if every == "day" else "monthly"
                 labels[prefix] = f"the {adjective} budget of ${cap} for {scope.label}"
     return _Shape(
         buckets=tuple(buckets),
         concurrency=tuple(concurrency),
         budgets=tuple(budgets),
+        budget_use_keys=tuple(budget_use_keys),
+        needs_input=bool(budgets) or any(kind == 1 for _, _, kind in buckets),
+        needs_output=bool(budgets) or any(kind == 2 for _, _, kind in buckets),
         labels=labels,
         input_keys=tuple(name for name, _, kind in buckets if kind == 1),
         output_keys=tuple(name for name, _, kind in buckets if kind == 2),
+        anthropic_headers=HeaderPlan.of("anthropic", [(n, c) for n, c, _ in buckets]),
+        openai_headers=HeaderPlan.of("openai", [(n, c) for n, c, _ in buckets]),
     )
+
+
+def _linear_rates(entry: CatalogModel | None) -> tuple[int, int, int | None] | None:
+    """`entry`'s cost of one input and one output token in whole nano-dollars, as `cost_of`
+    prices them (so there is one pricing rule), and the prompt size up to which they hold
+    (past a long-context threshold `cost_of` applies other rates); None when unpriced or
+    when a rate is a fraction of a nano-dollar."""
+    if entry is None or entry.pricing is None:
+        return None
+    per_input = cost_of(entry, Usage(input_tokens=1)).total
+    per_output = cost_of(entry, Usage(output_tokens=1)).total
+    if per_input is None or per_output is None:
+        return None
+    nano_input, nano_output = per_input * NANO_PER_USD, per_output * NANO_PER_USD
+    if nano_input != int(nano_input) or nano_output != int(nano_output):
+        return None
+    tier = entry.pricing.long_context
+    return int(nano_input), int(nano_output), None if tier is None else tier.threshold_tokens
 
 
 _periods: tuple[int, tuple[str, str]] = (-1, ("", ""))
@@ -164,6 +208,9 @@ class Admitter:
         # /metrics; bounded like the alerts' memory of budgets.
         self.budget_use: dict[tuple[str, str], float] = {}
         self._shapes: dict[object, _Shape | None] = {}
+        self._prices: dict[str, _RoutePrices] = {}
+        # Set when the counters live in this process: admitted and settled in line.
+        self._local = store if isinstance(store, InProcessCounterStore) else None
         self._probe: asyncio.Task[None] | None = None
         thresholds = config.alerts.budget.thresholds
         self._lowest_threshold = min(thresholds) if thresholds else 2.0
@@ -178,16 +225,20 @@ class Admitter:
         shape = self._shape(call, key)
         if shape is None:
             return
-        input_tokens = estimate if estimate is not None else request_input_tokens(call.body)
-        entries = [self.catalog.get(target.upstream_model) for target in plan.targets]
-        output_tokens = self._output_reserve(call, entries)
+        input_tokens = output_tokens = 0
+        if shape.needs_input:
+            input_tokens = estimate if estimate is not None else request_input_tokens(call.body)
+        prices = self._route_prices(plan)
+        if shape.needs_output:
+            asked = call.body.get(max_tokens_field(call.body))
+            output_tokens = asked if isinstance(asked, int) and asked > 0 else prices.output_reserve
         amounts = (1, input_tokens, output_tokens)
         buckets = [
             BucketLimit(name, capacity, amounts[kind]) for name, capacity, kind in shape.buckets
         ]
         budgets: list[BudgetLimit] = []
         if shape.budgets:
-            worst = self._worst_case(call, input_tokens, output_tokens, entries)
+            worst = self._worst_case(call, input_tokens, output_tokens, prices)
             if worst is not None:
                 day, month = _period_names(call.started_wall)
                 budgets = [
@@ -201,42 +252,46 @@ class Admitter:
                 ]
         if not (buckets or shape.concurrency or budgets):
             return
-        ticket = Ticket(
-            reservation=None, input_keys=shape.input_keys, output_keys=shape.output_keys
-        )
-        labels = shape.labels
         admission = Admission(
             buckets=buckets,
             concurrency=shape.concurrency,
             budgets=budgets,
             lease_ttl_seconds=plan.timeouts.total + 60.0,
         )
-        decision = await self._decide(admission)
-        if decision is None:
-            return
-        ticket.headers = rate_limit_headers(call.client_format, admission, decision)
-        self._observe_budgets(budgets, decision, labels)
+        if self._local is not None:
+            decision: Decision | None = self._local.admit_now(admission)
+        else:
+            decision = await self._decide(admission)
+            if decision is None:
+                return
+        assert decision is not None
+        header_plan = (
+            shape.anthropic_headers if call.client_format == "anthropic" else shape.openai_headers
+        )
+        headers = header_plan.render(decision, time.time())
+        if budgets:
+            self._observe_budgets(budgets, shape.budget_use_keys, decision)
         if not decision.admitted:
             self.results[str(decision.refused_kind)] += 1
-            raise _refusal(decision, labels, ticket.headers)
+            raise _refusal(decision, shape.labels, {k.decode(): v.decode() for k, v in headers})
         self.results["admitted"] += 1
         if call.unpriced_admission:
             self.unpriced[call.unpriced_admission] += 1
-        ticket.reservation = decision.reservation
-        call.admission = ticket
+        assert decision.reservation is not None
+        call.admission = Ticket(decision.reservation, shape.input_keys, shape.output_keys, headers)
 
     def finish(self, call: Call) -> None:
         """Settle or release the call's reservation, off the request path."""
         ticket = call.admission
-        if ticket is None or ticket.reservation is None:
+        if ticket is None:
             return
         call.admission = None
-        if isinstance(self.store, InProcessCounterStore):
+        if self._local is not None:
             actual, cost = _actuals(call, ticket)
             if actual is None:
-                self.store.release_now(ticket.reservation)
+                self._local.release_now(ticket.reservation)
             else:
-                self.store.settle_now(
+                self._local.settle_now(
                     ticket.reservation, actual_amounts=actual, actual_cost_nanousd=cost
                 )
             return
@@ -392,25 +447,39 @@ class Admitter:
                 )
         return scopes
 
-    def _output_reserve(self, call: Call, entries: list[CatalogModel | None]) -> int:
-        asked = call.body.get(max_tokens_field(call.body))
-        if isinstance(asked, int) and asked > 0:
-            return asked
-        known = [entry.max_output_tokens for entry in entries if entry is not None]
-        return max(known) if known else DEFAULT_OUTPUT_RESERVE
+    def _route_prices(self, plan: RoutePlan) -> _RoutePrices:
+        prices = self._prices.get(plan.model)
+        if prices is None:
+            entries = tuple(self.catalog.get(target.upstream_model) for target in plan.targets)
+            known = [entry.max_output_tokens for entry in entries if entry is not None]
+            rates = [_linear_rates(entry) for entry in entries]
+            prices = self._prices[plan.model] = _RoutePrices(
+                entries=entries,
+                output_reserve=max(known) if known else DEFAULT_OUTPUT_RESERVE,
+                linear=None if None in rates else tuple(r for r in rates if r is not None),
+            )
+        return prices
 
     def _worst_case(
         self,
         call: Call,
         input_tokens: int,
         output_tokens: int,
-        entries: list[CatalogModel | None],
+        prices: _RoutePrices,
     ) -> int | None:
         """The most this call can cost on any deployment of its route, in nano-dollars; None
         when every deployment is free (free models are never blocked by a budget). An
         unpriced deployment is held at the configured estimate, or refused."""
+        if prices.linear is not None:
+            worst = 0
+            for per_input, per_output, up_to in prices.linear:
+                if up_to is not None and input_tokens > up_to:
+                    break  # long-context rates: priced by cost_of below
+                worst = max(worst, input_tokens * per_input + output_tokens * per_output)
+            else:
+                return worst if worst > 0 else None
         usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
-        totals = [cost_of(entry, usage).total for entry in entries]
+        totals = [cost_of(entry, usage).total for entry in prices.entries]
         priced = [to_nanousd(total) for total in totals if total is not None]
         if len(priced) < len(totals):
             if self.spend.unpriced == "refuse":
@@ -426,24 +495,27 @@ class Admitter:
         return worst if worst > 0 else None
 
     def _observe_budgets(
-        self, budgets: list[BudgetLimit], decision: Decision, labels: dict[str, str]
+        self,
+        budgets: list[BudgetLimit],
+        use_keys: tuple[tuple[str, str], ...],
+        decision: Decision,
     ) -> None:
-        for budget in budgets:
-            remaining = decision.remaining.get(budget.key)
+        remaining_of = decision.remaining
+        budget_use = self.budget_use
+        for budget, use_key in zip(budgets, use_keys, strict=True):
+            remaining = remaining_of.get(budget.key)
             if remaining is None:
                 continue
             limit = budget.limit_nanousd
             committed = max(limit - remaining, 0)
             ratio = committed / limit if limit else 1.0
-            scope_and_kind, _, period = budget.key.removeprefix("budget:").rpartition(":")
-            scope, _, every = scope_and_kind.rpartition(":")
-            if len(self.budget_use) >= 10_000 and (scope, every) not in self.budget_use:
-                self.budget_use.clear()
-            self.budget_use[(scope, every)] = ratio
+            if use_key not in budget_use and len(budget_use) >= 10_000:
+                budget_use.clear()
+            budget_use[use_key] = ratio
             if ratio >= self._lowest_threshold:  # below every threshold nothing can fire
                 self.alerts.observe_budget(
-                    scope=scope,
-                    period=period,
+                    scope=use_key[0],
+                    period=budget.key.rpartition(":")[2],
                     spent=from_nanousd(committed),
                     limit=from_nanousd(limit),
                 )
@@ -492,6 +564,8 @@ def _actuals(call: Call, ticket: Ticket) -> tuple[dict[str, int] | None, int | N
         actual[key_name] = used_input
     for key_name in ticket.output_keys:
         actual[key_name] = usage.output_tokens
+    if not ticket.reservation.admission.budgets:
+        return actual, None  # no budget to book the cost on: spare the conversion
     cost = call.cost.total if call.cost is not None else None
     return actual, to_nanousd(cost) if cost is not None else None
 

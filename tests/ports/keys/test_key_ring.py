@@ -51,7 +51,7 @@ def run(tmp_path: Path, scenario: Callable[[CountingStore, KeyRing, Clocks], Awa
             ttl=5,
             negative_ttl=1,
             max_unknown=3,
-            clock=lambda: clocks.now,
+            wall_clock=lambda: clocks.now.timestamp(),
             monotonic=lambda: clocks.tick,
         )
         try:
@@ -224,3 +224,26 @@ def test_a_model_outside_the_scopes_is_refused_with_403_naming_it() -> None:
     with pytest.raises(PermissionDenied, match="'gpt-4o'") as refused:
         check_model(key("claude-*", "gpt-4o-mini"), "gpt-4o")
     assert refused.value.status == 403
+
+
+def test_a_cached_old_secret_is_refused_once_its_grace_period_ends(tmp_path: Path) -> None:
+    """The ring remembers until when a secret is good; the end of a grace period is still
+    seen on the first request after it, cache or not."""
+
+    async def scenario(store: CountingStore, ring: KeyRing, clocks: Clocks) -> list[str]:
+        record, old = await store.create(KeySpec(name="k"))
+        await store.rotate(record.key_id, grace_seconds=2)
+        clocks.now = datetime.now(UTC)
+        seen = [(await ring.authenticate(old)).key_id, (await ring.authenticate(old)).key_id]
+        clocks.now += timedelta(seconds=3)  # within the ring's TTL: the record is cached
+        try:
+            await ring.authenticate(old)
+        except AuthError as error:
+            seen.append(str(error))
+        assert store.lookups == 1
+        return seen
+
+    first, second, refusal = run(tmp_path, scenario)
+    assert first == second
+    assert first.startswith("key_")
+    assert "was rotated" in refusal

@@ -16,8 +16,8 @@ Contract shared by all stores:
   if nobody settled them (the process died), so a limit is never pinned by a call that
   no longer runs. A `settle` that arrives after the expiry still books the spend.
 - Budget spend is booked in nano-USD integers (`nanousd.to_nanousd`), never floats.
-- A second `settle`/`release` of the same reservation within `lease_ttl_seconds` is a
-  no-op, so a `finally: release(...)` after a `settle` does no harm.
+- A second `settle`/`release` of the same reservation is a no-op, so a
+  `finally: release(...)` after a `settle` does no harm.
 - Keys are distinct within one admission (checked when the `Admission` is built).
 """
 
@@ -52,10 +52,6 @@ class BucketLimit(msgspec.Struct, frozen=True):
     amount: int
     window_seconds: float = 60.0
 
-    def __post_init__(self) -> None:
-        if self.capacity <= 0 or self.amount < 0 or self.window_seconds <= 0:
-            raise ValueError(f"bucket {self.key!r}: need capacity > 0, amount >= 0, window > 0")
-
 
 class ConcurrencyLimit(msgspec.Struct, frozen=True):
     """At most `limit` calls under `key` at once; this call holds one lease."""
@@ -74,13 +70,12 @@ class BudgetLimit(msgspec.Struct, frozen=True):
     reserve_nanousd: int
     period_ttl_seconds: int  # how long the period counter lives: the period plus a margin
 
-    def __post_init__(self) -> None:
-        if self.reserve_nanousd < 0 or self.period_ttl_seconds <= 0:
-            raise ValueError(f"budget {self.key!r}: need reserve >= 0, period_ttl > 0")
-
 
 class Admission(msgspec.Struct, frozen=True):
-    """Everything one call asks of the limits, checked and taken together."""
+    """Everything one call asks of the limits, checked and taken together.
+
+    Its limits are validated here, in one pass (one admission is built per call, so its
+    parts carry no checks of their own)."""
 
     buckets: Sequence[BucketLimit] = ()
     concurrency: Sequence[ConcurrencyLimit] = ()
@@ -88,19 +83,35 @@ class Admission(msgspec.Struct, frozen=True):
     lease_ttl_seconds: float = 900.0  # longer than the longest call, else its lease lapses
 
     def __post_init__(self) -> None:
-        keys = [b.key for b in self.buckets] + [c.key for c in self.concurrency]
-        keys += [g.key for g in self.budgets]
-        if len(set(keys)) != len(keys):
-            raise ValueError(f"limit keys must be distinct within an admission: {keys}")
+        keys = set()
+        for b in self.buckets:
+            if b.capacity <= 0 or b.amount < 0 or b.window_seconds <= 0:
+                raise ValueError(f"bucket {b.key!r}: need capacity > 0, amount >= 0, window > 0")
+            keys.add(b.key)
+        for c in self.concurrency:
+            keys.add(c.key)
+        for g in self.budgets:
+            if g.reserve_nanousd < 0 or g.period_ttl_seconds <= 0:
+                raise ValueError(f"budget {g.key!r}: need reserve >= 0, period_ttl > 0")
+            keys.add(g.key)
+        if len(keys) != len(self.buckets) + len(self.concurrency) + len(self.budgets):
+            every = [b.key for b in self.buckets] + [c.key for c in self.concurrency]
+            every += [g.key for g in self.budgets]
+            raise ValueError(f"limit keys must be distinct within an admission: {every}")
         if self.lease_ttl_seconds <= 0:
             raise ValueError("lease_ttl_seconds must be > 0")
 
 
-class Reservation(msgspec.Struct, frozen=True):
-    """What an admitted call holds; hand it back to `settle` or `release`."""
+class Reservation(msgspec.Struct):
+    """What an admitted call holds; hand it back to `settle` or `release`.
+
+    The store that ends it sets `ended`, which is what makes ending it again a no-op: no
+    store has to remember the id of every call it ended (on a busy gateway that memory
+    was hundreds of thousands of objects for the garbage collector to walk)."""
 
     id: str
     admission: Admission
+    ended: bool = False
 
 
 class Decision(msgspec.Struct, frozen=True):

@@ -13,7 +13,6 @@ import heapq
 import itertools
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -24,9 +23,6 @@ from tollhouse.ports.counters.base import (
     LimitKind,
     Reservation,
 )
-
-SETTLED_MEMORY_SECONDS = 60.0
-"""How long a settled reservation id is remembered, so settling it again is a no-op."""
 
 SWEEP_EVERY_SECONDS = 60.0
 
@@ -89,12 +85,15 @@ class InProcessCounterStore:
         self._buckets: dict[str, _Bucket] = {}
         self._leases: dict[str, _Holds] = {}
         self._budgets: dict[str, _Budget] = {}
-        self._settled: set[str] = set()
-        self._settled_order: deque[tuple[float, str]] = deque()
         self._next_sweep = clock() + SWEEP_EVERY_SECONDS
         self._ids = itertools.count(1)
 
     async def admit(self, admission: Admission) -> Decision:
+        return self.admit_now(admission)
+
+    def admit_now(self, admission: Admission) -> Decision:
+        """`admit` without a coroutine: nothing here waits, so the gateway admits in line
+        (as it settles in line, `settle_now`) instead of awaiting a coroutine per call."""
         now = self._clock()
         if now >= self._next_sweep:
             self._sweep(now)
@@ -102,15 +101,24 @@ class InProcessCounterStore:
         reset_after: dict[str, float] = {}
         refusal: tuple[str, LimitKind, float | None] | None = None
 
+        buckets = self._buckets
+        states: list[_Bucket | None] = []
         levels: list[float] = []
         for bucket in admission.buckets:
-            state = self._buckets.get(bucket.key)
-            level = float(bucket.capacity) if state is None else state.level(bucket, now)
+            capacity = bucket.capacity
+            state = buckets.get(bucket.key)
+            if state is None:
+                level = float(capacity)
+            else:
+                level = state.tokens + (now - state.at) * capacity / bucket.window_seconds
+                if level > capacity:
+                    level = float(capacity)
+            states.append(state)
             levels.append(level)
             if level < bucket.amount and refusal is None:
                 retry = None
-                if bucket.amount <= bucket.capacity:
-                    retry = (bucket.amount - level) * bucket.window_seconds / bucket.capacity
+                if bucket.amount <= capacity:
+                    retry = (bucket.amount - level) * bucket.window_seconds / capacity
                 refusal = (bucket.key, LimitKind.BUCKET, retry)
         for lease in admission.concurrency:
             holds = self._leases.get(lease.key)
@@ -153,14 +161,22 @@ class InProcessCounterStore:
 
         rid = str(next(self._ids))
         expires = now + admission.lease_ttl_seconds
-        for bucket, level in zip(admission.buckets, levels, strict=True):
+        for bucket, state, level in zip(admission.buckets, states, levels, strict=True):
             left = level - bucket.amount
-            to_full = _seconds_to_full(bucket, left)
-            self._buckets[bucket.key] = _Bucket(left, now, now + to_full)
-            remaining[bucket.key] = max(0, math.floor(left))
+            to_full = (bucket.capacity - left) * bucket.window_seconds / bucket.capacity
+            if state is None:
+                buckets[bucket.key] = _Bucket(left, now, now + to_full)
+            else:  # updated in place: no object per bucket per call
+                state.tokens = left
+                state.at = now
+                state.full_at = now + to_full
+            remaining[bucket.key] = int(left) if left > 0 else 0
             reset_after[bucket.key] = to_full
         for lease in admission.concurrency:
-            self._leases.setdefault(lease.key, _Holds()).add(rid, 1, expires)
+            holds = self._leases.get(lease.key)
+            if holds is None:
+                holds = self._leases[lease.key] = _Holds()
+            holds.add(rid, 1, expires)
             remaining[lease.key] -= 1
         for budget in admission.budgets:
             account = self._budgets.get(budget.key)
@@ -221,22 +237,32 @@ class InProcessCounterStore:
         *,
         release: bool,
     ) -> None:
-        now = self._clock()
-        while self._settled_order and self._settled_order[0][0] <= now:
-            self._settled.discard(self._settled_order.popleft()[1])
-        rid = reservation.id
-        if rid in self._settled:
+        if reservation.ended:
             return
-        self._settled.add(rid)
-        self._settled_order.append((now + SETTLED_MEMORY_SECONDS, rid))
+        reservation.ended = True
+        now = self._clock()
+        rid = reservation.id
 
         admission = reservation.admission
+        buckets = self._buckets
         for bucket in admission.buckets:
             actual = 0 if release else actual_amounts.get(bucket.key, bucket.amount)
-            state = self._buckets.get(bucket.key)
-            level = float(bucket.capacity) if state is None else state.level(bucket, now)
-            level = min(float(bucket.capacity), level + bucket.amount - actual)
-            self._buckets[bucket.key] = _Bucket(level, now, now + _seconds_to_full(bucket, level))
+            if actual == bucket.amount:
+                continue  # the estimate was exact (every request bucket): nothing to correct
+            capacity = bucket.capacity
+            window = bucket.window_seconds
+            state = buckets.get(bucket.key)
+            level = float(capacity)
+            if state is not None:
+                level = min(level, state.tokens + (now - state.at) * capacity / window)
+            level = min(float(capacity), level + bucket.amount - actual)
+            to_full = (capacity - level) * window / capacity
+            if state is None:
+                buckets[bucket.key] = _Bucket(level, now, now + to_full)
+            else:
+                state.tokens = level
+                state.at = now
+                state.full_at = now + to_full
         for lease in admission.concurrency:
             holds = self._leases.get(lease.key)
             if holds is not None:

@@ -15,7 +15,6 @@ server, which a cluster only guarantees for a prefix holding a {hash tag}):
 - `$held:<key>`  budget zset: "<id>:<reserve>" scored by expiry (ms); expired members are
                  purged (and `held` lowered) inside the admit script before checking;
                  lives as long as the budget hash
-- `settled:<id>` marker that makes settling twice a no-op
 
 Nothing is retried: an EVALSHA that timed out may have run, and running it again could
 take twice. Connection trouble and timeouts raise `CountersUnavailable` within about
@@ -46,9 +45,6 @@ from tollhouse.ports.counters.base import (
 
 ADMIT_LUA = files(__package__).joinpath("admit.lua").read_text()
 SETTLE_LUA = files(__package__).joinpath("settle.lua").read_text()
-
-SETTLED_MEMORY_MS = 60_000
-"""How long a settled reservation id is remembered, so settling it again is a no-op."""
 
 _UNAVAILABLE = (
     redis.exceptions.ConnectionError,  # BusyLoadingError included
@@ -174,6 +170,11 @@ class RedisCounterStore:
         *,
         release: bool,
     ) -> None:
+        if reservation.ended:
+            return
+        # Marked before the round trip: a second settle never runs the script, even while
+        # the first is in flight; one that failed is not retried (the reservation expires).
+        reservation.ended = True
         admission = reservation.admission
         buckets, leases, budgets = admission.buckets, admission.concurrency, admission.budgets
         p = self.prefix
@@ -182,11 +183,9 @@ class RedisCounterStore:
             *(p + "c:" + c.key for c in leases),
             *(p + "$:" + g.key for g in budgets),
             *(p + "$held:" + g.key for g in budgets),
-            p + "settled:" + reservation.id,
         ]
         args: list[Any] = [
             reservation.id,
-            SETTLED_MEMORY_MS,
             len(buckets),
             len(leases),
             len(budgets),

@@ -1,23 +1,22 @@
 -- End one admitted call: correct its buckets, release its leases, and replace its budget
--- reservations by the actual spend. A marker key makes a second settle of the same id a
--- no-op; the spend is booked even if the reservation had already expired.
+-- reservations by the actual spend; the spend is booked even if the reservation had
+-- already expired. The caller runs it once per reservation (the Reservation is marked
+-- ended in the process that holds it), so there is nothing to deduplicate here.
 --
--- KEYS: nb bucket hashes, nc lease zsets, ng budget hashes, ng budget zsets, marker.
--- ARGV: id, marker_ttl_ms, nb, nc, ng, cost_nanousd (-1: unknown, book the reservation),
+-- KEYS: nb bucket hashes, nc lease zsets, ng budget hashes, ng budget zsets.
+-- ARGV: id, nb, nc, ng, cost_nanousd (-1: unknown, book the reservation),
 --       then per bucket (capacity, window_us, give_back), per budget (reserve, period_ttl_s).
 --       give_back = amount taken - actual amount: positive refunds, negative takes more.
--- Reply: 1 if applied, 0 if this id was already settled.
+-- Reply: 1.
 local id = ARGV[1]
-local nb, nc, ng = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local marker = KEYS[nb + nc + 2 * ng + 1]
-if not redis.call('SET', marker, 1, 'NX', 'PX', ARGV[2]) then return 0 end
+local nb, nc, ng = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 
 -- Lua numbers are doubles and print with 14 digits: integers go back to Redis as %d.
 local function int(x) return string.format('%d', x) end
 local t = redis.call('TIME')
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local cost = tonumber(ARGV[6])
-local a = 7
+local cost = tonumber(ARGV[5])
+local a = 6
 for i = 1, nb do
   local cap, win, give_back = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   a = a + 3

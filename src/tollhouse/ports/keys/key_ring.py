@@ -19,6 +19,7 @@ not look like a bad key to the client.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -44,7 +45,7 @@ class KeyRing:
         negative_ttl: float = 1.0,
         max_keys: int = 10_000,
         max_unknown: int = 1_000,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -52,9 +53,10 @@ class KeyRing:
         self.negative_ttl = negative_ttl
         self.max_keys = max_keys
         self.max_unknown = max_unknown
-        self._clock = clock
+        self._wall_clock = wall_clock
         self._monotonic = monotonic
-        self._known: OrderedDict[str, tuple[float, KeyRecord]] = OrderedDict()
+        # digest -> (cached until, monotonic; record; this secret accepted until, wall clock)
+        self._known: OrderedDict[str, tuple[float, KeyRecord, float]] = OrderedDict()
         self._unknown: OrderedDict[str, float] = OrderedDict()
 
     async def authenticate(self, secret: str | None) -> KeyRecord:
@@ -63,25 +65,38 @@ class KeyRing:
         if not secret:
             raise AuthError(_NO_KEY)
         digest = hash_secret(secret)
+        known = self._known.get(digest)
+        if known is not None and self._monotonic() < known[0] and self._wall_clock() < known[2]:
+            self._known.move_to_end(digest)
+            return known[1]
         record = await self._lookup(digest, secret)
         if record is None:
             raise AuthError("invalid API key")
-        refusal = record.refusal(digest, self._clock())
+        now = datetime.fromtimestamp(self._wall_clock(), UTC)
+        refusal = record.refusal(digest, now)
         if refusal is not None:
             raise AuthError(refusal)
+        # Until when this secret stays good (expiry, a rotation's grace): the next requests
+        # within the TTL compare one number instead of checking the record again.
+        ends = [record.expires_at]
+        if digest != record.secret_hash:
+            ends.append(record.previous_secret_valid_until)
+        until = min((end.timestamp() for end in ends if end is not None), default=math.inf)
+        cached = self._known.get(digest)
+        if cached is not None and cached[1] is record:
+            self._known[digest] = (cached[0], record, until)
         return record
 
     def forget(self, key_id: str) -> None:
         """Drop what is cached about `key_id`, so a change made through this process
         applies to the next request rather than after the TTL."""
-        for digest in [d for d, (_, record) in self._known.items() if record.key_id == key_id]:
+        for digest in [d for d, (_, record, _) in self._known.items() if record.key_id == key_id]:
             del self._known[digest]
 
     async def _lookup(self, digest: str, secret: str) -> KeyRecord | None:
         now = self._monotonic()
         known = self._known.get(digest)
         if known is not None and now < known[0]:
-            self._known.move_to_end(digest)
             return known[1]
         unknown_until = self._unknown.get(digest)
         if unknown_until is not None and now < unknown_until:
@@ -92,7 +107,7 @@ class KeyRing:
             _put(self._unknown, digest, now + self.negative_ttl, self.max_unknown)
         else:
             self._unknown.pop(digest, None)
-            _put(self._known, digest, (now + self.ttl, record), self.max_keys)
+            _put(self._known, digest, (now + self.ttl, record, -math.inf), self.max_keys)
         return record
 
 
