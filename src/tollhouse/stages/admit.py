@@ -204,16 +204,19 @@ class Admitter:
         self._skip_until = 0.0
         self._settling: set[asyncio.Task[None]] = set()
         self._anything_configured = _any_limit(config)
-        # Committed spend (settled + reserved) / limit per budget, as last seen, for
-        # /metrics; bounded like the alerts' memory of budgets.
-        self.budget_use: dict[tuple[str, str], float] = {}
+        # (headroom, limit) in nano-USD per budget as the last admission saw it, for
+        # /metrics (the ratio is worked out when scraped, not per call); bounded with the
+        # shapes, which name every budget that can appear here.
+        self.budget_use: dict[tuple[str, str], tuple[int, int]] = {}
         self._shapes: dict[object, _Shape | None] = {}
         self._prices: dict[str, _RoutePrices] = {}
         # Set when the counters live in this process: admitted and settled in line.
         self._local = store if isinstance(store, InProcessCounterStore) else None
         self._probe: asyncio.Task[None] | None = None
         thresholds = config.alerts.budget.thresholds
-        self._lowest_threshold = min(thresholds) if thresholds else 2.0
+        # Below every alert threshold nothing can fire: the headroom under which a
+        # budget is worth showing the alerts, as a fraction of its limit.
+        self._alert_headroom = 1.0 - min(thresholds) if thresholds else -1.0
 
     async def admit(
         self, call: Call, key: KeyRecord | None, plan: RoutePlan, estimate: int | None
@@ -403,6 +406,7 @@ class Admitter:
         if shape is _MISSING:
             if len(self._shapes) >= 10_000:
                 self._shapes.clear()
+                self.budget_use.clear()
             shape = self._shapes[cache_key] = _shape_of(self._scopes(call, key))
         return shape  # type: ignore[return-value]
 
@@ -501,22 +505,17 @@ class Admitter:
         decision: Decision,
     ) -> None:
         remaining_of = decision.remaining
-        budget_use = self.budget_use
         for budget, use_key in zip(budgets, use_keys, strict=True):
             remaining = remaining_of.get(budget.key)
             if remaining is None:
                 continue
             limit = budget.limit_nanousd
-            committed = max(limit - remaining, 0)
-            ratio = committed / limit if limit else 1.0
-            if use_key not in budget_use and len(budget_use) >= 10_000:
-                budget_use.clear()
-            budget_use[use_key] = ratio
-            if ratio >= self._lowest_threshold:  # below every threshold nothing can fire
+            self.budget_use[use_key] = (remaining, limit)
+            if remaining <= limit * self._alert_headroom:
                 self.alerts.observe_budget(
                     scope=use_key[0],
                     period=budget.key.rpartition(":")[2],
-                    spent=from_nanousd(committed),
+                    spent=from_nanousd(max(limit - remaining, 0)),
                     limit=from_nanousd(limit),
                 )
 
@@ -542,7 +541,10 @@ class Admitter:
             "tollhouse_budget_used_ratio",
             "Spend committed (settled and reserved) over the limit, per budget, this period",
             ["scope", "period"],
-            (([scope, every], ratio) for (scope, every), ratio in self.budget_use.items()),
+            (
+                ([scope, every], _used_ratio(remaining, limit))
+                for (scope, every), (remaining, limit) in self.budget_use.items()
+            ),
         )
         yield gauge(
             "tollhouse_counters_up",
@@ -550,6 +552,10 @@ class Admitter:
             [],
             [([], int(self.store_available))],
         )
+
+
+def _used_ratio(remaining: int, limit: int) -> float:
+    return max(limit - remaining, 0) / limit if limit else 1.0
 
 
 def _actuals(call: Call, ticket: Ticket) -> tuple[dict[str, int] | None, int | None]:

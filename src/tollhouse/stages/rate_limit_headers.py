@@ -40,6 +40,10 @@ class _Group:
 @dataclass(frozen=True, slots=True)
 class HeaderPlan:
     fmt: WireFormat
+    # Families fed by one bucket (one scope limits that kind: the common case), ready to
+    # send but for the figures: (bucket key, the whole limit header, remaining and reset
+    # names). The others pick their tightest bucket per call.
+    single: tuple[tuple[str, Header, bytes, bytes], ...]
     groups: tuple[_Group, ...]
     tokens: _Group | None  # Anthropic's combined `tokens-*`: the tighter of input and output
 
@@ -66,26 +70,36 @@ class HeaderPlan:
                 name = _OPENAI_NAMES.get(kind)
                 if name is not None:
                     groups.append(_openai_group(tuple(members), name))
-        return HeaderPlan(fmt, tuple(groups), tokens)
+        single = tuple(
+            (g.buckets[0][0], (g.limit, g.buckets[0][1]), g.remaining, g.reset)
+            for g in groups
+            if len(g.buckets) == 1
+        )
+        several = tuple(g for g in groups if len(g.buckets) > 1)
+        return HeaderPlan(fmt, single, several, tokens)
 
     def render(self, decision: Decision, now: float) -> list[Header]:
         """The headers for `decision`, taken at wall-clock time `now`."""
         remaining_of = decision.remaining
         reset_of = decision.reset_after
+        reset_text = _rfc3339 if self.fmt == "anthropic" else _go_duration_after
         headers: list[Header] = []
-        anthropic = self.fmt == "anthropic"
+        for key, limit_header, remaining_name, reset_name in self.single:
+            remaining = remaining_of.get(key)
+            if remaining is not None:
+                headers += (
+                    limit_header,
+                    (remaining_name, b"%d" % remaining),
+                    (reset_name, reset_text(now, reset_of.get(key, 0.0))),
+                )
         for group in self.groups:
             tightest = _tightest(group, remaining_of)
             if tightest is not None:
                 remaining, limit, key = tightest
-                reset = reset_of.get(key, 0.0)
                 headers += (
                     (group.limit, limit),
                     (group.remaining, b"%d" % remaining),
-                    (
-                        group.reset,
-                        _rfc3339(now + reset) if anthropic else go_duration(reset).encode(),
-                    ),
+                    (group.reset, reset_text(now, reset_of.get(key, 0.0))),
                 )
         tokens = self.tokens
         if tokens is not None:
@@ -95,7 +109,7 @@ class HeaderPlan:
                 headers += (
                     (tokens.limit, limit),
                     (tokens.remaining, b"%d" % remaining),
-                    (tokens.reset, _rfc3339(now + reset_of.get(key, 0.0))),
+                    (tokens.reset, _rfc3339(now, reset_of.get(key, 0.0))),
                 )
         return headers
 
@@ -118,27 +132,26 @@ def _openai_group(members: tuple[tuple[str, bytes, int], ...], name: str) -> _Gr
 def _tightest(group: _Group, remaining_of: Mapping[str, int]) -> tuple[int, bytes, str] | None:
     """(remaining, limit as sent, key) of the bucket with the least headroom (the smaller
     capacity on a tie), or None when the decision has none of them."""
-    buckets = group.buckets
-    if len(buckets) == 1:  # one scope limits this: the common case, no comparing
-        key, limit, _ = buckets[0]
-        remaining = remaining_of.get(key)
-        return None if remaining is None else (remaining, limit, key)
     best: tuple[int, int, bytes, str] | None = None
     get = remaining_of.get
-    for key, limit, capacity in buckets:
+    for key, limit, capacity in group.buckets:
         remaining = get(key)
         if remaining is not None and (best is None or (remaining, capacity) < best[:2]):
             best = (remaining, capacity, limit, key)
     return None if best is None else (best[0], best[2], best[3])
 
 
+def _go_duration_after(_now: float, seconds: float) -> bytes:
+    return go_duration(seconds).encode()
+
+
 _rfc3339_cache: dict[int, bytes] = {}
 
 
-def _rfc3339(moment: float) -> bytes:
-    """`moment` to the second, as RFC 3339 UTC; memoised, since every call of the same
-    second or two asks for the same few strings."""
-    second = math.ceil(moment)
+def _rfc3339(now: float, seconds: float) -> bytes:
+    """`seconds` after `now`, to the second, as RFC 3339 UTC; memoised, since every call
+    of the same second or two asks for the same few strings."""
+    second = math.ceil(now + seconds)
     text = _rfc3339_cache.get(second)
     if text is None:
         if len(_rfc3339_cache) > 4096:

@@ -18,11 +18,14 @@ def free_port() -> int:
 
 
 class PrivateRedis:
-    """A redis-server of the test's own on a free port, to stop and start at will."""
+    """A redis-server of the test's own on a free port, to stop and start at will; with
+    `password`, clients must AUTH (the URL carries it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, password: str | None = None) -> None:
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
+        credentials = f":{password}@" if password else ""
+        self.url = f"redis://{credentials}127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -30,13 +33,16 @@ class PrivateRedis:
             [
                 *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
                 *("--save", "", "--appendonly", "no"),
+                *(("--requirepass", self.password) if self.password else ()),
             ],
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while True:
             try:
-                redis.Redis(port=self.port, socket_connect_timeout=0.2).ping()
+                redis.Redis(
+                    port=self.port, password=self.password, socket_connect_timeout=0.2
+                ).ping()
                 return
             except redis.exceptions.ConnectionError:
                 if time.monotonic() > deadline:

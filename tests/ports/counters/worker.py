@@ -53,7 +53,7 @@ async def budget(store: RedisCounterStore) -> int:
 
 async def main(mode: str, url: str, prefix: str, start_at: float) -> int:
     # A generous timeout: four processes connecting at once on a small CI machine.
-    store = RedisCounterStore(url, prefix=prefix, timeout=5.0, max_connections=32)
+    store = RedisCounterStore(url, prefix=prefix, timeout=5.0)
     try:
         # Open the pool's connections before the start, so the burst is all admits.
         warm = Admission(buckets=[BucketLimit("warm-up", 1, 0)])

@@ -18,22 +18,18 @@ server, which a cluster only guarantees for a prefix holding a {hash tag}):
 
 Nothing is retried: an EVALSHA that timed out may have run, and running it again could
 take twice. Connection trouble and timeouts raise `CountersUnavailable` within about
-`timeout` seconds; the pool reconnects on the next call once the server is back.
+`timeout` seconds; the connection is made again on the next call once the server is
+back.
 """
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import itertools
 import os
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from typing import Any
-
-import redis.asyncio
-import redis.exceptions
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from tollhouse.ports.counters.base import (
     Admission,
@@ -42,25 +38,22 @@ from tollhouse.ports.counters.base import (
     LimitKind,
     Reservation,
 )
+from tollhouse.ports.redis_connection import Arg, RedisConnection, RedisUnavailable, ReplyError
 
 ADMIT_LUA = files(__package__).joinpath("admit.lua").read_text()
 SETTLE_LUA = files(__package__).joinpath("settle.lua").read_text()
 
-_UNAVAILABLE = (
-    redis.exceptions.ConnectionError,  # BusyLoadingError included
-    redis.exceptions.TimeoutError,
-    redis.exceptions.ReadOnlyError,  # a replica promoted away under us
-    OSError,
-    asyncio.TimeoutError,
-)
+# Error replies that mean "not now" rather than "wrong": a server loading its data, a
+# replica promoted away under us, a cluster without its primary.
+_UNAVAILABLE_REPLIES = ("LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
 
 
 class RedisCounterStore:
     """`CounterStore` on one Redis server (`url`, e.g. "redis://127.0.0.1:6379/0").
 
-    `timeout` bounds connecting, each reply, and the wait for a free pooled connection
-    (at most `max_connections` per process), so an unreachable server costs a caller
-    about `timeout` seconds, not a TCP timeout.
+    `timeout` bounds connecting and each reply, so an unreachable or stuck server costs a
+    caller about `timeout` seconds, not a TCP timeout. One pipelined connection per store
+    (`ports/redis_connection.py`) carries every call of the process.
     """
 
     def __init__(
@@ -69,23 +62,14 @@ class RedisCounterStore:
         *,
         prefix: str = "tollhouse:counters:",
         timeout: float = 0.5,
-        max_connections: int = 64,
     ) -> None:
         self.prefix = prefix
-        pool = redis.asyncio.BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=timeout,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
-        self._redis: redis.asyncio.Redis = redis.asyncio.Redis.from_pool(pool)
+        self._redis = RedisConnection(url, timeout=timeout)
         # Reservation ids: unique across processes by a random tag, cheaper than uuid4.
         self._id_tag = os.urandom(8).hex()
         self._ids = itertools.count(1)
-        self._admit = self._redis.register_script(ADMIT_LUA)
-        self._settle = self._redis.register_script(SETTLE_LUA)
+        self._admit = _Script(ADMIT_LUA)
+        self._settle = _Script(SETTLE_LUA)
 
     async def admit(self, admission: Admission) -> Decision:
         rid = f"{self._id_tag}.{next(self._ids)}"
@@ -153,10 +137,7 @@ class RedisCounterStore:
         await self._end(reservation, {}, 0, release=True)
 
     async def spent(self, budget_key: str) -> int:
-        try:
-            value = await self._redis.hget(self.prefix + "$:" + budget_key, "spent")
-        except _UNAVAILABLE as error:
-            raise CountersUnavailable(f"Redis unavailable: {error}") from error
+        value = await self._command("HGET", self.prefix + "$:" + budget_key, "spent")
         return int(value or 0)
 
     async def aclose(self) -> None:
@@ -198,11 +179,30 @@ class RedisCounterStore:
             args += (g.reserve_nanousd, g.period_ttl_seconds)
         await self._call(self._settle, keys, args)
 
-    async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+    async def _call(self, script: _Script, keys: list[str], args: list[Any]) -> Any:
+        """Run `script` by its digest; a server that lost it (restart, SCRIPT FLUSH,
+        failover) answers NOSCRIPT, and EVAL runs it and loads it again."""
+        reply = await self._command("EVALSHA", script.sha, len(keys), *keys, *args)
+        if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
+            reply = await self._command("EVAL", script.source, len(keys), *keys, *args)
+        if isinstance(reply, ReplyError):
+            raise RuntimeError(f"Redis counter script failed: {reply}")
+        return reply
+
+    async def _command(self, *args: Arg) -> Any:
         try:
-            return await script(keys=keys, args=args)
-        except _UNAVAILABLE as error:
+            reply = await self._redis.call(*args)
+        except RedisUnavailable as error:
             raise CountersUnavailable(f"Redis unavailable: {error}") from error
+        if isinstance(reply, ReplyError) and str(reply).startswith(_UNAVAILABLE_REPLIES):
+            raise CountersUnavailable(f"Redis unavailable: {reply}")
+        return reply
+
+
+class _Script:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
 
 
 def _ms(seconds: float) -> int:
