@@ -86,7 +86,7 @@ def main() -> int:
     parser.add_argument("--scenario", default="anthropic", choices=sorted(run.SCENARIOS))
     parser.add_argument("--postgres", default="host=127.0.0.1 port=5432 user=postgres dbname=test")
     parser.add_argument("--cpus", default="0:1", help="load CPUs : gateway CPUs")
-    parser.add_argument("--tollhouse", default=str(run.REPO / ".venv" / "bin" / "tollhouse"))
+    parser.add_argument("--tollhouse", default=str(run.TOLLHOUSE))
     parser.add_argument("--nginx", default=run.shutil.which("nginx") or "/usr/sbin/nginx")
     parser.add_argument("--wrk", default=run.shutil.which("wrk") or "wrk")
     parser.add_argument("--output", default=str(run.RESULTS / "ledger.md"))

@@ -125,7 +125,7 @@ def main() -> int:
     parser.add_argument("--scenario", default="anthropic", choices=sorted(run.SCENARIOS))
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--cpus", default="0:1", help="load CPUs : gateway CPUs")
-    parser.add_argument("--tollhouse", default=str(run.REPO / ".venv" / "bin" / "tollhouse"))
+    parser.add_argument("--tollhouse", default=str(run.TOLLHOUSE))
     parser.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
     parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
     parser.add_argument("--output", default=str(run.RESULTS / "limits.md"))

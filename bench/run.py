@@ -49,6 +49,9 @@ RESULTS = BENCH / "results"
 UPSTREAM_DIR = BENCH / "upstream"
 WRK_DIR = BENCH / "wrk"
 CONFIGS = BENCH / "configs"
+# Tollhouse as a production install runs it: admission path compiled with mypyc
+# (scripts/install-compiled.sh, called by setup.sh; rebuild after changing the code).
+TOLLHOUSE = BENCH / ".venv-tollhouse" / "bin" / "tollhouse"
 NGINX_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
 
 # Sent by every client to every target (bench/wrk/common.lua has the same default). LiteLLM is
@@ -225,6 +228,14 @@ def render(template: Path, dest: Path, replacements: dict[str, str]) -> Path:
     return dest
 
 
+def require_tollhouse(path: str) -> None:
+    if not Path(path).exists():
+        raise SystemExit(
+            f"{path} not found: run `bash bench/setup.sh` (it builds bench/.venv-tollhouse), "
+            "or pass --tollhouse .venv/bin/tollhouse"
+        )
+
+
 def make_services(args: argparse.Namespace, targets: list[str]) -> dict[str, Service]:
     """The upstream (always) and the gateways in `targets`, not yet started."""
     load_cpus, gw_cpus = args.load_cpus, args.gw_cpus
@@ -246,6 +257,7 @@ def make_services(args: argparse.Namespace, targets: list[str]) -> dict[str, Ser
     upstream = f"127.0.0.1:{up_port}"
 
     if "tollhouse" in targets:
+        require_tollhouse(args.tollhouse)
         port = free_port()
         conf = render(
             CONFIGS / "tollhouse.yaml", WORK / "tollhouse.yaml", {CONFIG_UPSTREAM: upstream}
@@ -1082,7 +1094,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="only rewrite the markdown (--output) from a raw results file, measuring nothing",
     )
     p.add_argument("--startup-timeout", type=float, default=180, help="seconds for LiteLLM")
-    p.add_argument("--tollhouse", default=str(REPO / ".venv" / "bin" / "tollhouse"))
+    p.add_argument("--tollhouse", default=str(TOLLHOUSE))
     p.add_argument("--litellm", default=str(BENCH / ".venv-litellm" / "bin" / "litellm"))
     p.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
     p.add_argument("--wrk", default=shutil.which("wrk") or "wrk")

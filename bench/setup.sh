@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time (idempotent) setup of the benchmark's tools. Installs nothing global except Debian
 # packages: nginx + its njs module (the canned upstream) and wrk (the load generator).
-# LiteLLM goes into its own venv, bench/.venv-litellm (git-ignored).
+# LiteLLM goes into its own venv, bench/.venv-litellm, and Tollhouse (compiled, as production
+# runs it) into bench/.venv-tollhouse (both git-ignored). Run it again after changing the code.
 #
 #   bash bench/setup.sh          # then: python3 bench/run.py
 set -euo pipefail
@@ -47,6 +48,11 @@ else
     "$venv/bin/pip" install --quiet -r "$LOCK"
     locked || echo "setup: WARNING: $venv differs from $LOCK" >&2
 fi
+
+# Tollhouse as the benchmarks run it: a compiled install of the working tree (about 20 s).
+echo "setup: building bench/.venv-tollhouse (scripts/install-compiled.sh)"
+rm -rf .venv-tollhouse
+bash ../scripts/install-compiled.sh .venv-tollhouse
 
 echo "setup: done"
 echo "  nginx: $(/usr/sbin/nginx -v 2>&1)"

@@ -27,6 +27,7 @@ def start_gateways(
 ) -> dict[str, run.Service]:
     """One `tollhouse serve` per variant: the bench config plus `sections[variant]`,
     started and ready, in the order of `sections`."""
+    run.require_tollhouse(args.tollhouse)
     base = (run.CONFIGS / "tollhouse.yaml").read_text()
     base = base.replace(run.CONFIG_UPSTREAM, f"127.0.0.1:{upstream.port}")
     services: dict[str, run.Service] = {}

@@ -1,0 +1,61 @@
+"""The compiled build (scripts/install-compiled.sh, mypyc) and the source tree must not mix.
+
+mypyc writes its extensions next to the sources it compiles, and Python imports an
+extension before the .py of the same name: one left in src/ (by building a wheel in the
+checkout) would make an editable install, and these tests, run a stale compiled copy of
+code being edited.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import tollhouse
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+COMPILED = (
+    "tollhouse.stages.admit",
+    "tollhouse.stages.auth",
+    "tollhouse.stages.rate_limit_headers",
+    "tollhouse.stages.shape",
+    "tollhouse.ports.counters.base",
+    "tollhouse.ports.counters.in_process",
+    "tollhouse.ports.counters.redis",
+    "tollhouse.ports.redis_connection",
+    "tollhouse.ports.keys.key_ring",
+    "tollhouse.tokens.estimate",
+)
+
+
+def test_no_compiled_module_sits_in_the_source_tree() -> None:
+    leftovers = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.so"))
+    assert leftovers == [], (
+        f"compiled modules in src/ shadow their sources: {leftovers}; delete them and "
+        "build compiled installs with scripts/install-compiled.sh"
+    )
+
+
+def test_the_modules_under_test_are_either_all_compiled_or_all_source() -> None:
+    """Run from the editable install, every module is its .py in src/; from an installed
+    copy, the modules the build compiles are all extensions or (built without the mypyc
+    hook) all sources."""
+    files = [importlib.import_module(name).__file__ or "" for name in COMPILED]
+    compiled = {f.endswith(".so") for f in files}
+    if Path(tollhouse.__file__ or "").resolve().is_relative_to(SRC):
+        assert compiled == {False}, files
+    else:
+        assert len(compiled) == 1, files
+
+
+def test_the_build_compiles_exactly_these_modules() -> None:
+    """The list above and pyproject.toml's mypyc include list are one list."""
+    pyproject = (SRC.parent / "pyproject.toml").read_text()
+    section = pyproject.split("[tool.hatch.build.targets.wheel.hooks.mypyc]", 1)[1]
+    include = section.split("include = [", 1)[1].split("]", 1)[0]
+    listed = sorted(
+        line.strip().strip('",').removeprefix("src/").removesuffix(".py").replace("/", ".")
+        for line in include.splitlines()
+        if line.strip()
+    )
+    assert listed == sorted(COMPILED)
