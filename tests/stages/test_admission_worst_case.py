@@ -57,9 +57,9 @@ def reserved(gateway: Gateway, input_tokens: int, output_tokens: int) -> int:
 
     async def admit() -> int:
         await gateway.admitter.admit(call, None, gateway.router.resolve("m"), input_tokens)
-        (budget,) = call.admission.reservation.admission.budgets
+        reserve = call.admission.reservation.amounts.reserve_nanousd
         gateway.admitter.finish(call)
-        return int(budget.reserve_nanousd)
+        return int(reserve)
 
     return asyncio.run(admit())
 

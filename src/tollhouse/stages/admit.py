@@ -21,7 +21,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -36,6 +36,7 @@ from tollhouse.observability.alerts import Alerts
 from tollhouse.observability.metrics import gauge
 from tollhouse.ports.counters import (
     Admission,
+    Amounts,
     BucketLimit,
     BudgetLimit,
     ConcurrencyLimit,
@@ -44,6 +45,7 @@ from tollhouse.ports.counters import (
     Decision,
     LimitKind,
     Reservation,
+    Takes,
     from_nanousd,
     to_nanousd,
 )
@@ -73,30 +75,52 @@ class Scope:
 
 @dataclass(slots=True)
 class Ticket:
-    """What an admitted call carries until it ends: its reservation, the buckets to correct
-    with the actual usage, and the rate-limit headers for its reply."""
+    """What an admitted call carries until it ends: its reservation and the rate-limit
+    headers for its reply."""
 
     reservation: Reservation
-    input_keys: tuple[str, ...]
-    output_keys: tuple[str, ...]
     headers: list[Header]
 
 
 @dataclass(frozen=True, slots=True)
 class _Shape:
-    """What admission asks of the counters for calls of one scope set, minus the amounts."""
+    """What admission asks of the counters for calls of one scope set: everything but the
+    amounts, which are the call's own."""
 
-    buckets: tuple[tuple[str, int, int], ...]  # (key, capacity, 0 requests|1 input|2 output)
+    buckets: tuple[BucketLimit, ...]
     concurrency: tuple[ConcurrencyLimit, ...]
     budgets: tuple[tuple[str, int, str], ...]  # (key without its period, cap, "day"|"month")
     budget_use_keys: tuple[tuple[str, str], ...]  # (scope, "day"|"month") per budget
     needs_input: bool  # an input-token bucket or a budget: the prompt must be estimated
     needs_output: bool  # an output-token bucket or a budget: max_tokens is reserved
     labels: dict[str, str]  # how a refusal names each limit (budget keys: by prefix)
-    input_keys: tuple[str, ...]
-    output_keys: tuple[str, ...]
     anthropic_headers: HeaderPlan
     openai_headers: HeaderPlan
+    # The Admission per (day, month, lease TTL, budgets held): built and validated once
+    # per period, not per call.
+    admissions: dict[tuple[str, str, float, bool], Admission]
+
+    def admission(self, day: str, month: str, lease_ttl: float, budgets: bool) -> Admission:
+        found = self.admissions.get((day, month, lease_ttl, budgets))
+        if found is None:
+            if len(self.admissions) >= 16:  # periods and routes come and go
+                self.admissions.clear()
+            found = self.admissions[(day, month, lease_ttl, budgets)] = Admission(
+                buckets=self.buckets,
+                concurrency=self.concurrency,
+                budgets=tuple(
+                    BudgetLimit(
+                        f"{prefix}{day if every == 'day' else month}",
+                        cap,
+                        _DAY_TTL if every == "day" else _MONTH_TTL,
+                    )
+                    for prefix, cap, every in self.budgets
+                )
+                if budgets
+                else (),
+                lease_ttl_seconds=lease_ttl,
+            )
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,19 +141,21 @@ _MISSING = object()
 def _shape_of(scopes: list[Scope]) -> _Shape | None:
     if not scopes:
         return None
-    buckets: list[tuple[str, int, int]] = []
+    buckets: list[BucketLimit] = []
     concurrency: list[ConcurrencyLimit] = []
     budgets: list[tuple[str, int, str]] = []
     budget_use_keys: list[tuple[str, str]] = []
     labels: dict[str, str] = {}
     for scope in scopes:
         limits = scope.limits
-        for kind, (prefix, capacity) in enumerate(
-            (("rpm", limits.rpm), ("itpm", limits.input_tpm), ("otpm", limits.output_tpm))
+        for takes, prefix, capacity in (
+            (Takes.REQUESTS, "rpm", limits.rpm),
+            (Takes.INPUT, "itpm", limits.input_tpm),
+            (Takes.OUTPUT, "otpm", limits.output_tpm),
         ):
             if capacity is not None:
                 name = f"{prefix}:{scope.name}"
-                buckets.append((name, capacity, kind))
+                buckets.append(BucketLimit(name, capacity, takes))
                 labels[name] = scope.label
         if limits.concurrency is not None:
             name = f"conc:{scope.name}"
@@ -147,13 +173,12 @@ def _shape_of(scopes: list[Scope]) -> _Shape | None:
         concurrency=tuple(concurrency),
         budgets=tuple(budgets),
         budget_use_keys=tuple(budget_use_keys),
-        needs_input=bool(budgets) or any(kind == 1 for _, _, kind in buckets),
-        needs_output=bool(budgets) or any(kind == 2 for _, _, kind in buckets),
+        needs_input=bool(budgets) or any(b.takes == Takes.INPUT for b in buckets),
+        needs_output=bool(budgets) or any(b.takes == Takes.OUTPUT for b in buckets),
         labels=labels,
-        input_keys=tuple(name for name, _, kind in buckets if kind == 1),
-        output_keys=tuple(name for name, _, kind in buckets if kind == 2),
-        anthropic_headers=HeaderPlan.of("anthropic", [(n, c) for n, c, _ in buckets]),
-        openai_headers=HeaderPlan.of("openai", [(n, c) for n, c, _ in buckets]),
+        anthropic_headers=HeaderPlan.of("anthropic", [(b.key, b.capacity) for b in buckets]),
+        openai_headers=HeaderPlan.of("openai", [(b.key, b.capacity) for b in buckets]),
+        admissions={},
     )
 
 
@@ -235,36 +260,18 @@ class Admitter:
         if shape.needs_output:
             asked = call.body.get(max_tokens_field(call.body))
             output_tokens = asked if isinstance(asked, int) and asked > 0 else prices.output_reserve
-        amounts = (1, input_tokens, output_tokens)
-        buckets = [
-            BucketLimit(name, capacity, amounts[kind]) for name, capacity, kind in shape.buckets
-        ]
-        budgets: list[BudgetLimit] = []
+        worst = None
         if shape.budgets:
             worst = self._worst_case(call, input_tokens, output_tokens, prices)
-            if worst is not None:
-                day, month = _period_names(call.started_wall)
-                budgets = [
-                    BudgetLimit(
-                        f"{prefix}{day if every == 'day' else month}",
-                        cap,
-                        worst,
-                        _DAY_TTL if every == "day" else _MONTH_TTL,
-                    )
-                    for prefix, cap, every in shape.budgets
-                ]
-        if not (buckets or shape.concurrency or budgets):
+        if not (shape.buckets or shape.concurrency or worst is not None):
             return
-        admission = Admission(
-            buckets=buckets,
-            concurrency=shape.concurrency,
-            budgets=budgets,
-            lease_ttl_seconds=plan.timeouts.total + 60.0,
-        )
+        day, month = _period_names(call.started_wall)
+        admission = shape.admission(day, month, plan.timeouts.total + 60.0, worst is not None)
+        amounts = Amounts(input_tokens, output_tokens, worst or 0)
         if self._local is not None:
-            decision: Decision | None = self._local.admit_now(admission)
+            decision: Decision | None = self._local.admit_now(admission, amounts)
         else:
-            decision = await self._decide(admission)
+            decision = await self._decide(admission, amounts)
             if decision is None:
                 return
         assert decision is not None
@@ -272,8 +279,8 @@ class Admitter:
             shape.anthropic_headers if call.client_format == "anthropic" else shape.openai_headers
         )
         headers = header_plan.render(decision, time.time())
-        if budgets:
-            self._observe_budgets(budgets, shape.budget_use_keys, decision)
+        if admission.budgets:
+            self._observe_budgets(admission.budgets, shape.budget_use_keys, decision)
         if not decision.admitted:
             self.results[str(decision.refused_kind)] += 1
             raise _refusal(decision, shape.labels, {k.decode(): v.decode() for k, v in headers})
@@ -281,7 +288,7 @@ class Admitter:
         if call.unpriced_admission:
             self.unpriced[call.unpriced_admission] += 1
         assert decision.reservation is not None
-        call.admission = Ticket(decision.reservation, shape.input_keys, shape.output_keys, headers)
+        call.admission = Ticket(decision.reservation, headers)
 
     def finish(self, call: Call) -> None:
         """Settle or release the call's reservation, off the request path."""
@@ -290,17 +297,19 @@ class Admitter:
             return
         call.admission = None
         if self._local is not None:
-            actual, cost = _actuals(call, ticket)
-            if actual is None:
+            used = _used(call, ticket.reservation)
+            if used is None:
                 self._local.release_now(ticket.reservation)
             else:
+                input_tokens, output_tokens, cost = used
                 self._local.settle_now(
-                    ticket.reservation, actual_amounts=actual, actual_cost_nanousd=cost
+                    ticket.reservation,
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens,
+                    cost_nanousd=cost,
                 )
             return
-        task = asyncio.get_running_loop().create_task(
-            self._settle(call, ticket.reservation, ticket)
-        )
+        task = asyncio.get_running_loop().create_task(self._settle(call, ticket.reservation))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
 
@@ -330,14 +339,18 @@ class Admitter:
             await asyncio.wait(set(self._settling), timeout=10)
         await self.store.aclose()
 
-    async def _settle(self, call: Call, reservation: Reservation, ticket: Ticket) -> None:
+    async def _settle(self, call: Call, reservation: Reservation) -> None:
         try:
-            actual, cost = _actuals(call, ticket)
-            if actual is None:
+            used = _used(call, reservation)
+            if used is None:
                 await self.store.release(reservation)
             else:
+                input_tokens, output_tokens, cost = used
                 await self.store.settle(
-                    reservation, actual_amounts=actual, actual_cost_nanousd=cost
+                    reservation,
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens,
+                    cost_nanousd=cost,
                 )
         except CountersUnavailable as error:
             # The reservation expires by itself; the spend of this call is lost to budgets.
@@ -345,13 +358,13 @@ class Admitter:
         except Exception:
             log.exception("settling the reservation of %s failed", call.request_id)
 
-    async def _decide(self, admission: Admission) -> Decision | None:
+    async def _decide(self, admission: Admission, amounts: Amounts) -> Decision | None:
         now = time.monotonic()
         if now < self._skip_until:
             self._when_unavailable()
             return None
         try:
-            decision = await self.store.admit(admission)
+            decision = await self.store.admit(admission, amounts)
         except CountersUnavailable as error:
             self._unavailable(error)
             self._skip_until = now + _RETRY_UNAVAILABLE_AFTER
@@ -500,7 +513,7 @@ class Admitter:
 
     def _observe_budgets(
         self,
-        budgets: list[BudgetLimit],
+        budgets: Sequence[BudgetLimit],
         use_keys: tuple[tuple[str, str], ...],
         decision: Decision,
     ) -> None:
@@ -558,22 +571,19 @@ def _used_ratio(remaining: int, limit: int) -> float:
     return max(limit - remaining, 0) / limit if limit else 1.0
 
 
-def _actuals(call: Call, ticket: Ticket) -> tuple[dict[str, int] | None, int | None]:
-    """What the call really used, per bucket, and cost (nano-USD, None when unknown);
-    (None, None) when it used nothing (no usage: refused upstream, failed, cache hit)."""
+def _used(call: Call, reservation: Reservation) -> tuple[int, int, int | None] | None:
+    """What the call really used: input tokens (cache writes count as input to the
+    buckets), output tokens, and cost in nano-USD (None when unknown); None when it used
+    nothing (no usage: refused upstream, failed, cache hit)."""
     usage = call.usage
     if usage is None:
-        return None, None
-    actual: dict[str, int] = {}
+        return None
     used_input = usage.input_tokens + usage.cache_write_tokens
-    for key_name in ticket.input_keys:
-        actual[key_name] = used_input
-    for key_name in ticket.output_keys:
-        actual[key_name] = usage.output_tokens
-    if not ticket.reservation.admission.budgets:
-        return actual, None  # no budget to book the cost on: spare the conversion
-    cost = call.cost.total if call.cost is not None else None
-    return actual, to_nanousd(cost) if cost is not None else None
+    cost = None
+    if reservation.admission.budgets:  # else no budget to book the cost on
+        total = call.cost.total if call.cost is not None else None
+        cost = to_nanousd(total) if total is not None else None
+    return used_input, usage.output_tokens, cost
 
 
 def _has_any(limits: Limits | None, budget: Budget | None) -> bool:

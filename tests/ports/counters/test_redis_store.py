@@ -13,7 +13,13 @@ import pytest
 import redis
 from tests.ports.counters.redis_server import PrivateRedis, free_port
 
-from tollhouse.ports.counters.base import Admission, BucketLimit, CountersUnavailable
+from tollhouse.ports.counters.base import (
+    Admission,
+    Amounts,
+    BucketLimit,
+    CountersUnavailable,
+    Takes,
+)
 from tollhouse.ports.counters.redis import RedisCounterStore
 
 WORKER = Path(__file__).with_name("worker.py")
@@ -58,7 +64,9 @@ def test_unreachable_redis_raises_counters_unavailable_quickly() -> None:
         started = time.monotonic()
         try:
             with pytest.raises(CountersUnavailable):
-                await store.admit(Admission(buckets=[BucketLimit("rpm", 10, 1)]))
+                await store.admit(
+                    Admission(buckets=[BucketLimit("rpm", 10, Takes.REQUESTS)]), Amounts()
+                )
             return time.monotonic() - started
         finally:
             await store.aclose()
@@ -67,20 +75,20 @@ def test_unreachable_redis_raises_counters_unavailable_quickly() -> None:
 
 
 def test_store_works_again_by_itself_when_redis_returns(private_redis: PrivateRedis) -> None:
-    admission = Admission(buckets=[BucketLimit("rpm", 10, 1)])
+    admission = Admission(buckets=[BucketLimit("rpm", 10, Takes.REQUESTS)])
 
     async def scenario() -> list[str]:
         store = RedisCounterStore(private_redis.url, timeout=0.5)
         seen: list[str] = []
         try:
-            seen.append(str((await store.admit(admission)).admitted))
+            seen.append(str((await store.admit(admission, Amounts())).admitted))
             private_redis.stop()
             try:
-                await store.admit(admission)
+                await store.admit(admission, Amounts())
             except CountersUnavailable:
                 seen.append("unavailable")
             private_redis.start()
-            seen.append(str((await store.admit(admission)).admitted))
+            seen.append(str((await store.admit(admission, Amounts())).admitted))
             return seen
         finally:
             await store.aclose()
@@ -89,14 +97,14 @@ def test_store_works_again_by_itself_when_redis_returns(private_redis: PrivateRe
 
 
 def test_scripts_flushed_from_the_server_are_loaded_again(private_redis: PrivateRedis) -> None:
-    admission = Admission(buckets=[BucketLimit("rpm", 10, 1)])
+    admission = Admission(buckets=[BucketLimit("rpm", 10, Takes.REQUESTS)])
 
     async def scenario() -> list[int]:
         store = RedisCounterStore(private_redis.url)
         try:
-            first = await store.admit(admission)
+            first = await store.admit(admission, Amounts())
             redis.Redis(port=private_redis.port).script_flush()
-            second = await store.admit(admission)
+            second = await store.admit(admission, Amounts())
             return [first.remaining["rpm"], second.remaining["rpm"]]
         finally:
             await store.aclose()

@@ -14,17 +14,17 @@ import random
 import sys
 import time
 
-from tollhouse.ports.counters.base import Admission, BucketLimit, BudgetLimit
+from tollhouse.ports.counters.base import Admission, Amounts, BucketLimit, BudgetLimit, Takes
 from tollhouse.ports.counters.redis import RedisCounterStore
 
-RATE = Admission(buckets=[BucketLimit("rpm:key:shared", 100, 1, 60.0)])
+RATE = Admission(buckets=[BucketLimit("rpm:key:shared", 100, Takes.REQUESTS, 60.0)])
 BUDGET_LIMIT = 1_000_000_000
 RESERVE = 50_000_000
-BUDGET = Admission(budgets=[BudgetLimit("budget:key:shared:day", BUDGET_LIMIT, RESERVE, 86_400)])
+BUDGET = Admission(budgets=[BudgetLimit("budget:key:shared:day", BUDGET_LIMIT, 86_400)])
 
 
 async def rate(store: RedisCounterStore) -> int:
-    decisions = await asyncio.gather(*(store.admit(RATE) for _ in range(100)))
+    decisions = await asyncio.gather(*(store.admit(RATE, Amounts()) for _ in range(100)))
     return sum(d.admitted for d in decisions)
 
 
@@ -34,12 +34,12 @@ async def budget(store: RedisCounterStore) -> int:
     async def caller() -> None:
         nonlocal settled
         while True:
-            decision = await store.admit(BUDGET)
+            decision = await store.admit(BUDGET, Amounts(reserve_nanousd=RESERVE))
             if decision.reservation is not None:
                 await asyncio.sleep(random.uniform(0, 0.005))
                 cost = random.randint(10_000_000, RESERVE)
                 await store.settle(
-                    decision.reservation, actual_amounts={}, actual_cost_nanousd=cost
+                    decision.reservation, input_tokens=0, output_tokens=0, cost_nanousd=cost
                 )
                 settled += 1
             elif await store.spent("budget:key:shared:day") > BUDGET_LIMIT - RESERVE:
@@ -55,9 +55,9 @@ async def main(mode: str, url: str, prefix: str, start_at: float) -> int:
     # A generous timeout: four processes connecting at once on a small CI machine.
     store = RedisCounterStore(url, prefix=prefix, timeout=5.0)
     try:
-        # Open the pool's connections before the start, so the burst is all admits.
-        warm = Admission(buckets=[BucketLimit("warm-up", 1, 0)])
-        await asyncio.gather(*(store.admit(warm) for _ in range(32)))
+        # Connect before the start, so the burst is all admits.
+        warm = Admission(buckets=[BucketLimit("warm-up", 1, Takes.REQUESTS)])
+        await store.admit(warm, Amounts(requests=0))
         await asyncio.sleep(max(0.0, start_at - time.time()))
         return await (rate(store) if mode == "rate" else budget(store))
     finally:

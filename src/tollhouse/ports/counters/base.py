@@ -18,13 +18,14 @@ Contract shared by all stores:
 - Budget spend is booked in nano-USD integers (`nanousd.to_nanousd`), never floats.
 - A second `settle`/`release` of the same reservation is a no-op, so a
   `finally: release(...)` after a `settle` does no harm.
-- Keys are distinct within one admission (checked when the `Admission` is built).
+- Keys are distinct within one admission (checked when the `Admission` is built, which a
+  caller does once per set of limits, not per call: the per-call part is `Amounts`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Protocol
 
 import msgspec
@@ -42,19 +43,25 @@ class LimitKind(StrEnum):
     BUDGET = "budget"
 
 
+class Takes(IntEnum):
+    """What a bucket counts, and so what a call takes from it."""
+
+    REQUESTS = 0  # `Amounts.requests`: 1 per call
+    INPUT = 1  # `Amounts.input_tokens`: estimated at admission, the actual count at settle
+    OUTPUT = 2  # `Amounts.output_tokens`: `max_tokens` reserved, the actual count at settle
+
+
 class BucketLimit(msgspec.Struct, frozen=True):
-    """A token bucket of `capacity` per `window_seconds`, from which this call takes
-    `amount` now: 1 for a request counter, the estimated input tokens, or `max_tokens`
-    reserved for output (corrected to the actual count on `settle`)."""
+    """A token bucket of `capacity` per `window_seconds`, counting what `takes` says."""
 
     key: str  # e.g. "rpm:key:key_abc", "itpm:user:key_abc/alice", "otpm:global"
     capacity: int
-    amount: int
+    takes: Takes
     window_seconds: float = 60.0
 
 
 class ConcurrencyLimit(msgspec.Struct, frozen=True):
-    """At most `limit` calls under `key` at once; this call holds one lease."""
+    """At most `limit` calls under `key` at once; each admitted call holds one lease."""
 
     key: str
     limit: int
@@ -62,20 +69,18 @@ class ConcurrencyLimit(msgspec.Struct, frozen=True):
 
 class BudgetLimit(msgspec.Struct, frozen=True):
     """Spend under `key` (one counter per period: put the period in the key, e.g.
-    "budget:key:key_abc:day:2026-11-25") may not exceed `limit_nanousd`. This call holds
-    `reserve_nanousd`, its worst-case cost, until it settles with the actual cost."""
+    "budget:key:key_abc:day:2026-11-25") may not exceed `limit_nanousd`. Each call holds
+    its worst-case cost (`Amounts.reserve_nanousd`) until it settles with the actual cost."""
 
     key: str
     limit_nanousd: int
-    reserve_nanousd: int
     period_ttl_seconds: int  # how long the period counter lives: the period plus a margin
 
 
 class Admission(msgspec.Struct, frozen=True):
-    """Everything one call asks of the limits, checked and taken together.
-
-    Its limits are validated here, in one pass (one admission is built per call, so its
-    parts carry no checks of their own)."""
+    """The limits a call is held to, checked and taken together: the same for every call
+    of one key, end user, team and project in one period, so a caller builds it once and
+    reuses it (its limits are validated here, once); what each call takes is `Amounts`."""
 
     buckets: Sequence[BucketLimit] = ()
     concurrency: Sequence[ConcurrencyLimit] = ()
@@ -85,14 +90,14 @@ class Admission(msgspec.Struct, frozen=True):
     def __post_init__(self) -> None:
         keys = set()
         for b in self.buckets:
-            if b.capacity <= 0 or b.amount < 0 or b.window_seconds <= 0:
-                raise ValueError(f"bucket {b.key!r}: need capacity > 0, amount >= 0, window > 0")
+            if b.capacity <= 0 or b.window_seconds <= 0:
+                raise ValueError(f"bucket {b.key!r}: need capacity > 0, window > 0")
             keys.add(b.key)
         for c in self.concurrency:
             keys.add(c.key)
         for g in self.budgets:
-            if g.reserve_nanousd < 0 or g.period_ttl_seconds <= 0:
-                raise ValueError(f"budget {g.key!r}: need reserve >= 0, period_ttl > 0")
+            if g.period_ttl_seconds <= 0:
+                raise ValueError(f"budget {g.key!r}: need period_ttl > 0")
             keys.add(g.key)
         if len(keys) != len(self.buckets) + len(self.concurrency) + len(self.budgets):
             every = [b.key for b in self.buckets] + [c.key for c in self.concurrency]
@@ -100,6 +105,27 @@ class Admission(msgspec.Struct, frozen=True):
             raise ValueError(f"limit keys must be distinct within an admission: {every}")
         if self.lease_ttl_seconds <= 0:
             raise ValueError("lease_ttl_seconds must be > 0")
+
+
+class Amounts(msgspec.Struct, frozen=True):
+    """What one call takes: from each bucket what the bucket counts (`Takes`), from each
+    budget its worst-case cost in nano-USD."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    reserve_nanousd: int = 0
+    requests: int = 1
+
+    def __post_init__(self) -> None:
+        if min(self.input_tokens, self.output_tokens, self.reserve_nanousd, self.requests) < 0:
+            raise ValueError(f"amounts must be >= 0: {self}")
+
+    def of(self, takes: Takes) -> int:
+        if takes == Takes.INPUT:
+            return self.input_tokens
+        if takes == Takes.OUTPUT:
+            return self.output_tokens
+        return self.requests
 
 
 class Reservation(msgspec.Struct):
@@ -111,6 +137,7 @@ class Reservation(msgspec.Struct):
 
     id: str
     admission: Admission
+    amounts: Amounts
     ended: bool = False
 
 
@@ -122,8 +149,8 @@ class Decision(msgspec.Struct, frozen=True):
     concurrency key, nano-USD for a budget), never below zero. `reset_after` has every
     bucket key: seconds until that bucket is full again (the rate-limit reset headers).
     `retry_after` is set only when a bucket refused a call that fits its capacity: the
-    seconds until it holds `amount`. Budgets and concurrency don't free up at a known
-    time, so a refusal by them (or by a bucket smaller than `amount`) has None.
+    seconds until it holds the call's amount. Budgets and concurrency don't free up at a
+    known time, so a refusal by them (or by a bucket smaller than the amount) has None.
     """
 
     admitted: bool
@@ -136,24 +163,25 @@ class Decision(msgspec.Struct, frozen=True):
 
 
 class CounterStore(Protocol):
-    async def admit(self, admission: Admission) -> Decision:
-        """Check every limit, then take from all of them or from none (atomically)."""
+    async def admit(self, admission: Admission, amounts: Amounts) -> Decision:
+        """Check every limit, then take `amounts` from all of them or from none
+        (atomically)."""
         ...
 
     async def settle(
         self,
         reservation: Reservation,
         *,
-        actual_amounts: Mapping[str, int],
-        actual_cost_nanousd: int | None,
+        input_tokens: int,
+        output_tokens: int,
+        cost_nanousd: int | None,
     ) -> None:
-        """End an admitted call that ran. Each bucket named in `actual_amounts` is
-        corrected from the amount taken to the actual one (unused output tokens come
-        back, up to the capacity; an underestimate is taken, even into debt); buckets not
-        named keep what was taken. Leases are released. Each budget's reservation is
-        replaced by `actual_cost_nanousd`; None means the cost is unknown (the usage
-        never arrived), and the reservation is booked as spent: a budget is never
-        undercounted by a call whose cost we could not see."""
+        """End an admitted call that ran. Input and output buckets are corrected from what
+        was taken to the actual counts (unused output tokens come back, up to the
+        capacity; an underestimate is taken, even into debt); request buckets keep theirs.
+        Leases are released. Each budget's reservation is replaced by `cost_nanousd`; None
+        means the cost is unknown (the usage never arrived), and the reservation is booked
+        as spent: a budget is never undercounted by a call whose cost we could not see."""
         ...
 
     async def release(self, reservation: Reservation) -> None:

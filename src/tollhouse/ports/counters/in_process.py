@@ -13,11 +13,12 @@ import heapq
 import itertools
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tollhouse.ports.counters.base import (
     Admission,
+    Amounts,
     BucketLimit,
     Decision,
     LimitKind,
@@ -32,10 +33,6 @@ class _Bucket:
     tokens: float
     at: float
     full_at: float  # when it is back to capacity, i.e. no different from a key never seen
-
-    def level(self, limit: BucketLimit, now: float) -> float:
-        rate = limit.capacity / limit.window_seconds
-        return min(float(limit.capacity), self.tokens + max(0.0, now - self.at) * rate)
 
 
 @dataclass(slots=True)
@@ -88,10 +85,10 @@ class InProcessCounterStore:
         self._next_sweep = clock() + SWEEP_EVERY_SECONDS
         self._ids = itertools.count(1)
 
-    async def admit(self, admission: Admission) -> Decision:
-        return self.admit_now(admission)
+    async def admit(self, admission: Admission, amounts: Amounts) -> Decision:
+        return self.admit_now(admission, amounts)
 
-    def admit_now(self, admission: Admission) -> Decision:
+    def admit_now(self, admission: Admission, amounts: Amounts) -> Decision:
         """`admit` without a coroutine: nothing here waits, so the gateway admits in line
         (as it settles in line, `settle_now`) instead of awaiting a coroutine per call."""
         now = self._clock()
@@ -100,12 +97,15 @@ class InProcessCounterStore:
         remaining: dict[str, int] = {}
         reset_after: dict[str, float] = {}
         refusal: tuple[str, LimitKind, float | None] | None = None
+        taken = (amounts.requests, amounts.input_tokens, amounts.output_tokens)
+        reserve = amounts.reserve_nanousd
 
         buckets = self._buckets
         states: list[_Bucket | None] = []
         levels: list[float] = []
         for bucket in admission.buckets:
             capacity = bucket.capacity
+            amount = taken[bucket.takes]
             state = buckets.get(bucket.key)
             if state is None:
                 level = float(capacity)
@@ -115,10 +115,10 @@ class InProcessCounterStore:
                     level = float(capacity)
             states.append(state)
             levels.append(level)
-            if level < bucket.amount and refusal is None:
+            if level < amount and refusal is None:
                 retry = None
-                if bucket.amount <= capacity:
-                    retry = (bucket.amount - level) * bucket.window_seconds / capacity
+                if amount <= capacity:
+                    retry = (amount - level) * bucket.window_seconds / capacity
                 refusal = (bucket.key, LimitKind.BUCKET, retry)
         for lease in admission.concurrency:
             holds = self._leases.get(lease.key)
@@ -139,9 +139,7 @@ class InProcessCounterStore:
                 account.holds.purge(now)
                 used = account.spent + account.holds.total
             remaining[budget.key] = max(0, budget.limit_nanousd - used)
-            fits = used < budget.limit_nanousd and used + budget.reserve_nanousd <= (
-                budget.limit_nanousd
-            )
+            fits = used < budget.limit_nanousd and used + reserve <= budget.limit_nanousd
             if not fits and refusal is None:
                 refusal = (budget.key, LimitKind.BUDGET, None)
 
@@ -162,7 +160,7 @@ class InProcessCounterStore:
         rid = str(next(self._ids))
         expires = now + admission.lease_ttl_seconds
         for bucket, state, level in zip(admission.buckets, states, levels, strict=True):
-            left = level - bucket.amount
+            left = level - taken[bucket.takes]
             to_full = (bucket.capacity - left) * bucket.window_seconds / bucket.capacity
             if state is None:
                 buckets[bucket.key] = _Bucket(left, now, now + to_full)
@@ -182,11 +180,11 @@ class InProcessCounterStore:
             account = self._budgets.get(budget.key)
             if account is None:
                 account = self._budgets[budget.key] = _Budget(now + budget.period_ttl_seconds)
-            account.holds.add(rid, budget.reserve_nanousd, expires)
-            remaining[budget.key] -= budget.reserve_nanousd
+            account.holds.add(rid, reserve, expires)
+            remaining[budget.key] -= reserve
         return Decision(
             admitted=True,
-            reservation=Reservation(rid, admission),
+            reservation=Reservation(rid, admission, amounts),
             remaining=remaining,
             reset_after=reset_after,
         )
@@ -195,28 +193,37 @@ class InProcessCounterStore:
         self,
         reservation: Reservation,
         *,
-        actual_amounts: Mapping[str, int],
-        actual_cost_nanousd: int | None,
+        input_tokens: int,
+        output_tokens: int,
+        cost_nanousd: int | None,
     ) -> None:
-        self._end(reservation, actual_amounts, actual_cost_nanousd, release=False)
+        self.settle_now(
+            reservation,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_nanousd=cost_nanousd,
+        )
 
     async def release(self, reservation: Reservation) -> None:
-        self._end(reservation, {}, 0, release=True)
+        self.release_now(reservation)
 
     def settle_now(
         self,
         reservation: Reservation,
         *,
-        actual_amounts: Mapping[str, int],
-        actual_cost_nanousd: int | None,
+        input_tokens: int,
+        output_tokens: int,
+        cost_nanousd: int | None,
     ) -> None:
         """`settle` without a coroutine: nothing here waits, so the gateway settles in
         line when a call ends instead of scheduling a task per call."""
-        self._end(reservation, actual_amounts, actual_cost_nanousd, release=False)
+        taken = reservation.amounts
+        actual = (taken.requests, input_tokens, output_tokens)
+        self._end(reservation, actual, cost_nanousd)
 
     def release_now(self, reservation: Reservation) -> None:
         """`release` without a coroutine (see `settle_now`)."""
-        self._end(reservation, {}, 0, release=True)
+        self._end(reservation, (0, 0, 0), 0)
 
     async def spent(self, budget_key: str) -> int:
         account = self._budgets.get(budget_key)
@@ -230,24 +237,23 @@ class InProcessCounterStore:
         self._budgets.clear()
 
     def _end(
-        self,
-        reservation: Reservation,
-        actual_amounts: Mapping[str, int],
-        actual_cost_nanousd: int | None,
-        *,
-        release: bool,
+        self, reservation: Reservation, actual: tuple[int, int, int], cost_nanousd: int | None
     ) -> None:
+        """Give back what `reservation` took beyond `actual` (requests, input, output) and
+        book `cost_nanousd` (None: the reservation) on its budgets."""
         if reservation.ended:
             return
         reservation.ended = True
         now = self._clock()
         rid = reservation.id
+        amounts = reservation.amounts
+        taken = (amounts.requests, amounts.input_tokens, amounts.output_tokens)
 
         admission = reservation.admission
         buckets = self._buckets
         for bucket in admission.buckets:
-            actual = 0 if release else actual_amounts.get(bucket.key, bucket.amount)
-            if actual == bucket.amount:
+            give_back = taken[bucket.takes] - actual[bucket.takes]
+            if give_back == 0:
                 continue  # the estimate was exact (every request bucket): nothing to correct
             capacity = bucket.capacity
             window = bucket.window_seconds
@@ -255,7 +261,7 @@ class InProcessCounterStore:
             level = float(capacity)
             if state is not None:
                 level = min(level, state.tokens + (now - state.at) * capacity / window)
-            level = min(float(capacity), level + bucket.amount - actual)
+            level = min(float(capacity), level + give_back)
             to_full = (capacity - level) * window / capacity
             if state is None:
                 buckets[bucket.key] = _Bucket(level, now, now + to_full)
@@ -272,8 +278,7 @@ class InProcessCounterStore:
             if account is None or account.expires_at <= now:
                 account = self._budgets[budget.key] = _Budget(now + budget.period_ttl_seconds)
             account.holds.remove(rid)
-            cost = budget.reserve_nanousd if actual_cost_nanousd is None else actual_cost_nanousd
-            account.spent += cost
+            account.spent += amounts.reserve_nanousd if cost_nanousd is None else cost_nanousd
 
     def _sweep(self, now: float) -> None:
         """Forget keys that hold nothing a fresh key wouldn't: full buckets, idle

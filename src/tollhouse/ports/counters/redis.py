@@ -27,12 +27,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
 
 from tollhouse.ports.counters.base import (
     Admission,
+    Amounts,
     CountersUnavailable,
     Decision,
     LimitKind,
@@ -71,7 +72,7 @@ class RedisCounterStore:
         self._admit = _Script(ADMIT_LUA)
         self._settle = _Script(SETTLE_LUA)
 
-    async def admit(self, admission: Admission) -> Decision:
+    async def admit(self, admission: Admission, amounts: Amounts) -> Decision:
         rid = f"{self._id_tag}.{next(self._ids)}"
         buckets, leases, budgets = admission.buckets, admission.concurrency, admission.budgets
         p = self.prefix
@@ -88,11 +89,12 @@ class RedisCounterStore:
             len(leases),
             len(budgets),
         ]
+        taken = (amounts.requests, amounts.input_tokens, amounts.output_tokens)
         for b in buckets:
-            args += (b.capacity, _us(b.window_seconds), b.amount)
+            args += (b.capacity, _us(b.window_seconds), taken[b.takes])
         args += (c.limit for c in leases)
         for g in budgets:
-            args += (g.limit_nanousd, g.reserve_nanousd, g.period_ttl_seconds)
+            args += (g.limit_nanousd, amounts.reserve_nanousd, g.period_ttl_seconds)
         reply: list[int] = await self._call(self._admit, keys, args)
 
         admitted, refused, retry_us = reply[0], reply[1], reply[2]
@@ -103,7 +105,7 @@ class RedisCounterStore:
         if admitted:
             return Decision(
                 admitted=True,
-                reservation=Reservation(rid, admission),
+                reservation=Reservation(rid, admission, amounts),
                 remaining=remaining,
                 reset_after=reset_after,
             )
@@ -127,14 +129,16 @@ class RedisCounterStore:
         self,
         reservation: Reservation,
         *,
-        actual_amounts: Mapping[str, int],
-        actual_cost_nanousd: int | None,
+        input_tokens: int,
+        output_tokens: int,
+        cost_nanousd: int | None,
     ) -> None:
-        cost = -1 if actual_cost_nanousd is None else actual_cost_nanousd
-        await self._end(reservation, actual_amounts, cost, release=False)
+        requests = reservation.amounts.requests
+        cost = -1 if cost_nanousd is None else cost_nanousd
+        await self._end(reservation, (requests, input_tokens, output_tokens), cost)
 
     async def release(self, reservation: Reservation) -> None:
-        await self._end(reservation, {}, 0, release=True)
+        await self._end(reservation, (0, 0, 0), 0)
 
     async def spent(self, budget_key: str) -> int:
         value = await self._command("HGET", self.prefix + "$:" + budget_key, "spent")
@@ -143,14 +147,9 @@ class RedisCounterStore:
     async def aclose(self) -> None:
         await self._redis.aclose()
 
-    async def _end(
-        self,
-        reservation: Reservation,
-        actual_amounts: Mapping[str, int],
-        cost: int,
-        *,
-        release: bool,
-    ) -> None:
+    async def _end(self, reservation: Reservation, actual: tuple[int, int, int], cost: int) -> None:
+        """Give back what `reservation` took beyond `actual` (requests, input, output) and
+        book `cost` (-1: the reservation) on its budgets."""
         if reservation.ended:
             return
         # Marked before the round trip: a second settle never runs the script, even while
@@ -172,11 +171,12 @@ class RedisCounterStore:
             len(budgets),
             cost,
         ]
+        amounts = reservation.amounts
+        taken = (amounts.requests, amounts.input_tokens, amounts.output_tokens)
         for b in buckets:
-            actual = 0 if release else actual_amounts.get(b.key, b.amount)
-            args += (b.capacity, _us(b.window_seconds), b.amount - actual)
+            args += (b.capacity, _us(b.window_seconds), taken[b.takes] - actual[b.takes])
         for g in budgets:
-            args += (g.reserve_nanousd, g.period_ttl_seconds)
+            args += (amounts.reserve_nanousd, g.period_ttl_seconds)
         await self._call(self._settle, keys, args)
 
     async def _call(self, script: _Script, keys: list[str], args: list[Any]) -> Any:
