@@ -194,7 +194,8 @@ def render_report(
         f"`.venv/bin/python {command}`: "
         f"scenario {args.scenario}, c={args.concurrency}, ledger off, medians of "
         f"{args.repeats} interleaved runs, gateway pinned to its CPU, load to the other "
-        "(Redis itself is not pinned: it shares the machine's 2 CPUs with both).",
+        "(Redis itself is not pinned: it shares the machine's 2 CPUs with both). "
+        f"Tollhouse: `{_shown(args.tollhouse)}` ({_build(args.tollhouse)}).",
         "",
         "| admission | req/s | vs none (median of per-repeat ratios) | p50 ms | p99 ms "
         "| gateway CPU µs/call | admitted "
@@ -235,6 +236,27 @@ def render_report(
         run.RESULTS / "raw" / f"limits-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     ).write_text(raw)
     return "\n".join(lines) + "\n"
+
+
+def _shown(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(run.REPO))
+    except ValueError:
+        return path
+
+
+def _build(tollhouse: str) -> str:
+    """Whether the Tollhouse at `tollhouse` runs its admission path compiled (mypyc)."""
+    import subprocess
+
+    python = Path(tollhouse).with_name("python")
+    probe = "import tollhouse.stages.admit as m; print(m.__file__)"
+    found = subprocess.run([str(python), "-c", probe], capture_output=True, text=True)
+    return (
+        "admission path compiled with mypyc"
+        if found.stdout.strip().endswith(".so")
+        else ("pure Python")
+    )
 
 
 def _num(value: float | None, spec: str) -> str:
