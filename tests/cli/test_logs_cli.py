@@ -12,11 +12,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tests.cli.test_usage_cli import DAY, Ledger, ledger, record, run_cli
+from tests.cli.ledger_cli import DAY, Ledger, record, run_cli
 
 from tollhouse.ports.ledger.sqlite import SQLiteLedgerStore
-
-__all__ = ["ledger"]  # the fixture, shared with the usage tests
 
 HEADER = [
     "time",

@@ -3,81 +3,17 @@ wiring `commands.usage.register` gives it."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.cli.ledger_cli import DAY, Ledger, record, run_cli
 
-from tollhouse.commands import logs, usage
-from tollhouse.ports.ledger.base import LedgerStore
-from tollhouse.ports.ledger.postgres import PostgresLedgerStore
-from tollhouse.ports.ledger.record import CallRecord
 from tollhouse.ports.ledger.sqlite import SQLiteLedgerStore
 
-DAY = datetime(2026, 11, 25, tzinfo=UTC)
 ONE_DAY = ["--since", "2026-11-25T00:00:00Z", "--until", "2026-11-26T00:00:00Z"]
-
-
-@dataclass
-class Ledger:
-    options: list[str]  # the CLI options that select it
-    new_store: Callable[[], LedgerStore]
-
-    def fill(self, records: Sequence[CallRecord]) -> None:
-        async def write() -> None:
-            store = self.new_store()
-            try:
-                await store.write_batch(records)
-            finally:
-                await store.aclose()
-
-        asyncio.run(write())
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
-    if request.param == "sqlite":
-        path = tmp_path / "ledger.db"
-        return Ledger(["--sqlite", str(path)], lambda: SQLiteLedgerStore(path))
-    conninfo: str = request.getfixturevalue("postgres_conninfo")
-    return Ledger(["--postgres", conninfo], lambda: PostgresLedgerStore(conninfo))
-
-
-def run_cli(argv: list[str]) -> int:
-    """`tollhouse <argv>` as the main CLI will run it once it registers these commands."""
-    parser = argparse.ArgumentParser(prog="tollhouse")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    usage.register(subparsers)
-    logs.register(subparsers)
-    args = parser.parse_args(argv)
-    code: int = args.run(args)
-    return code
-
-
-def record(n: int, **fields: Any) -> CallRecord:
-    values: dict[str, Any] = {
-        "request_id": f"req_{n:04d}",
-        "ts": DAY + timedelta(hours=1, seconds=n),
-        "client_format": "anthropic",
-        "endpoint": "/v1/messages",
-        "model_requested": "claude-haiku-4-5",
-        "model_served": "claude-haiku-4-5-20251001",
-        "status": 200,
-        "key_id": "key_a",
-        "input_tokens": 100,
-        "output_tokens": 10,
-        "latency_ms": 812.5,
-        "cost_usd": Decimal("0.1"),
-    }
-    values.update(fields)
-    return CallRecord(**values)
 
 
 def lines(out: str) -> list[list[str]]:
