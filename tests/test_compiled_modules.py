@@ -24,6 +24,7 @@ COMPILED = (
     "tollhouse.ports.counters.redis",
     "tollhouse.ports.redis_connection",
     "tollhouse.ports.keys.key_ring",
+    "tollhouse.ports.counters.nanousd",
     "tollhouse.tokens.estimate",
 )
 
