@@ -39,7 +39,7 @@ from tollhouse.stages.auth import Authenticator
 from tollhouse.stages.dispatch import dispatch
 from tollhouse.stages.response_cache import ResponseCache
 from tollhouse.stages.route import RoutePlan, Router
-from tollhouse.stages.shape import NO_LIMITS, apply_input_limits, tightest
+from tollhouse.stages.shape import apply_input_limits, tightest
 from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
@@ -179,9 +179,7 @@ class Gateway:
                 # The OpenAI dialect has no count endpoint: answer with the documented estimate.
                 return json_reply({"input_tokens": request_input_tokens(call.body)})
         else:
-            limits = plan.input_limits
-            if key is not None and key.caps != NO_LIMITS:
-                limits = tightest((limits, key.caps))
+            limits = plan.input_limits if key is None else tightest((plan.input_limits, key.caps))
             estimate = apply_input_limits(call, limits)
             await self.admitter.admit(call, key, plan, estimate)
         cached = self.response_cache.lookup(call, plan)

@@ -272,9 +272,8 @@ class Admitter:
             decision: Decision | None = self._local.admit_now(admission, amounts)
         else:
             decision = await self._decide(admission, amounts)
-            if decision is None:
-                return
-        assert decision is not None
+        if decision is None:  # the counters are away and the gateway fails open
+            return
         header_plan = (
             shape.anthropic_headers if call.client_format == "anthropic" else shape.openai_headers
         )

@@ -42,10 +42,10 @@ class HeaderPlan:
     fmt: WireFormat
     # Families fed by one bucket (one scope limits that kind: the common case), ready to
     # send but for the figures: (bucket key, the whole limit header, remaining and reset
-    # names). The others pick their tightest bucket per call.
+    # names). The others (several scopes, Anthropic's combined `tokens-*` over input and
+    # output) pick their tightest bucket per call.
     single: tuple[tuple[str, Header, bytes, bytes], ...]
     groups: tuple[_Group, ...]
-    tokens: _Group | None  # Anthropic's combined `tokens-*`: the tighter of input and output
 
     @staticmethod
     def of(fmt: WireFormat, buckets: Sequence[tuple[str, int]]) -> HeaderPlan:
@@ -56,27 +56,27 @@ class HeaderPlan:
             by_kind.setdefault(key.split(":", 1)[0], []).append(
                 (key, str(capacity).encode(), capacity)
             )
-        groups: list[_Group] = []
-        tokens = None
+        families: list[_Group] = []
         if fmt == "anthropic":
             for kind, members in by_kind.items():
-                stem = f"anthropic-ratelimit-{_ANTHROPIC_NAMES[kind]}"
-                groups.append(_group(tuple(members), stem))
+                families.append(
+                    _group(members, f"anthropic-ratelimit-{_ANTHROPIC_NAMES[kind]}-{{}}")
+                )
             token_members = by_kind.get("itpm", []) + by_kind.get("otpm", [])
             if token_members:
-                tokens = _group(tuple(token_members), "anthropic-ratelimit-tokens")
+                families.append(_group(token_members, "anthropic-ratelimit-tokens-{}"))
         else:
             for kind, members in by_kind.items():
                 name = _OPENAI_NAMES.get(kind)
                 if name is not None:
-                    groups.append(_openai_group(tuple(members), name))
+                    families.append(_group(members, f"x-ratelimit-{{}}-{name}"))
         single = tuple(
             (g.buckets[0][0], (g.limit, g.buckets[0][1]), g.remaining, g.reset)
-            for g in groups
+            for g in families
             if len(g.buckets) == 1
         )
-        several = tuple(g for g in groups if len(g.buckets) > 1)
-        return HeaderPlan(fmt, single, several, tokens)
+        several = tuple(g for g in families if len(g.buckets) > 1)
+        return HeaderPlan(fmt, single, several)
 
     def render(self, decision: Decision, now: float) -> list[Header]:
         """The headers for `decision`, taken at wall-clock time `now`."""
@@ -101,31 +101,16 @@ class HeaderPlan:
                     (group.remaining, b"%d" % remaining),
                     (group.reset, reset_text(now, reset_of.get(key, 0.0))),
                 )
-        tokens = self.tokens
-        if tokens is not None:
-            tightest = _tightest(tokens, remaining_of)
-            if tightest is not None:
-                remaining, limit, key = tightest
-                headers += (
-                    (tokens.limit, limit),
-                    (tokens.remaining, b"%d" % remaining),
-                    (tokens.reset, _rfc3339(now, reset_of.get(key, 0.0))),
-                )
         return headers
 
 
-def _group(members: tuple[tuple[str, bytes, int], ...], stem: str) -> _Group:
+def _group(members: list[tuple[str, bytes, int]], pattern: str) -> _Group:
+    """A family of headers named by `pattern` with "limit", "remaining", "reset" for {}."""
     return _Group(
-        members, f"{stem}-limit".encode(), f"{stem}-remaining".encode(), f"{stem}-reset".encode()
-    )
-
-
-def _openai_group(members: tuple[tuple[str, bytes, int], ...], name: str) -> _Group:
-    return _Group(
-        members,
-        f"x-ratelimit-limit-{name}".encode(),
-        f"x-ratelimit-remaining-{name}".encode(),
-        f"x-ratelimit-reset-{name}".encode(),
+        tuple(members),
+        pattern.format("limit").encode(),
+        pattern.format("remaining").encode(),
+        pattern.format("reset").encode(),
     )
 
 

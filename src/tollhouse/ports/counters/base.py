@@ -120,12 +120,9 @@ class Amounts(msgspec.Struct, frozen=True):
         if min(self.input_tokens, self.output_tokens, self.reserve_nanousd, self.requests) < 0:
             raise ValueError(f"amounts must be >= 0: {self}")
 
-    def of(self, takes: Takes) -> int:
-        if takes == Takes.INPUT:
-            return self.input_tokens
-        if takes == Takes.OUTPUT:
-            return self.output_tokens
-        return self.requests
+    def by_takes(self) -> tuple[int, int, int]:
+        """What this call takes from a bucket, indexed by the bucket's `Takes`."""
+        return (self.requests, self.input_tokens, self.output_tokens)
 
 
 class Reservation(msgspec.Struct):

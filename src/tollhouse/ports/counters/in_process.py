@@ -34,6 +34,10 @@ class _Bucket:
     at: float
     full_at: float  # when it is back to capacity, i.e. no different from a key never seen
 
+    def level(self, limit: BucketLimit, now: float) -> float:
+        rate = limit.capacity / limit.window_seconds
+        return min(float(limit.capacity), self.tokens + max(0.0, now - self.at) * rate)
+
 
 @dataclass(slots=True)
 class _Holds:
@@ -97,22 +101,16 @@ class InProcessCounterStore:
         remaining: dict[str, int] = {}
         reset_after: dict[str, float] = {}
         refusal: tuple[str, LimitKind, float | None] | None = None
-        taken = (amounts.requests, amounts.input_tokens, amounts.output_tokens)
+        taken = amounts.by_takes()
         reserve = amounts.reserve_nanousd
 
-        buckets = self._buckets
         states: list[_Bucket | None] = []
         levels: list[float] = []
         for bucket in admission.buckets:
             capacity = bucket.capacity
             amount = taken[bucket.takes]
-            state = buckets.get(bucket.key)
-            if state is None:
-                level = float(capacity)
-            else:
-                level = state.tokens + (now - state.at) * capacity / bucket.window_seconds
-                if level > capacity:
-                    level = float(capacity)
+            state = self._buckets.get(bucket.key)
+            level = float(capacity) if state is None else state.level(bucket, now)
             states.append(state)
             levels.append(level)
             if level < amount and refusal is None:
@@ -161,15 +159,8 @@ class InProcessCounterStore:
         expires = now + admission.lease_ttl_seconds
         for bucket, state, level in zip(admission.buckets, states, levels, strict=True):
             left = level - taken[bucket.takes]
-            to_full = (bucket.capacity - left) * bucket.window_seconds / bucket.capacity
-            if state is None:
-                buckets[bucket.key] = _Bucket(left, now, now + to_full)
-            else:  # updated in place: no object per bucket per call
-                state.tokens = left
-                state.at = now
-                state.full_at = now + to_full
             remaining[bucket.key] = int(left) if left > 0 else 0
-            reset_after[bucket.key] = to_full
+            reset_after[bucket.key] = self._set_level(bucket, state, left, now)
         for lease in admission.concurrency:
             holds = self._leases.get(lease.key)
             if holds is None:
@@ -247,28 +238,16 @@ class InProcessCounterStore:
         now = self._clock()
         rid = reservation.id
         amounts = reservation.amounts
-        taken = (amounts.requests, amounts.input_tokens, amounts.output_tokens)
+        taken = amounts.by_takes()
 
         admission = reservation.admission
-        buckets = self._buckets
         for bucket in admission.buckets:
             give_back = taken[bucket.takes] - actual[bucket.takes]
             if give_back == 0:
                 continue  # the estimate was exact (every request bucket): nothing to correct
-            capacity = bucket.capacity
-            window = bucket.window_seconds
-            state = buckets.get(bucket.key)
-            level = float(capacity)
-            if state is not None:
-                level = min(level, state.tokens + (now - state.at) * capacity / window)
-            level = min(float(capacity), level + give_back)
-            to_full = (capacity - level) * window / capacity
-            if state is None:
-                buckets[bucket.key] = _Bucket(level, now, now + to_full)
-            else:
-                state.tokens = level
-                state.at = now
-                state.full_at = now + to_full
+            state = self._buckets.get(bucket.key)
+            level = float(bucket.capacity) if state is None else state.level(bucket, now)
+            self._set_level(bucket, state, min(float(bucket.capacity), level + give_back), now)
         for lease in admission.concurrency:
             holds = self._leases.get(lease.key)
             if holds is not None:
@@ -279,6 +258,20 @@ class InProcessCounterStore:
                 account = self._budgets[budget.key] = _Budget(now + budget.period_ttl_seconds)
             account.holds.remove(rid)
             account.spent += amounts.reserve_nanousd if cost_nanousd is None else cost_nanousd
+
+    def _set_level(
+        self, bucket: BucketLimit, state: _Bucket | None, level: float, now: float
+    ) -> float:
+        """Leave `bucket` at `level` as of `now` (its state updated in place: no object per
+        bucket per call); the seconds until it is full again."""
+        to_full = _seconds_to_full(bucket, level)
+        if state is None:
+            self._buckets[bucket.key] = _Bucket(level, now, now + to_full)
+        else:
+            state.tokens = level
+            state.at = now
+            state.full_at = now + to_full
+        return to_full
 
     def _sweep(self, now: float) -> None:
         """Forget keys that hold nothing a fresh key wouldn't: full buckets, idle

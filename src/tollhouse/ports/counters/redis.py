@@ -89,7 +89,7 @@ class RedisCounterStore:
             len(leases),
             len(budgets),
         ]
-        taken = (amounts.requests, amounts.input_tokens, amounts.output_tokens)
+        taken = amounts.by_takes()
         for b in buckets:
             args += (b.capacity, _us(b.window_seconds), taken[b.takes])
         args += (c.limit for c in leases)
@@ -172,7 +172,7 @@ class RedisCounterStore:
             cost,
         ]
         amounts = reservation.amounts
-        taken = (amounts.requests, amounts.input_tokens, amounts.output_tokens)
+        taken = amounts.by_takes()
         for b in buckets:
             args += (b.capacity, _us(b.window_seconds), taken[b.takes] - actual[b.takes])
         for g in budgets:
