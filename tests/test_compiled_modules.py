@@ -9,6 +9,7 @@ code being edited.
 from __future__ import annotations
 
 import importlib
+import tomllib
 from pathlib import Path
 
 import tollhouse
@@ -51,12 +52,9 @@ def test_the_modules_under_test_are_either_all_compiled_or_all_source() -> None:
 
 def test_the_build_compiles_exactly_these_modules() -> None:
     """The list above and pyproject.toml's mypyc include list are one list."""
-    pyproject = (SRC.parent / "pyproject.toml").read_text()
-    section = pyproject.split("[tool.hatch.build.targets.wheel.hooks.mypyc]", 1)[1]
-    include = section.split("include = [", 1)[1].split("]", 1)[0]
+    pyproject = tomllib.loads((SRC.parent / "pyproject.toml").read_text())
+    include = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["hooks"]["mypyc"]["include"]
     listed = sorted(
-        line.strip().strip('",').removeprefix("src/").removesuffix(".py").replace("/", ".")
-        for line in include.splitlines()
-        if line.strip()
+        path.removeprefix("src/").removesuffix(".py").replace("/", ".") for path in include
     )
     assert listed == sorted(COMPILED)

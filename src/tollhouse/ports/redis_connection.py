@@ -59,7 +59,7 @@ class RedisConnection:
         protocol = self._protocol
         if protocol is None or protocol.lost is not None:
             protocol = await self._connected()
-        return await protocol.send(_pack(args), self.timeout)
+        return await protocol.send(_pack(args))
 
     async def aclose(self) -> None:
         if self._connecting is not None:
@@ -85,7 +85,7 @@ class RedisConnection:
         try:
             async with asyncio.timeout(self.timeout):
                 _, protocol = await loop.create_connection(
-                    lambda: _RespProtocol(loop), self.host, self.port, ssl=context
+                    lambda: _RespProtocol(loop, self.timeout), self.host, self.port, ssl=context
                 )
         except (OSError, TimeoutError) as error:
             raise RedisUnavailable(
@@ -100,7 +100,7 @@ class RedisConnection:
         if self.db:
             hello.append(("SELECT", ("SELECT", self.db)))
         for name, command in hello:
-            reply = await protocol.send(_pack(command), self.timeout)
+            reply = await protocol.send(_pack(command))
             if isinstance(reply, ReplyError):
                 protocol.drop(f"{name} refused")
                 raise RedisUnavailable(f"Redis refused {name}: {reply}")
@@ -109,7 +109,7 @@ class RedisConnection:
 
 
 class _RespProtocol(asyncio.Protocol):
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         self.loop = loop
         self.reader = hiredis.Reader()
         # Callers waiting, in the order their commands were written: (future, deadline).
@@ -117,20 +117,19 @@ class _RespProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.lost: str | None = None
         self._watchdog: asyncio.TimerHandle | None = None
-        self._timeout = 1.0
+        self.timeout = timeout
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
-    def send(self, packed: bytes, timeout: float) -> asyncio.Future[Any]:
+    def send(self, packed: bytes) -> asyncio.Future[Any]:
         if self.lost is not None or self.transport is None:
             raise RedisUnavailable(f"Redis connection lost: {self.lost}")
         future: asyncio.Future[Any] = self.loop.create_future()
-        self.waiting.append((future, time.monotonic() + timeout))
+        self.waiting.append((future, time.monotonic() + self.timeout))
         self.transport.write(packed)
         if self._watchdog is None:
-            self._timeout = timeout
-            self._watchdog = self.loop.call_later(timeout / 2, self._watch)
+            self._watchdog = self.loop.call_later(self.timeout / 2, self._watch)
         return future
 
     def data_received(self, data: bytes) -> None:
@@ -169,10 +168,10 @@ class _RespProtocol(asyncio.Protocol):
         if self.lost is not None:
             return
         if self.waiting and self.waiting[0][1] <= time.monotonic():
-            self.drop(f"no reply within {self._timeout:g} s")
+            self.drop(f"no reply within {self.timeout:g} s")
             return
         if self.waiting:
-            self._watchdog = self.loop.call_later(self._timeout / 2, self._watch)
+            self._watchdog = self.loop.call_later(self.timeout / 2, self._watch)
 
 
 def _pack(args: tuple[Arg, ...]) -> bytes:

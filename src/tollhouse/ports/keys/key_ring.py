@@ -76,12 +76,9 @@ class KeyRing:
         refusal = record.refusal(digest, now)
         if refusal is not None:
             raise AuthError(refusal)
-        # Until when this secret stays good (expiry, a rotation's grace): the next requests
-        # within the TTL compare one number instead of checking the record again.
-        ends = [record.expires_at]
-        if digest != record.secret_hash:
-            ends.append(record.previous_secret_valid_until)
-        until = min((end.timestamp() for end in ends if end is not None), default=math.inf)
+        # The next requests within the TTL compare one number instead of the record.
+        end = record.accepted_until(digest)
+        until = math.inf if end is None else end.timestamp()
         cached = self._known.get(digest)
         if cached is not None and cached[1] is record:
             self._known[digest] = (cached[0], record, until)

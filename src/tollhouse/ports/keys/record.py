@@ -116,6 +116,14 @@ class KeyRecord(msgspec.Struct, frozen=True, kw_only=True):
             return f"API key {self.key_id} was rotated: this secret is no longer valid"
         return "invalid API key"
 
+    def accepted_until(self, secret_hash: str) -> datetime | None:
+        """Until when the secret whose hash is `secret_hash`, accepted now, stays accepted
+        by the clock (the key's expiry, a replaced secret's grace period); None: no end."""
+        ends = [self.expires_at]
+        if not _same_hash(secret_hash, self.secret_hash):
+            ends.append(self.previous_secret_valid_until)
+        return min((end for end in ends if end is not None), default=None)
+
 
 def _same_hash(a: str, b: str) -> bool:
     return secrets.compare_digest(a.encode(), b.encode())
