@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
@@ -73,13 +74,15 @@ class Scope:
     budget: Budget
 
 
-@dataclass(slots=True)
 class Ticket:
     """What an admitted call carries until it ends: its reservation and the rate-limit
-    headers for its reply."""
+    headers for its reply. (A plain class, made per call: see ports/counters/base.py.)"""
 
-    reservation: Reservation
-    headers: list[Header]
+    __slots__ = ("headers", "reservation")
+
+    def __init__(self, reservation: Reservation, headers: list[Header]) -> None:
+        self.reservation: Final = reservation
+        self.headers: Final = headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +138,8 @@ class _RoutePrices:
     linear: tuple[tuple[int, int, int | None], ...] | None
 
 
-_MISSING = object()
+# (key id, end user, team, project): who a call is for, as far as limits go.
+_ShapeKey = tuple[str | None, str | None, str | None, str | None]
 
 
 def _shape_of(scopes: list[Scope]) -> _Shape | None:
@@ -233,7 +237,7 @@ class Admitter:
         # /metrics (the ratio is worked out when scraped, not per call); bounded with the
         # shapes, which name every budget that can appear here.
         self.budget_use: dict[tuple[str, str], tuple[int, int]] = {}
-        self._shapes: dict[object, _Shape | None] = {}
+        self._shapes: dict[_ShapeKey, tuple[KeyRecord | None, _Shape | None]] = {}
         self._prices: dict[str, _RoutePrices] = {}
         # Set when the counters live in this process: admitted and settled in line.
         self._local = store if isinstance(store, InProcessCounterStore) else None
@@ -398,29 +402,26 @@ class Admitter:
     def _shape(self, call: Call, key: KeyRecord | None) -> _Shape | None:
         """The limits that apply to `call`, worked out once per (key, end user, team,
         project) and reused: on a busy gateway the same few shapes come back call after
-        call, and building the key names and labels was a third of admission's time."""
-        cache_key = (
-            None
-            if key is None
-            else (
-                key.key_id,
-                key.limits,
-                key.budget,
-                key.end_users,
-                key.end_user_limits,
-                key.end_user_budget,
-            ),
-            call.end_user,
-            call.team,
-            call.project,
-        )
-        shape = self._shapes.get(cache_key, _MISSING)
-        if shape is _MISSING:
-            if len(self._shapes) >= 10_000:
-                self._shapes.clear()
-                self.budget_use.clear()
-            shape = self._shapes[cache_key] = _shape_of(self._scopes(call, key))
-        return shape  # type: ignore[return-value]
+        call, and building the key names and labels was a third of admission's time.
+
+        A shape is kept with the very key record it was built from and reused only for
+        that record: the key ring hands out one record per key until it reloads it, and
+        a reloaded record is compared by what limits it (it may have changed). Comparing
+        by identity first keeps that comparison off the call path."""
+        cache_key = (None if key is None else key.key_id, call.end_user, call.team, call.project)
+        cached = self._shapes.get(cache_key)
+        if cached is not None:
+            if cached[0] is key:
+                return cached[1]
+            if _limiting(cached[0]) == _limiting(key):
+                self._shapes[cache_key] = (key, cached[1])
+                return cached[1]
+        if len(self._shapes) >= 10_000:
+            self._shapes.clear()
+            self.budget_use.clear()
+        shape = _shape_of(self._scopes(call, key))
+        self._shapes[cache_key] = (key, shape)
+        return shape
 
     def _scopes(self, call: Call, key: KeyRecord | None) -> list[Scope]:
         spend = self.spend
@@ -517,10 +518,10 @@ class Admitter:
         decision: Decision,
     ) -> None:
         remaining_of = decision.remaining
-        for budget, use_key in zip(budgets, use_keys, strict=True):
-            remaining = remaining_of.get(budget.key)
-            if remaining is None:
-                continue
+        first = len(remaining_of) - len(budgets)  # budgets come last
+        for position, budget in enumerate(budgets):
+            use_key = use_keys[position]
+            remaining = remaining_of[first + position]
             limit = budget.limit_nanousd
             self.budget_use[use_key] = (remaining, limit)
             if remaining <= limit * self._alert_headroom:
@@ -583,6 +584,13 @@ def _used(call: Call, reservation: Reservation) -> tuple[int, int, int | None] |
         total = call.cost.total if call.cost is not None else None
         cost = to_nanousd(total) if total is not None else None
     return used_input, usage.output_tokens, cost
+
+
+def _limiting(key: KeyRecord | None) -> tuple[object, ...] | None:
+    """What of `key` decides its calls' shape."""
+    if key is None:
+        return None
+    return (key.limits, key.budget, key.end_users, key.end_user_limits, key.end_user_budget)
 
 
 def _has_any(limits: Limits | None, budget: Budget | None) -> bool:

@@ -14,7 +14,7 @@ figures of this call.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tollhouse.errors import WireFormat
@@ -31,7 +31,8 @@ _OPENAI_NAMES = {"rpm": "requests", "itpm": "tokens"}  # OpenAI has no output-to
 class _Group:
     """The buckets behind one family of headers, and that family's three names."""
 
-    buckets: tuple[tuple[str, bytes, int], ...]  # (bucket key, capacity as sent, capacity)
+    # (position of the bucket in the admission, capacity as sent, capacity)
+    buckets: tuple[tuple[int, bytes, int], ...]
     limit: bytes
     remaining: bytes
     reset: bytes
@@ -41,20 +42,20 @@ class _Group:
 class HeaderPlan:
     fmt: WireFormat
     # Families fed by one bucket (one scope limits that kind: the common case), ready to
-    # send but for the figures: (bucket key, the whole limit header, remaining and reset
-    # names). The others (several scopes, Anthropic's combined `tokens-*` over input and
-    # output) pick their tightest bucket per call.
-    single: tuple[tuple[str, Header, bytes, bytes], ...]
+    # send but for the figures: (bucket position, the whole limit header, remaining and
+    # reset names). The others (several scopes, Anthropic's combined `tokens-*` over input
+    # and output) pick their tightest bucket per call.
+    single: tuple[tuple[int, Header, bytes, bytes], ...]
     groups: tuple[_Group, ...]
 
     @staticmethod
     def of(fmt: WireFormat, buckets: Sequence[tuple[str, int]]) -> HeaderPlan:
-        """The plan for `buckets` ((key, capacity), keys prefixed by their kind: "rpm:",
-        "itpm:", "otpm:") answered in `fmt`."""
-        by_kind: dict[str, list[tuple[str, bytes, int]]] = {}
-        for key, capacity in buckets:
+        """The plan for an admission's `buckets` ((key, capacity) in the admission's order,
+        keys prefixed by their kind: "rpm:", "itpm:", "otpm:") answered in `fmt`."""
+        by_kind: dict[str, list[tuple[int, bytes, int]]] = {}
+        for position, (key, capacity) in enumerate(buckets):
             by_kind.setdefault(key.split(":", 1)[0], []).append(
-                (key, str(capacity).encode(), capacity)
+                (position, str(capacity).encode(), capacity)
             )
         families: list[_Group] = []
         if fmt == "anthropic":
@@ -82,29 +83,25 @@ class HeaderPlan:
         """The headers for `decision`, taken at wall-clock time `now`."""
         remaining_of = decision.remaining
         reset_of = decision.reset_after
-        reset_text = _rfc3339 if self.fmt == "anthropic" else _go_duration_after
+        anthropic = self.fmt == "anthropic"
         headers: list[Header] = []
-        for key, limit_header, remaining_name, reset_name in self.single:
-            remaining = remaining_of.get(key)
-            if remaining is not None:
-                headers += (
-                    limit_header,
-                    (remaining_name, b"%d" % remaining),
-                    (reset_name, reset_text(now, reset_of.get(key, 0.0))),
-                )
+        for position, limit_header, remaining_name, reset_name in self.single:
+            headers += (
+                limit_header,
+                (remaining_name, b"%d" % remaining_of[position]),
+                (reset_name, _reset_text(anthropic, now, reset_of[position])),
+            )
         for group in self.groups:
-            tightest = _tightest(group, remaining_of)
-            if tightest is not None:
-                remaining, limit, key = tightest
-                headers += (
-                    (group.limit, limit),
-                    (group.remaining, b"%d" % remaining),
-                    (group.reset, reset_text(now, reset_of.get(key, 0.0))),
-                )
+            remaining, limit, position = _tightest(group, remaining_of)
+            headers += (
+                (group.limit, limit),
+                (group.remaining, b"%d" % remaining),
+                (group.reset, _reset_text(anthropic, now, reset_of[position])),
+            )
         return headers
 
 
-def _group(members: list[tuple[str, bytes, int]], pattern: str) -> _Group:
+def _group(members: list[tuple[int, bytes, int]], pattern: str) -> _Group:
     """A family of headers named by `pattern` with "limit", "remaining", "reset" for {}."""
     return _Group(
         tuple(members),
@@ -114,20 +111,22 @@ def _group(members: list[tuple[str, bytes, int]], pattern: str) -> _Group:
     )
 
 
-def _tightest(group: _Group, remaining_of: Mapping[str, int]) -> tuple[int, bytes, str] | None:
-    """(remaining, limit as sent, key) of the bucket with the least headroom (the smaller
-    capacity on a tie), or None when the decision has none of them."""
-    best: tuple[int, int, bytes, str] | None = None
-    get = remaining_of.get
-    for key, limit, capacity in group.buckets:
-        remaining = get(key)
-        if remaining is not None and (best is None or (remaining, capacity) < best[:2]):
-            best = (remaining, capacity, limit, key)
-    return None if best is None else (best[0], best[2], best[3])
+def _tightest(group: _Group, remaining_of: list[int]) -> tuple[int, bytes, int]:
+    """(remaining, limit as sent, position) of the bucket with the least headroom (the
+    smaller capacity on a tie)."""
+    best = group.buckets[0]
+    least = remaining_of[best[0]]
+    for member in group.buckets[1:]:
+        remaining = remaining_of[member[0]]
+        if remaining < least or (remaining == least and member[2] < best[2]):
+            best, least = member, remaining
+    return least, best[1], best[0]
 
 
-def _go_duration_after(_now: float, seconds: float) -> bytes:
-    return go_duration(seconds).encode()
+def _reset_text(anthropic: bool, now: float, seconds: float) -> bytes:
+    """When a bucket is full again: Anthropic sends the instant (RFC 3339), OpenAI the
+    time left (a Go duration)."""
+    return _rfc3339(now, seconds) if anthropic else go_duration(seconds).encode()
 
 
 _rfc3339_cache: dict[int, bytes] = {}

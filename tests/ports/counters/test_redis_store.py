@@ -105,7 +105,7 @@ def test_scripts_flushed_from_the_server_are_loaded_again(private_redis: Private
             first = await store.admit(admission, Amounts())
             redis.Redis(port=private_redis.port).script_flush()
             second = await store.admit(admission, Amounts())
-            return [first.remaining["rpm"], second.remaining["rpm"]]
+            return [first.headroom()["rpm"], second.headroom()["rpm"]]
         finally:
             await store.aclose()
 

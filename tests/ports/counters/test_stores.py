@@ -56,7 +56,11 @@ def test_each_bucket_takes_what_it_counts(on_store: Run) -> None:
     async def scenario(store: CounterStore) -> Decision:
         return await store.admit(admission, Amounts(input_tokens=250, output_tokens=400))
 
-    assert on_store(scenario).remaining == {"rpm:key:k1": 9, "itpm:key:k1": 750, "otpm:key:k1": 600}
+    assert on_store(scenario).headroom() == {
+        "rpm:key:k1": 9,
+        "itpm:key:k1": 750,
+        "otpm:key:k1": 600,
+    }
 
 
 def test_refusal_by_second_bucket_consumes_nothing_from_first(on_store: Run) -> None:
@@ -74,7 +78,7 @@ def test_refusal_by_second_bucket_consumes_nothing_from_first(on_store: Run) -> 
         "otpm:key:k1",
         LimitKind.BUCKET,
     )
-    assert alone.remaining["itpm:key:k1"] == 1000
+    assert alone.headroom()["itpm:key:k1"] == 1000
 
 
 def test_refusal_by_budget_consumes_nothing_from_buckets_or_leases(on_store: Run) -> None:
@@ -90,7 +94,7 @@ def test_refusal_by_budget_consumes_nothing_from_buckets_or_leases(on_store: Run
 
     refused, after = on_store(scenario)
     assert (refused.admitted, refused.refused_kind) == (False, LimitKind.BUDGET)
-    assert after.remaining == {"rpm:key:k1": 10, "conc:key:k1": 4}
+    assert after.headroom() == {"rpm:key:k1": 10, "conc:key:k1": 4}
 
 
 def test_bucket_refusal_tells_retry_after_when_room_returns(on_store: Run) -> None:
@@ -129,8 +133,8 @@ def test_remaining_reports_headroom_after_the_call(on_store: Run) -> None:
         )
 
     decision = on_store(scenario)
-    assert decision.remaining == {"rpm:key:k1": 7, "conc:key:k1": 2, BUDGET_KEY: 70}
-    assert decision.reset_after["rpm:key:k1"] == pytest.approx(18.0, abs=0.1)
+    assert decision.headroom() == {"rpm:key:k1": 7, "conc:key:k1": 2, BUDGET_KEY: 70}
+    assert decision.resets()["rpm:key:k1"] == pytest.approx(18.0, abs=0.1)
 
 
 def test_settle_refunds_unused_output_tokens(on_store: Run) -> None:
@@ -140,7 +144,7 @@ def test_settle_refunds_unused_output_tokens(on_store: Run) -> None:
         decision = await store.admit(admission, Amounts(output_tokens=400))
         assert decision.reservation is not None
         await store.settle(decision.reservation, input_tokens=0, output_tokens=100, cost_nanousd=0)
-        return (await store.admit(admission, PROBE)).remaining["otpm:key:k1"]
+        return (await store.admit(admission, PROBE)).headroom()["otpm:key:k1"]
 
     assert on_store(scenario) == 900
 
@@ -155,7 +159,7 @@ def test_settle_takes_more_when_the_estimate_was_low_even_into_debt(on_store: Ru
         return await store.admit(admission, Amounts(input_tokens=1))
 
     refused = on_store(scenario)
-    assert (refused.admitted, refused.remaining["itpm:key:k1"]) == (False, 0)
+    assert (refused.admitted, refused.headroom()["itpm:key:k1"]) == (False, 0)
     # 50 tokens of debt plus the 1 asked for, at 100 per 60 s.
     assert refused.retry_after == pytest.approx(51 * 0.6, abs=0.1)
 
@@ -167,7 +171,7 @@ def test_settle_keeps_the_requests_taken(on_store: Run) -> None:
         decision = await store.admit(admission, Amounts(input_tokens=100))
         assert decision.reservation is not None
         await store.settle(decision.reservation, input_tokens=40, output_tokens=0, cost_nanousd=0)
-        return dict((await store.admit(admission, PROBE)).remaining)
+        return (await store.admit(admission, PROBE)).headroom()
 
     assert on_store(scenario) == {"rpm:key:k1": 9, "itpm:key:k1": 960}
 
@@ -188,7 +192,7 @@ def test_release_gives_everything_back(on_store: Run) -> None:
 
     again, spent = on_store(scenario)
     assert again.admitted
-    assert again.remaining == {
+    assert again.headroom() == {
         "rpm:key:k1": 9,
         "otpm:key:k1": 600,
         "conc:key:k1": 0,
@@ -221,7 +225,7 @@ def test_budget_settle_replaces_the_reservation_by_the_actual_cost(on_store: Run
         assert decision.reservation is not None
         await store.settle(decision.reservation, input_tokens=0, output_tokens=0, cost_nanousd=120)
         probe = await store.admit(admission, PROBE)
-        return await store.spent(BUDGET_KEY), probe.remaining[BUDGET_KEY]
+        return await store.spent(BUDGET_KEY), probe.headroom()[BUDGET_KEY]
 
     assert on_store(scenario) == (120, 880)
 
@@ -263,7 +267,7 @@ def test_settling_twice_counts_once(on_store: Run) -> None:
             )
         await store.release(decision.reservation)
         probe = Admission(buckets=[otpm(1000, window=3600)])
-        level = (await store.admit(probe, PROBE)).remaining["otpm:key:k1"]
+        level = (await store.admit(probe, PROBE)).headroom()["otpm:key:k1"]
         return level, await store.spent(BUDGET_KEY)
 
     assert on_store(scenario) == (900, 50)
@@ -303,7 +307,7 @@ def test_settle_after_the_reservation_expired_still_books_the_spend(on_store: Ru
         assert late.reservation is not None
         await store.settle(late.reservation, input_tokens=0, output_tokens=0, cost_nanousd=40)
         probe = await store.admit(admission, PROBE)
-        return await store.spent(BUDGET_KEY), probe.remaining[BUDGET_KEY]
+        return await store.spent(BUDGET_KEY), probe.headroom()[BUDGET_KEY]
 
     assert on_store(scenario) == (40, 60)
 

@@ -20,15 +20,22 @@ Contract shared by all stores:
   `finally: release(...)` after a `settle` does no harm.
 - Keys are distinct within one admission (checked when the `Admission` is built, which a
   caller does once per set of limits, not per call: the per-call part is `Amounts`).
+
+No msgspec Structs here: nothing serialises these types, and in the compiled build
+(mypyc) a class defined here is a native class whose fields admission reads as C struct
+members, where a Struct's go through Python attribute lookup. The limits are frozen
+dataclasses (built once per set of limits and period); what is made per call (`Amounts`,
+`Reservation`, `Decision`) are plain classes with `Final` fields, which mypyc constructs
+natively (measured: ~25 ns, against ~300 for a frozen dataclass, whose generated
+`__init__` stays interpreted).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import IntEnum, StrEnum
-from typing import Protocol
-
-import msgspec
+from typing import Final, Protocol
 
 
 class CountersUnavailable(Exception):
@@ -51,7 +58,8 @@ class Takes(IntEnum):
     OUTPUT = 2  # `Amounts.output_tokens`: `max_tokens` reserved, the actual count at settle
 
 
-class BucketLimit(msgspec.Struct, frozen=True):
+@dataclass(frozen=True, slots=True)
+class BucketLimit:
     """A token bucket of `capacity` per `window_seconds`, counting what `takes` says."""
 
     key: str  # e.g. "rpm:key:key_abc", "itpm:user:key_abc/alice", "otpm:global"
@@ -60,14 +68,16 @@ class BucketLimit(msgspec.Struct, frozen=True):
     window_seconds: float = 60.0
 
 
-class ConcurrencyLimit(msgspec.Struct, frozen=True):
+@dataclass(frozen=True, slots=True)
+class ConcurrencyLimit:
     """At most `limit` calls under `key` at once; each admitted call holds one lease."""
 
     key: str
     limit: int
 
 
-class BudgetLimit(msgspec.Struct, frozen=True):
+@dataclass(frozen=True, slots=True)
+class BudgetLimit:
     """Spend under `key` (one counter per period: put the period in the key, e.g.
     "budget:key:key_abc:day:2026-11-25") may not exceed `limit_nanousd`. Each call holds
     its worst-case cost (`Amounts.reserve_nanousd`) until it settles with the actual cost."""
@@ -77,7 +87,8 @@ class BudgetLimit(msgspec.Struct, frozen=True):
     period_ttl_seconds: int  # how long the period counter lives: the period plus a margin
 
 
-class Admission(msgspec.Struct, frozen=True):
+@dataclass(frozen=True, slots=True)
+class Admission:
     """The limits a call is held to, checked and taken together: the same for every call
     of one key, end user, team and project in one period, so a caller builds it once and
     reuses it (its limits are validated here, once); what each call takes is `Amounts`."""
@@ -88,75 +99,139 @@ class Admission(msgspec.Struct, frozen=True):
     lease_ttl_seconds: float = 900.0  # longer than the longest call, else its lease lapses
 
     def __post_init__(self) -> None:
-        keys = set()
         for b in self.buckets:
             if b.capacity <= 0 or b.window_seconds <= 0:
                 raise ValueError(f"bucket {b.key!r}: need capacity > 0, window > 0")
-            keys.add(b.key)
-        for c in self.concurrency:
-            keys.add(c.key)
         for g in self.budgets:
             if g.period_ttl_seconds <= 0:
                 raise ValueError(f"budget {g.key!r}: need period_ttl > 0")
-            keys.add(g.key)
-        if len(keys) != len(self.buckets) + len(self.concurrency) + len(self.budgets):
-            every = [b.key for b in self.buckets] + [c.key for c in self.concurrency]
-            every += [g.key for g in self.budgets]
+        every = self.keys()
+        if len(set(every)) != len(every):
             raise ValueError(f"limit keys must be distinct within an admission: {every}")
         if self.lease_ttl_seconds <= 0:
             raise ValueError("lease_ttl_seconds must be > 0")
 
+    def keys(self) -> list[str]:
+        """Every limit key, in the order of `Decision.remaining`."""
+        every = [b.key for b in self.buckets] + [c.key for c in self.concurrency]
+        return every + [g.key for g in self.budgets]
 
-class Amounts(msgspec.Struct, frozen=True):
+
+class Amounts:
     """What one call takes: from each bucket what the bucket counts (`Takes`), from each
-    budget its worst-case cost in nano-USD."""
+    budget its worst-case cost in nano-USD. Read-only (`Final`)."""
 
-    input_tokens: int = 0
-    output_tokens: int = 0
-    reserve_nanousd: int = 0
-    requests: int = 1
+    __slots__ = ("input_tokens", "output_tokens", "requests", "reserve_nanousd")
 
-    def __post_init__(self) -> None:
-        if min(self.input_tokens, self.output_tokens, self.reserve_nanousd, self.requests) < 0:
-            raise ValueError(f"amounts must be >= 0: {self}")
+    def __init__(
+        self,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        reserve_nanousd: int = 0,
+        requests: int = 1,
+    ) -> None:
+        if input_tokens < 0 or output_tokens < 0 or reserve_nanousd < 0 or requests < 0:
+            raise ValueError(
+                f"amounts must be >= 0: input {input_tokens}, output {output_tokens}, "
+                f"reserve {reserve_nanousd}, requests {requests}"
+            )
+        self.input_tokens: Final = input_tokens
+        self.output_tokens: Final = output_tokens
+        self.reserve_nanousd: Final = reserve_nanousd
+        self.requests: Final = requests
 
-    def by_takes(self) -> tuple[int, int, int]:
-        """What this call takes from a bucket, indexed by the bucket's `Takes`."""
-        return (self.requests, self.input_tokens, self.output_tokens)
+    def by_takes(self) -> list[int]:
+        """What this call takes from a bucket, indexed by the bucket's `Takes`. (A list:
+        compiled, indexing a fixed tuple by an enum boxes the tuple first.)"""
+        return [self.requests, self.input_tokens, self.output_tokens]
+
+    def __repr__(self) -> str:
+        return (
+            f"Amounts(input_tokens={self.input_tokens}, output_tokens={self.output_tokens}, "
+            f"reserve_nanousd={self.reserve_nanousd}, requests={self.requests})"
+        )
 
 
-class Reservation(msgspec.Struct):
+class Reservation:
     """What an admitted call holds; hand it back to `settle` or `release`.
 
     The store that ends it sets `ended`, which is what makes ending it again a no-op: no
     store has to remember the id of every call it ended (on a busy gateway that memory
     was hundreds of thousands of objects for the garbage collector to walk)."""
 
-    id: str
-    admission: Admission
-    amounts: Amounts
-    ended: bool = False
+    __slots__ = ("admission", "amounts", "ended", "id")
+
+    def __init__(self, id: str, admission: Admission, amounts: Amounts) -> None:
+        self.id: Final = id
+        self.admission: Final = admission
+        self.amounts: Final = amounts
+        self.ended = False
+
+    def __repr__(self) -> str:
+        return f"Reservation(id={self.id!r}, amounts={self.amounts!r}, ended={self.ended})"
 
 
-class Decision(msgspec.Struct, frozen=True):
-    """The answer to `admit`.
+class Decision:
+    """The answer to `admit`. Read-only (`Final`).
 
-    `remaining` has every limit key of the admission: the headroom left after this call
-    if admitted, else as it stands (requests or tokens for a bucket, free slots for a
-    concurrency key, nano-USD for a budget), never below zero. `reset_after` has every
-    bucket key: seconds until that bucket is full again (the rate-limit reset headers).
+    `remaining` is the headroom of every limit of `admission`, in its order (buckets,
+    then concurrency keys, then budgets): what is left after this call if admitted, else
+    as it stands (requests or tokens for a bucket, free slots for a concurrency key,
+    nano-USD for a budget), never below zero. `reset_after` has one entry per bucket, in
+    order: seconds until it is full again (the rate-limit reset headers). Positions, not
+    keys: the caller built the admission and knows what sits where, and every admitted
+    call is told this, so no dict is built per call (`headroom()` gives one by key).
     `retry_after` is set only when a bucket refused a call that fits its capacity: the
     seconds until it holds the call's amount. Budgets and concurrency don't free up at a
     known time, so a refusal by them (or by a bucket smaller than the amount) has None.
     """
 
-    admitted: bool
-    reservation: Reservation | None = None
-    refused_by: str | None = None
-    refused_kind: LimitKind | None = None
-    retry_after: float | None = None
-    remaining: Mapping[str, int] = msgspec.field(default_factory=dict)
-    reset_after: Mapping[str, float] = msgspec.field(default_factory=dict)
+    __slots__ = (
+        "admission",
+        "admitted",
+        "refused_by",
+        "refused_kind",
+        "remaining",
+        "reservation",
+        "reset_after",
+        "retry_after",
+    )
+
+    def __init__(
+        self,
+        admission: Admission,
+        admitted: bool,
+        *,
+        remaining: list[int],
+        reset_after: list[float],
+        reservation: Reservation | None = None,
+        refused_by: str | None = None,
+        refused_kind: LimitKind | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.admission: Final = admission
+        self.admitted: Final = admitted
+        self.remaining: Final = remaining
+        self.reset_after: Final = reset_after
+        self.reservation: Final = reservation
+        self.refused_by: Final = refused_by
+        self.refused_kind: Final = refused_kind
+        self.retry_after: Final = retry_after
+
+    def headroom(self) -> dict[str, int]:
+        """`remaining` by limit key."""
+        return dict(zip(self.admission.keys(), self.remaining, strict=True))
+
+    def resets(self) -> dict[str, float]:
+        """`reset_after` by bucket key."""
+        return dict(zip((b.key for b in self.admission.buckets), self.reset_after, strict=True))
+
+    def __repr__(self) -> str:
+        return (
+            f"Decision(admitted={self.admitted}, refused_by={self.refused_by!r}, "
+            f"refused_kind={self.refused_kind}, retry_after={self.retry_after}, "
+            f"headroom={self.headroom()}, resets={self.resets()})"
+        )
 
 
 class CounterStore(Protocol):

@@ -98,8 +98,6 @@ class InProcessCounterStore:
         now = self._clock()
         if now >= self._next_sweep:
             self._sweep(now)
-        remaining: dict[str, int] = {}
-        reset_after: dict[str, float] = {}
         refusal: tuple[str, LimitKind, float | None] | None = None
         taken = amounts.by_takes()
         reserve = amounts.reserve_nanousd
@@ -118,13 +116,15 @@ class InProcessCounterStore:
                 if amount <= capacity:
                     retry = (amount - level) * bucket.window_seconds / capacity
                 refusal = (bucket.key, LimitKind.BUCKET, retry)
+        # Headroom of the leases and budgets as they stand (lowered below if admitted).
+        held: list[int] = []
         for lease in admission.concurrency:
             holds = self._leases.get(lease.key)
             active = 0
             if holds is not None:
                 holds.purge(now)
                 active = len(holds.amounts)
-            remaining[lease.key] = max(0, lease.limit - active)
+            held.append(max(0, lease.limit - active))
             if active >= lease.limit and refusal is None:
                 refusal = (lease.key, LimitKind.CONCURRENCY, None)
         for budget in admission.budgets:
@@ -136,45 +136,52 @@ class InProcessCounterStore:
             if account is not None:
                 account.holds.purge(now)
                 used = account.spent + account.holds.total
-            remaining[budget.key] = max(0, budget.limit_nanousd - used)
+            held.append(max(0, budget.limit_nanousd - used))
             fits = used < budget.limit_nanousd and used + reserve <= budget.limit_nanousd
             if not fits and refusal is None:
                 refusal = (budget.key, LimitKind.BUDGET, None)
 
+        remaining: list[int] = []
+        reset_after: list[float] = []
         if refusal is not None:
-            for bucket, level in zip(admission.buckets, levels, strict=True):
-                remaining[bucket.key] = max(0, math.floor(level))
-                reset_after[bucket.key] = _seconds_to_full(bucket, level)
+            for position, bucket in enumerate(admission.buckets):
+                level = levels[position]
+                remaining.append(max(0, math.floor(level)))
+                reset_after.append(_seconds_to_full(bucket, level))
             key, kind, retry_after = refusal
             return Decision(
-                admitted=False,
+                admission,
+                False,
                 refused_by=key,
                 refused_kind=kind,
                 retry_after=retry_after,
-                remaining=remaining,
+                remaining=remaining + held,
                 reset_after=reset_after,
             )
 
         rid = str(next(self._ids))
         expires = now + admission.lease_ttl_seconds
-        for bucket, state, level in zip(admission.buckets, states, levels, strict=True):
-            left = level - taken[bucket.takes]
-            remaining[bucket.key] = int(left) if left > 0 else 0
-            reset_after[bucket.key] = self._set_level(bucket, state, left, now)
+        for position, bucket in enumerate(admission.buckets):
+            state = states[position]
+            left = levels[position] - taken[bucket.takes]
+            remaining.append(int(left) if left > 0 else 0)
+            reset_after.append(self._set_level(bucket, state, left, now))
         for lease in admission.concurrency:
             holds = self._leases.get(lease.key)
             if holds is None:
                 holds = self._leases[lease.key] = _Holds()
             holds.add(rid, 1, expires)
-            remaining[lease.key] -= 1
         for budget in admission.budgets:
             account = self._budgets.get(budget.key)
             if account is None:
                 account = self._budgets[budget.key] = _Budget(now + budget.period_ttl_seconds)
             account.holds.add(rid, reserve, expires)
-            remaining[budget.key] -= reserve
+        leases = len(admission.concurrency)
+        for position, headroom in enumerate(held):
+            remaining.append(headroom - (1 if position < leases else reserve))
         return Decision(
-            admitted=True,
+            admission,
+            True,
             reservation=Reservation(rid, admission, amounts),
             remaining=remaining,
             reset_after=reset_after,
@@ -209,12 +216,12 @@ class InProcessCounterStore:
         """`settle` without a coroutine: nothing here waits, so the gateway settles in
         line when a call ends instead of scheduling a task per call."""
         taken = reservation.amounts
-        actual = (taken.requests, input_tokens, output_tokens)
+        actual = [taken.requests, input_tokens, output_tokens]
         self._end(reservation, actual, cost_nanousd)
 
     def release_now(self, reservation: Reservation) -> None:
         """`release` without a coroutine (see `settle_now`)."""
-        self._end(reservation, (0, 0, 0), 0)
+        self._end(reservation, [0, 0, 0], 0)
 
     async def spent(self, budget_key: str) -> int:
         account = self._budgets.get(budget_key)
@@ -227,9 +234,7 @@ class InProcessCounterStore:
         self._leases.clear()
         self._budgets.clear()
 
-    def _end(
-        self, reservation: Reservation, actual: tuple[int, int, int], cost_nanousd: int | None
-    ) -> None:
+    def _end(self, reservation: Reservation, actual: list[int], cost_nanousd: int | None) -> None:
         """Give back what `reservation` took beyond `actual` (requests, input, output) and
         book `cost_nanousd` (None: the reservation) on its budgets."""
         if reservation.ended:

@@ -99,12 +99,13 @@ class RedisCounterStore:
 
         admitted, refused, retry_us = reply[0], reply[1], reply[2]
         limits: Sequence[Any] = (*buckets, *leases, *budgets)
-        remaining = {limit.key: reply[3 + i] for i, limit in enumerate(limits)}
         base = 3 + len(limits)
-        reset_after = {b.key: reply[base + i] / 1e6 for i, b in enumerate(buckets)}
+        remaining: list[int] = reply[3:base]
+        reset_after = [us / 1e6 for us in reply[base : base + len(buckets)]]
         if admitted:
             return Decision(
-                admitted=True,
+                admission,
+                True,
                 reservation=Reservation(rid, admission, amounts),
                 remaining=remaining,
                 reset_after=reset_after,
@@ -117,7 +118,8 @@ class RedisCounterStore:
             else LimitKind.BUDGET
         )
         return Decision(
-            admitted=False,
+            admission,
+            False,
             refused_by=limits[refused].key,
             refused_kind=kind,
             retry_after=retry_us / 1e6 if retry_us >= 0 else None,
@@ -135,10 +137,10 @@ class RedisCounterStore:
     ) -> None:
         requests = reservation.amounts.requests
         cost = -1 if cost_nanousd is None else cost_nanousd
-        await self._end(reservation, (requests, input_tokens, output_tokens), cost)
+        await self._end(reservation, [requests, input_tokens, output_tokens], cost)
 
     async def release(self, reservation: Reservation) -> None:
-        await self._end(reservation, (0, 0, 0), 0)
+        await self._end(reservation, [0, 0, 0], 0)
 
     async def spent(self, budget_key: str) -> int:
         value = await self._command("HGET", self.prefix + "$:" + budget_key, "spent")
@@ -147,7 +149,7 @@ class RedisCounterStore:
     async def aclose(self) -> None:
         await self._redis.aclose()
 
-    async def _end(self, reservation: Reservation, actual: tuple[int, int, int], cost: int) -> None:
+    async def _end(self, reservation: Reservation, actual: list[int], cost: int) -> None:
         """Give back what `reservation` took beyond `actual` (requests, input, output) and
         book `cost` (-1: the reservation) on its budgets."""
         if reservation.ended:
