@@ -183,14 +183,10 @@ class Gateway:
             estimate = apply_input_limits(call, limits)
             await self.admitter.admit(call, key, plan, estimate)
         cached = self.response_cache.lookup(call, plan)
-        if cached is None:
-            reply = await dispatch(call, plan, self._stale_answer)
-            self.response_cache.store_answer(call, plan, reply)
-        else:
-            reply = cached
-        ticket = call.admission
-        if ticket is not None:
-            reply.headers.extend(ticket.headers)
+        if cached is not None:
+            return cached
+        reply = await dispatch(call, plan, self._stale_answer)
+        self.response_cache.store_answer(call, plan, reply)
         return reply
 
     def _stale_answer(self, call: Call, plan: RoutePlan) -> Reply | None:

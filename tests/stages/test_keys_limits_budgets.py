@@ -170,6 +170,28 @@ def test_requests_per_minute_refuse_with_429_retry_after_and_anthropic_headers(
         server.stop()
 
 
+def test_an_admitted_call_that_fails_upstream_still_reports_its_headroom(
+    tmp_path: Path,
+) -> None:
+    _, secret = create_key(tmp_path / "keys.db", limits=Limits(rpm=5))
+    server = keyed_gateway(tmp_path)
+    try:
+        client = claude(server.url, secret)
+        with pytest.raises(anthropic.InternalServerError) as caught:
+            client.messages.create(
+                model="claude-haiku-4-5",
+                max_tokens=5,
+                messages=HI,
+                extra_headers={"x-simulator-fault": "500"},
+            )
+        headers = caught.value.response.headers
+        assert headers["anthropic-ratelimit-requests-limit"] == "5"
+        assert headers["anthropic-ratelimit-requests-remaining"] == "4"
+        assert len(headers.get_list("anthropic-ratelimit-requests-remaining")) == 1
+    finally:
+        server.stop()
+
+
 def test_openai_clients_get_x_ratelimit_headers(tmp_path: Path) -> None:
     _, secret = create_key(tmp_path / "keys.db", limits=Limits(rpm=2, input_tpm=100_000))
     server = keyed_gateway(tmp_path)

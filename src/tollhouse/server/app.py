@@ -180,6 +180,10 @@ class GatewayApp:
             )
             reply = _error_reply(InternalError("internal gateway error"), fmt, request_id)
         _identify(reply, fmt, request_id, call)
+        if call is not None and call.admission is not None:
+            # The headroom an admitted call left, on whatever reply it gets (an upstream
+            # error included), as the provider sends it on every reply.
+            reply.headers += call.admission.headers
         if call is not None and self.gateway.ledger.keeps_answer_text:
             call.answer_capture = bytearray(reply.body)
         try:
