@@ -181,7 +181,9 @@ class Gateway:
         else:
             limits = plan.input_limits if key is None else tightest((plan.input_limits, key.caps))
             estimate = apply_input_limits(call, limits)
-            await self.admitter.admit(call, key, plan, estimate)
+            waiting = self.admitter.admit(call, key, plan, estimate)
+            if waiting is not None:  # a remote counter store
+                await waiting
         cached = self.response_cache.lookup(call, plan)
         if cached is not None:
             return cached

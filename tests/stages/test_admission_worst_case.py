@@ -56,7 +56,8 @@ def reserved(gateway: Gateway, input_tokens: int, output_tokens: int) -> int:
     call.project = "p"
 
     async def admit() -> int:
-        await gateway.admitter.admit(call, None, gateway.router.resolve("m"), input_tokens)
+        # In process, admission decides at once: nothing to await.
+        assert gateway.admitter.admit(call, None, gateway.router.resolve("m"), input_tokens) is None
         reserve = call.admission.reservation.amounts.reserve_nanousd
         gateway.admitter.finish(call)
         return int(reserve)

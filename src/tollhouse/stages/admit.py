@@ -21,7 +21,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -247,16 +247,21 @@ class Admitter:
         # budget is worth showing the alerts, as a fraction of its limit.
         self._alert_headroom = 1.0 - min(thresholds) if thresholds else -1.0
 
-    async def admit(
+    def admit(
         self, call: Call, key: KeyRecord | None, plan: RoutePlan, estimate: int | None
-    ) -> None:
+    ) -> Awaitable[None] | None:
         """Admit `call` or raise RateLimited / BudgetExceeded / PermissionDenied /
-        ServiceUnavailable; an admitted call gets its `Ticket` on `call.admission`."""
+        ServiceUnavailable; an admitted call gets its `Ticket` on `call.admission`.
+
+        Decided here and now (None) when the counters live in this process or nothing
+        limits the call; else the returned awaitable asks the remote store and concludes.
+        (Not a coroutine throughout: in process, that was a generator per call for
+        nothing to wait on.)"""
         if not self._anything_configured and key is None:
-            return
+            return None
         shape = self._shape(call, key)
         if shape is None:
-            return
+            return None
         input_tokens = output_tokens = 0
         if shape.needs_input:
             input_tokens = estimate if estimate is not None else request_input_tokens(call.body)
@@ -268,22 +273,31 @@ class Admitter:
         if shape.budgets:
             worst = self._worst_case(call, input_tokens, output_tokens, prices)
         if not (shape.buckets or shape.concurrency or worst is not None):
-            return
+            return None
         day, month = _period_names(call.started_wall)
         admission = shape.admission(day, month, plan.timeouts.total + 60.0, worst is not None)
         amounts = Amounts(input_tokens, output_tokens, worst or 0)
         if self._local is not None:
-            decision: Decision | None = self._local.admit_now(admission, amounts)
-        else:
-            decision = await self._decide(admission, amounts)
-        if decision is None:  # the counters are away and the gateway fails open
-            return
+            self._conclude(call, shape, self._local.admit_now(admission, amounts))
+            return None
+        return self._admit_remotely(call, shape, admission, amounts)
+
+    async def _admit_remotely(
+        self, call: Call, shape: _Shape, admission: Admission, amounts: Amounts
+    ) -> None:
+        decision = await self._decide(admission, amounts)
+        if decision is not None:  # else the counters are away and the gateway fails open
+            self._conclude(call, shape, decision)
+
+    def _conclude(self, call: Call, shape: _Shape, decision: Decision) -> None:
+        """Give `call` its ticket, or raise the refusal `decision` holds."""
         header_plan = (
             shape.anthropic_headers if call.client_format == "anthropic" else shape.openai_headers
         )
         headers = header_plan.render(decision, time.time())
-        if admission.budgets:
-            self._observe_budgets(admission.budgets, shape.budget_use_keys, decision)
+        budgets = decision.admission.budgets
+        if budgets:
+            self._observe_budgets(budgets, shape.budget_use_keys, decision)
         if not decision.admitted:
             self.results[str(decision.refused_kind)] += 1
             raise _refusal(decision, shape.labels, {k.decode(): v.decode() for k, v in headers})
