@@ -81,6 +81,35 @@ def test_a_cached_key_costs_no_store_lookup(tmp_path: Path) -> None:
     assert run(tmp_path, scenario) == 1
 
 
+def test_a_burst_with_a_new_secret_shares_one_store_lookup(tmp_path: Path) -> None:
+    async def scenario(store: CountingStore, ring: KeyRing, clocks: Clocks) -> tuple[int, int]:
+        record, secret = await store.create(KeySpec(name="k"))
+        found = await asyncio.gather(*(ring.authenticate(secret) for _ in range(50)))
+        assert {key.key_id for key in found} == {record.key_id}
+        refused = await asyncio.gather(
+            *(ring.authenticate("sk-th-not-a-key") for _ in range(20)), return_exceptions=True
+        )
+        assert all(isinstance(error, AuthError) for error in refused)
+        return store.lookups, len(ring._fetching)
+
+    assert run(tmp_path, scenario) == (2, 0)  # one per secret; nothing left under way
+
+
+def test_a_waiter_going_away_does_not_cancel_the_shared_lookup(tmp_path: Path) -> None:
+    async def scenario(store: CountingStore, ring: KeyRing, clocks: Clocks) -> int:
+        record, secret = await store.create(KeySpec(name="k"))
+        first = asyncio.create_task(ring.authenticate(secret))
+        second = asyncio.create_task(ring.authenticate(secret))
+        await asyncio.sleep(0)  # both are waiting on the one lookup
+        first.cancel()
+        assert (await second).key_id == record.key_id
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        return store.lookups
+
+    assert run(tmp_path, scenario) == 1
+
+
 def test_a_revocation_is_seen_once_the_ttl_has_passed(tmp_path: Path) -> None:
     async def scenario(store: CountingStore, ring: KeyRing, clocks: Clocks) -> str:
         record, secret = await store.create(KeySpec(name="k"))

@@ -12,6 +12,7 @@ Unknown secrets are cached too (briefly, `negative_ttl`), so a client retrying a
 in a loop doesn't hit the database each time. The two caches have separate bounds: a flood
 of random keys can only evict other unknown keys, never a real key a customer is using.
 The caches are keyed by the secret's hash, so the plaintext is not kept in memory.
+Requests that present the same uncached secret at once share one store lookup.
 
 A store failure propagates as the store raised it (`KeyStoreUnavailable`): an outage must
 not look like a bad key to the client.
@@ -19,6 +20,7 @@ not look like a bad key to the client.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import OrderedDict
@@ -58,6 +60,7 @@ class KeyRing:
         # digest -> (cached until, monotonic; record; this secret accepted until, wall clock)
         self._known: OrderedDict[str, tuple[float, KeyRecord, float]] = OrderedDict()
         self._unknown: OrderedDict[str, float] = OrderedDict()
+        self._fetching: dict[str, asyncio.Task[KeyRecord | None]] = {}  # lookups under way
 
     async def authenticate(self, secret: str | None) -> KeyRecord:
         """The key `secret` belongs to, if it accepts it now; else `AuthError` (401) saying
@@ -98,7 +101,24 @@ class KeyRing:
         unknown_until = self._unknown.get(digest)
         if unknown_until is not None and now < unknown_until:
             return None
+        # Requests that arrive with the same secret while it is being looked up (a client
+        # opening with a burst) share that one lookup instead of each asking the store.
+        fetching = self._fetching.get(digest)
+        if fetching is None:
+            fetching = asyncio.get_running_loop().create_task(self._fetch(digest, secret))
+            self._fetching[digest] = fetching
+            fetching.add_done_callback(lambda done: self._fetched(digest, done))
+        return await asyncio.shield(fetching)
+
+    def _fetched(self, digest: str, done: asyncio.Task[KeyRecord | None]) -> None:
+        if self._fetching.get(digest) is done:
+            del self._fetching[digest]
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter may have gone away
+
+    async def _fetch(self, digest: str, secret: str) -> KeyRecord | None:
         record = await self.store.find_by_secret(secret)
+        now = self._monotonic()
         if record is None:
             self._known.pop(digest, None)
             _put(self._unknown, digest, now + self.negative_ttl, self.max_unknown)
