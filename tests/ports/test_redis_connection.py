@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from tests.ports.counters.redis_server import PrivateRedis, free_port
+from tests.ports.counters.redis_server import PrivateRedis, free_port, private_redis_server
 from tests.support import server_unreachable
 
 from tollhouse.ports.redis_connection import RedisConnection, RedisUnavailable, ReplyError
@@ -19,14 +19,8 @@ from tollhouse.ports.redis_connection import RedisConnection, RedisUnavailable, 
 
 @pytest.fixture
 def password_redis() -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        server_unreachable("redis-server is not installed")
-    server = PrivateRedis(password="s3cret pass")
-    server.start()
-    try:
+    with private_redis_server(password="s3cret pass") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_concurrent_commands_on_one_connection_each_get_their_own_reply(

@@ -4,13 +4,11 @@ a key prefix of the test's own (`redis_url`, `redis_prefix`: tests/conftest.py).
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from tests.ports.counters.redis_server import PrivateRedis
-from tests.support import server_unreachable
+from tests.ports.counters.redis_server import PrivateRedis, private_redis_server
 
 from tollhouse.ports.counters.base import CounterStore
 from tollhouse.ports.counters.in_process import InProcessCounterStore
@@ -51,11 +49,5 @@ def on_store(new_store: Callable[[], CounterStore]) -> Callable[..., Any]:
 
 @pytest.fixture
 def private_redis() -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        server_unreachable("redis-server is not installed")
-    server = PrivateRedis()
-    server.start()
-    try:
+    with private_redis_server() as server:
         yield server
-    finally:
-        server.stop()

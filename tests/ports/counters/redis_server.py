@@ -3,11 +3,15 @@ or flushing its scripts."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import redis
+from tests.support import server_unreachable
 
 
 def free_port() -> int:
@@ -54,3 +58,16 @@ class PrivateRedis:
             self._process.kill()
             self._process.wait()
             self._process = None
+
+
+@contextmanager
+def private_redis_server(password: str | None = None) -> Iterator[PrivateRedis]:
+    """A `PrivateRedis` started for the block and stopped after it (a fixture's body)."""
+    if shutil.which("redis-server") is None:
+        server_unreachable("redis-server is not installed")
+    server = PrivateRedis(password=password)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
