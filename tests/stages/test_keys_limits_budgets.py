@@ -140,6 +140,38 @@ def test_a_revoked_key_stops_working(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_new_limits_on_a_key_apply_once_the_ring_reloads_it(tmp_path: Path) -> None:
+    key_id, secret = create_key(tmp_path / "keys.db", limits=Limits(rpm=2))
+    server = keyed_gateway(
+        tmp_path,
+        keys={"required": True, "sqlite_path": str(tmp_path / "keys.db"), "cache_ttl_seconds": 0.1},
+    )
+    try:
+        client = claude(server.url, secret)
+
+        def requests_limit() -> str:
+            reply = client.messages.with_raw_response.create(
+                model="claude-haiku-4-5", max_tokens=5, messages=HI
+            )
+            return reply.headers["anthropic-ratelimit-requests-limit"]
+
+        assert requests_limit() == "2"
+
+        async def raise_limit() -> None:
+            store = SQLiteKeyStore(tmp_path / "keys.db")
+            try:
+                await store.update(key_id, limits=Limits(rpm=50))
+            finally:
+                await store.aclose()
+
+        asyncio.run(raise_limit())
+        asyncio.run(asyncio.sleep(0.2))
+        # The bucket keeps the level it had and refills at the new rate from there.
+        assert requests_limit() == "50"
+    finally:
+        server.stop()
+
+
 # --- rate limits ------------------------------------------------------------------------
 
 
