@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
 
@@ -75,13 +74,7 @@ class RedisCounterStore:
     async def admit(self, admission: Admission, amounts: Amounts) -> Decision:
         rid = f"{self._id_tag}.{next(self._ids)}"
         buckets, leases, budgets = admission.buckets, admission.concurrency, admission.budgets
-        p = self.prefix
-        keys = [
-            *(p + "b:" + b.key for b in buckets),
-            *(p + "c:" + c.key for c in leases),
-            *(p + "$:" + g.key for g in budgets),
-            *(p + "$held:" + g.key for g in budgets),
-        ]
+        keys = self._keys(admission)
         args: list[Any] = [
             rid,
             _ms(admission.lease_ttl_seconds),
@@ -98,8 +91,7 @@ class RedisCounterStore:
         reply: list[int] = await self._call(self._admit, keys, args)
 
         admitted, refused, retry_us = reply[0], reply[1], reply[2]
-        limits: Sequence[Any] = (*buckets, *leases, *budgets)
-        base = 3 + len(limits)
+        base = 3 + len(buckets) + len(leases) + len(budgets)
         remaining: list[int] = reply[3:base]
         reset_after = [us / 1e6 for us in reply[base : base + len(buckets)]]
         if admitted:
@@ -120,7 +112,7 @@ class RedisCounterStore:
         return Decision(
             admission,
             False,
-            refused_by=limits[refused].key,
+            refused_by=admission.keys()[refused],
             refused_kind=kind,
             retry_after=retry_us / 1e6 if retry_us >= 0 else None,
             remaining=remaining,
@@ -159,13 +151,7 @@ class RedisCounterStore:
         reservation.ended = True
         admission = reservation.admission
         buckets, leases, budgets = admission.buckets, admission.concurrency, admission.budgets
-        p = self.prefix
-        keys = [
-            *(p + "b:" + b.key for b in buckets),
-            *(p + "c:" + c.key for c in leases),
-            *(p + "$:" + g.key for g in budgets),
-            *(p + "$held:" + g.key for g in budgets),
-        ]
+        keys = self._keys(admission)
         args: list[Any] = [
             reservation.id,
             len(buckets),
@@ -180,6 +166,16 @@ class RedisCounterStore:
         for g in budgets:
             args += (amounts.reserve_nanousd, g.period_ttl_seconds)
         await self._call(self._settle, keys, args)
+
+    def _keys(self, admission: Admission) -> list[str]:
+        """The Redis keys of `admission`'s limits, in the order both scripts read them."""
+        p = self.prefix
+        return [
+            *(p + "b:" + b.key for b in admission.buckets),
+            *(p + "c:" + c.key for c in admission.concurrency),
+            *(p + "$:" + g.key for g in admission.budgets),
+            *(p + "$held:" + g.key for g in admission.budgets),
+        ]
 
     async def _call(self, script: _Script, keys: list[str], args: list[Any]) -> Any:
         """Run `script` by its digest; a server that lost it (restart, SCRIPT FLUSH,
