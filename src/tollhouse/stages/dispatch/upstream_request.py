@@ -1,8 +1,9 @@
-"""Shape the client's request for the upstream that will serve it.
+"""The request one attempt sends to its deployment, built from the client's request.
 
 Same format in and out: the client's bytes are forwarded untouched (unknown fields and all)
 unless the model id must change, in which case only `model` is rewritten. Cross format: the
-request is translated at this edge and the answer is translated back by dispatch.
+request is translated here, and the answer is translated back by `answer_reply` (whole
+answers) or `stream_relay` (streams).
 """
 
 from __future__ import annotations

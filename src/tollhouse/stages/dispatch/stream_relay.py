@@ -28,7 +28,7 @@ from tollhouse.providers.base import (
     WireFormat,
 )
 from tollhouse.stages.answer_facts import TRUNCATED, anthropic_stop_reason
-from tollhouse.stages.stream_markers import (
+from tollhouse.stages.dispatch.stream_markers import (
     accounting_events,
     complete_events,
     holds_accounting,

@@ -24,9 +24,13 @@ from tollhouse.providers.base import (
 )
 from tollhouse.reliability.backoff import retry_after_seconds
 from tollhouse.reliability.failure_class import FailureClass, classify_status
+from tollhouse.stages.dispatch.stream_markers import (
+    complete_events,
+    content_started,
+    may_hold_error,
+)
+from tollhouse.stages.dispatch.upstream_request import build_upstream_request
 from tollhouse.stages.route import Target
-from tollhouse.stages.stream_markers import complete_events, content_started, may_hold_error
-from tollhouse.stages.upstream_request import build_upstream_request
 from tollhouse.wire.sse import SSEEvent, SSEParser
 
 

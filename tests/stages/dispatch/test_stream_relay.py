@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 import pytest
 
 from tollhouse.call import Call
-from tollhouse.stages.stream_relay import relay_stream
+from tollhouse.stages.dispatch.stream_relay import relay_stream
 from tollhouse.wire.anthropic import message_stream
 
 MESSAGE = {
@@ -90,7 +90,7 @@ def test_a_cut_stream_is_estimated_from_its_content() -> None:
 
 
 def test_a_crlf_stream_is_committed_at_its_first_content_not_held_whole() -> None:
-    from tollhouse.stages.attempt import _hold_preamble
+    from tollhouse.stages.dispatch.attempt import _hold_preamble
 
     crlf = STREAM.replace(b"\n", b"\r\n")
     pieces = crlf.split(b"\r\n\r\n")

@@ -23,10 +23,10 @@ from tollhouse.reliability.backoff import backoff_delay
 from tollhouse.reliability.failure_class import RETRYABLE
 from tollhouse.server.reply import SSE_CONTENT_TYPE, Reply
 from tollhouse.stages.answer_facts import FLAGGED, TRUNCATED, answer_facts, max_tokens_field
-from tollhouse.stages.attempt import Answer, Failure, attempt
-from tollhouse.stages.degrade import StaleLookup, degrade
+from tollhouse.stages.dispatch.attempt import Answer, Failure, attempt
+from tollhouse.stages.dispatch.degrade import StaleLookup, degrade
+from tollhouse.stages.dispatch.stream_relay import relay_stream
 from tollhouse.stages.route import RoutePlan, Target
-from tollhouse.stages.stream_relay import relay_stream
 from tollhouse.wire.anthropic_openai import (
     anthropic_response_to_openai,
     openai_response_to_anthropic,
