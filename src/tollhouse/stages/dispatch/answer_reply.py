@@ -1,0 +1,131 @@
+"""The client's reply from an attempt's outcome: a started answer (after the answer checks,
+translated to the client's format when the upstream speaks the other one, marked with the
+gateway's `x-tollhouse-*` headers), or the upstream's own error relayed in the client's
+format."""
+
+from __future__ import annotations
+
+import orjson
+
+from tollhouse.call import Call
+from tollhouse.errors import TollhouseError, UpstreamError
+from tollhouse.server.reply import SSE_CONTENT_TYPE, Reply
+from tollhouse.stages.answer_facts import FLAGGED, TRUNCATED, answer_facts
+from tollhouse.stages.check import check_answer
+from tollhouse.stages.dispatch.attempt import Answer, Failure
+from tollhouse.stages.dispatch.stream_relay import relay_stream
+from tollhouse.stages.route import RoutePlan
+from tollhouse.wire.anthropic_openai import (
+    anthropic_response_to_openai,
+    openai_response_to_anthropic,
+    translate_error_body,
+)
+
+# Upstream headers a client may act on when an upstream error is relayed to it.
+_RELAYED_ERROR_HEADERS = ("retry-after", "retry-after-ms")
+
+
+async def answer_reply(
+    call: Call, plan: RoutePlan, answer: Answer, checked_again: bool
+) -> Reply | None:
+    """The client's reply for a started answer; None when an answer check wants one more
+    attempt (`checked_again`: one already did, on this call)."""
+    target = answer.target
+    call.served_by = target.label
+    call.upstream_model = target.upstream_model
+    call.provider_name = target.provider.name
+    call.upstream_request_id = _upstream_request_id(answer.response.headers)
+    call.status = answer.response.status
+    upstream = answer.upstream_format
+    if answer.chunks is not None:
+        reply = Reply(
+            status=200,
+            stream=relay_stream(call, answer.response, upstream, answer.chunks, answer.first_chunk),
+            content_type=SSE_CONTENT_TYPE,
+        )
+        return _decorate(call, reply)
+
+    body = answer.body or b""
+    if call.endpoint != "count_tokens":
+        facts = answer_facts(body, upstream)
+        call.stop_reason = facts.stop_reason
+        call.usage = facts.usage
+        call.truncated = call.stop_reason in TRUNCATED
+        if check_answer(call, plan, checked_again):
+            return None
+    if upstream != call.client_format:
+        body = _translate_answer(call, body)
+    return _decorate(call, Reply(status=answer.response.status, body=body))
+
+
+def _decorate(call: Call, reply: Reply) -> Reply:
+    reply.add_header("x-tollhouse-attempts", str(call.attempts))
+    if call.served_by:
+        reply.add_header("x-tollhouse-served-by", call.served_by)
+    if call.fallback_used:
+        reply.add_header("x-tollhouse-fallback", "true")
+    if call.stop_reason is not None:
+        reply.add_header("x-tollhouse-stop-reason", call.stop_reason)
+        if call.truncated:
+            reply.add_header("x-tollhouse-truncated", "true")
+        elif call.stop_reason in FLAGGED:
+            reply.add_header("x-tollhouse-flagged", call.stop_reason)
+    return reply
+
+
+def _translate_answer(call: Call, body: bytes) -> bytes:
+    try:
+        doc = orjson.loads(body)
+        if call.client_format == "openai":
+            return orjson.dumps(anthropic_response_to_openai(doc, call.model))
+        return orjson.dumps(openai_response_to_anthropic(doc, call.model))
+    except TollhouseError:
+        raise
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UpstreamError(f"upstream answer could not be translated: {exc!r}") from None
+
+
+def error_reply(call: Call, failure: Failure) -> Reply:
+    """The upstream's error, relayed in the client's format, for a failure the client must
+    hear as it is (its own request was wrong)."""
+    status = failure.status or 502
+    call.status = status
+    call.served_by = failure.target.label
+    if status in (401, 403):
+        # The client's key was accepted by the gateway; the provider rejected the gateway's
+        # own credential, which the client can neither see nor fix.
+        raise UpstreamError(
+            f"the upstream provider {failure.target.provider.name} rejected the gateway's "
+            f"credentials (HTTP {status}); the operator must fix the provider key"
+        )
+    upstream = failure.target.provider.wire_format
+    body = failure.body
+    if upstream != call.client_format or not _is_error_body(body, upstream):
+        body = translate_error_body(body, status, call.client_format)
+    reply = Reply(status=status, body=body)
+    for name in _RELAYED_ERROR_HEADERS:
+        value = failure.headers.get(name)
+        if value:
+            reply.add_header(name, value)
+    return _decorate(call, reply)
+
+
+def _is_error_body(body: bytes, fmt: str) -> bool:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(doc, dict):
+        return False
+    error = doc.get("error")
+    if fmt == "anthropic":
+        return doc.get("type") == "error" and isinstance(error, dict)
+    return isinstance(error, dict) and "message" in error
+
+
+def _upstream_request_id(headers: object) -> str | None:
+    get = getattr(headers, "get", None)
+    if get is None:
+        return None
+    value = get("request-id") or get("x-request-id")
+    return str(value) if value else None
