@@ -7,6 +7,8 @@ the built-in simulator, in process or as its own HTTP server.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,6 +18,7 @@ import openai
 import psycopg
 import pytest
 import redis
+from hypothesis.configuration import set_hypothesis_home_dir
 from psycopg.conninfo import make_conninfo
 from tests.support import (
     GATEWAY_KEY,
@@ -24,6 +27,7 @@ from tests.support import (
     serve_gateway,
     server_unreachable,
 )
+from tests.working_directory import confined_to
 
 from tollhouse.server.runner import BackgroundServer
 from tollhouse.simulator.asgi import create_app as create_simulator_app
@@ -34,6 +38,30 @@ POSTGRES = os.environ.get(
     "TOLLHOUSE_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres dbname=test"
 )
 REDIS = os.environ.get("TOLLHOUSE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis keeps its example database and caches in a directory of the run's own: by
+    default it writes `.hypothesis/` wherever pytest started, while collecting."""
+    home = tempfile.mkdtemp(prefix="tollhouse-hypothesis-")
+    config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
+    set_hypothesis_home_dir(home)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_working_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Session-scoped fixtures start in an empty directory of the session's, never in the
+    checkout (see tests/working_directory.py)."""
+    with confined_to(tmp_path_factory.mktemp("session-cwd")):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _test_working_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Each test runs in an empty working directory of its own and fails if it writes there
+    or into the checkout: tests write only under their own tmp_path."""
+    with confined_to(tmp_path_factory.mktemp("cwd")):
+        yield
 
 
 @pytest.fixture(scope="session")

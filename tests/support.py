@@ -46,9 +46,10 @@ IN_PROCESS_CONFIG: dict[str, Any] = {
 }
 
 
-def serve_gateway(config: dict[str, Any]) -> BackgroundServer:
-    """Serve `config`; unless it says where its ledger and keys go, they are SQLite files in
-    a directory of its own, so every test gateway records its calls as a real one does."""
+def hermetic_gateway(config: dict[str, Any]) -> Gateway:
+    """The gateway of `config`; unless it says where its ledger and keys go, they are SQLite
+    files in a directory of its own, so every test gateway records its calls as a real one
+    does, and never into the working directory."""
     directory = tempfile.mkdtemp(prefix="tollhouse-test-")
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
     defaults: dict[str, Any] = {
@@ -58,8 +59,12 @@ def serve_gateway(config: dict[str, Any]) -> BackgroundServer:
         },
         "keys": {"sqlite_path": f"{directory}/keys.db"},
     }
-    config = {**defaults, **config}
-    return BackgroundServer(create_app(Gateway(parse_config(config)))).start()
+    return Gateway(parse_config({**defaults, **config}))
+
+
+def serve_gateway(config: dict[str, Any]) -> BackgroundServer:
+    """Serve `config`'s `hermetic_gateway`."""
+    return BackgroundServer(create_app(hermetic_gateway(config))).start()
 
 
 def server_unreachable(message: str) -> None:

@@ -20,10 +20,8 @@ from typing import Any
 import anthropic
 import openai
 from tests.reliability.conftest import simulator
-from tests.support import GATEWAY_KEY
+from tests.support import GATEWAY_KEY, hermetic_gateway
 
-from tollhouse.config import parse_config
-from tollhouse.gateway import Gateway
 from tollhouse.providers.simulator import SimulatorProvider
 from tollhouse.server.app import create_app
 from tollhouse.server.runner import BackgroundServer
@@ -67,7 +65,7 @@ def chaos_config() -> dict[str, Any]:
 
 
 def test_chaos_calls_are_answered_or_fail_cleanly() -> None:
-    gateway = Gateway(parse_config(chaos_config()))
+    gateway = hermetic_gateway(chaos_config())
     server = BackgroundServer(create_app(gateway)).start()
     url = server.url
     claude = anthropic.AsyncAnthropic(base_url=url, api_key=GATEWAY_KEY, max_retries=0, timeout=30)
