@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tollhouse.accounting import CallCost, Usage
-from tollhouse.errors import WireFormat
+from tollhouse.types import AdmissionTicket, WireFormat
 
 Endpoint = Literal["messages", "count_tokens", "chat_completions"]
 
@@ -72,7 +72,7 @@ class Call:
     answer_capture: bytearray | None = None
     # Filled by admission: the reservation to settle when the call ends (stages/admit.py),
     # and "estimated" when an unpriced model was admitted at the configured estimate.
-    admission: Any = None
+    admission: AdmissionTicket | None = None
     unpriced_admission: str | None = None
 
     @property

@@ -7,11 +7,11 @@ and the official SDKs raise their own exception class for it (they map on the st
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import orjson
 
-WireFormat = Literal["anthropic", "openai"]
+from tollhouse.types import WireFormat
 
 
 class TollhouseError(Exception):

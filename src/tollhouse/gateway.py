@@ -17,7 +17,6 @@ from tollhouse.accounting.call_ledger import CallLedger
 from tollhouse.call import Call
 from tollhouse.catalog.models import load_catalog
 from tollhouse.config import ConfigError, GatewayConfig
-from tollhouse.errors import WireFormat
 from tollhouse.observability.alerts import Alerts
 from tollhouse.observability.metrics import (
     BREAKER_STATE_VALUE,
@@ -33,7 +32,6 @@ from tollhouse.ports.keys.key_ring import KeyRing
 from tollhouse.ports.keys.record import KeyRecord
 from tollhouse.providers.base import Provider
 from tollhouse.providers.registry import build_providers
-from tollhouse.server.reply import Reply, json_reply
 from tollhouse.stages.admit import Admitter
 from tollhouse.stages.auth import Authenticator
 from tollhouse.stages.dispatch import dispatch
@@ -41,6 +39,7 @@ from tollhouse.stages.response_cache import ResponseCache
 from tollhouse.stages.route import RoutePlan, Router
 from tollhouse.stages.shape import apply_input_limits, tightest
 from tollhouse.tokens.estimate import request_input_tokens
+from tollhouse.types import Reply, WireFormat, json_reply
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
 

@@ -3,10 +3,10 @@ thing, the headers describe the one with the least headroom left."""
 
 from __future__ import annotations
 
-from tollhouse.errors import WireFormat
 from tollhouse.ports.counters import Admission, Amounts, BucketLimit, Decision, Takes
 from tollhouse.ports.counters.in_process import InProcessCounterStore
 from tollhouse.stages.rate_limit_headers import HeaderPlan
+from tollhouse.types import WireFormat
 from tollhouse.wire.rate_limit_times import rfc3339
 
 NOW = 1_780_000_000.0  # wall clock of the rendering, whole seconds

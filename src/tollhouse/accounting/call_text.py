@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from tollhouse.errors import WireFormat
+from tollhouse.types import WireFormat
 from tollhouse.wire.sse import SSEParser
 
 

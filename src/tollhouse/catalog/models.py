@@ -21,7 +21,8 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
-Provider = Literal["anthropic", "openai"]
+from tollhouse.types import WireFormat
+
 LifecycleState = Literal["active", "legacy", "deprecated", "retired"]
 
 _CACHE_RATES = ("cache_write_5m", "cache_write_1h", "cache_read")
@@ -117,7 +118,7 @@ class CatalogModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """
 
     id: str
-    provider: Provider
+    provider: WireFormat
     display_name: str
     context_window: int
     max_output_tokens: int

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
-WireFormat = Literal["anthropic", "openai"]
+from tollhouse.types import WireFormat
 
 
 class UpstreamConnectionError(Exception):

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 
-from tollhouse.providers.base import UpstreamRequest, UpstreamResponse, WireFormat
+from tollhouse.providers.base import UpstreamRequest, UpstreamResponse
 from tollhouse.providers.http_transport import HttpTransport
+from tollhouse.types import WireFormat
 
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from tollhouse.config import GatewayConfig, ProviderConfig
 from tollhouse.config.loader import ConfigError, default_base_url
 from tollhouse.config.secrets import SecretError, resolve_secret
-from tollhouse.providers.base import Provider, WireFormat
+from tollhouse.providers.base import Provider
 from tollhouse.providers.http_provider import HttpProvider, credential_headers
 from tollhouse.providers.http_transport import HttpTransport
 from tollhouse.providers.simulator import SimulatorProvider
 from tollhouse.simulator.config import SimulatorConfig
 from tollhouse.simulator.engine import Simulator
+from tollhouse.types import WireFormat
 
 
 def build_providers(config: GatewayConfig) -> dict[str, Provider]:

@@ -15,9 +15,9 @@ from tollhouse.providers.base import (
     UpstreamRequest,
     UpstreamResponse,
     UpstreamTimeoutError,
-    WireFormat,
 )
 from tollhouse.simulator.engine import Simulator
+from tollhouse.types import WireFormat
 
 # What an Anthropic SDK sends; the simulator reads it to answer `/v1/models` in this shape.
 _ANTHROPIC_VERSION = "2023-06-01"

@@ -32,7 +32,6 @@ from tollhouse.errors import (
     NotFound,
     ServiceUnavailable,
     UnsupportedMediaType,
-    WireFormat,
 )
 from tollhouse.gateway import Gateway
 from tollhouse.ports.keys.admin_api import keys_admin
@@ -42,7 +41,7 @@ from tollhouse.ports.keys.key_ring import KeyRing
 from tollhouse.ports.ledger.base import LedgerStore, LedgerUnavailable
 from tollhouse.reports import cost_report, usage_report
 from tollhouse.reports.params import Params
-from tollhouse.server.reply import Reply, json_reply
+from tollhouse.types import Reply, WireFormat, json_reply
 
 log = logging.getLogger("tollhouse.admin")
 

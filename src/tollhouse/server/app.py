@@ -28,7 +28,6 @@ from tollhouse.errors import (
     RequestTooLarge,
     TollhouseError,
     UnsupportedMediaType,
-    WireFormat,
 )
 from tollhouse.gateway import Gateway
 from tollhouse.observability.metrics import gauge
@@ -40,7 +39,7 @@ from tollhouse.server.admin import (
     admin_wire_format,
     is_admin_path,
 )
-from tollhouse.server.reply import Reply, json_reply
+from tollhouse.types import Reply, WireFormat, json_reply
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
 

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import orjson
 
 from tollhouse.errors import render_error_body
-from tollhouse.providers.base import UpstreamConnectionError, WireFormat
+from tollhouse.providers.base import UpstreamConnectionError
 from tollhouse.simulator import anthropic_response, openai_response
 from tollhouse.simulator.answer import plan_answer
 from tollhouse.simulator.anthropic_request import check_count_tokens, parse_messages
@@ -37,6 +37,7 @@ from tollhouse.simulator.rate_limits import RateLimits, Refusal
 from tollhouse.simulator.request_checks import InvalidRequest, decode_body
 from tollhouse.simulator.response import Pace, SimResponse, StreamBreak, StreamEvent
 from tollhouse.tokens.estimate import request_input_tokens
+from tollhouse.types import WireFormat
 
 FAULT_HEADER = "x-simulator-fault"
 TTFT_HEADER = "x-simulator-ttft-ms"

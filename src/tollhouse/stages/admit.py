@@ -54,9 +54,10 @@ from tollhouse.ports.counters.in_process import InProcessCounterStore
 from tollhouse.ports.counters.nanousd import NANO_PER_USD
 from tollhouse.ports.keys.record import KeyRecord
 from tollhouse.stages.answer_facts import max_tokens_field
-from tollhouse.stages.rate_limit_headers import Header, HeaderPlan
+from tollhouse.stages.rate_limit_headers import HeaderPlan
 from tollhouse.stages.route import RoutePlan
 from tollhouse.tokens.estimate import request_input_tokens
+from tollhouse.types import Header
 
 log = logging.getLogger("tollhouse.admit")
 
@@ -76,7 +77,8 @@ class Scope:
 
 class Ticket:
     """What an admitted call carries until it ends: its reservation and the rate-limit
-    headers for its reply. (A plain class, made per call: see ports/counters/base.py.)"""
+    headers for its reply (`tollhouse.types.AdmissionTicket`, which `Call.admission` is
+    typed as). (A plain class, made per call: see ports/counters/base.py.)"""
 
     __slots__ = ("headers", "reservation")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import orjson
 
 from tollhouse.accounting import Usage, usage_from_anthropic, usage_from_openai
-from tollhouse.providers.base import WireFormat
+from tollhouse.types import WireFormat
 from tollhouse.wire.anthropic_openai import OPENAI_TO_ANTHROPIC_STOP
 
 TRUNCATED = frozenset({"max_tokens", "model_context_window_exceeded"})

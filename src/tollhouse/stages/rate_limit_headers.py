@@ -17,11 +17,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tollhouse.errors import WireFormat
 from tollhouse.ports.counters import Decision
+from tollhouse.types import Header, WireFormat
 from tollhouse.wire.rate_limit_times import go_duration, rfc3339
-
-Header = tuple[bytes, bytes]
 
 _ANTHROPIC_NAMES = {"rpm": "requests", "itpm": "input-tokens", "otpm": "output-tokens"}
 _OPENAI_NAMES = {"rpm": "requests", "itpm": "tokens"}  # OpenAI has no output-token bucket

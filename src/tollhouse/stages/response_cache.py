@@ -18,8 +18,8 @@ import orjson
 
 from tollhouse.call import Call
 from tollhouse.ports.cache.base import CachedAnswer, ResponseStore
-from tollhouse.server.reply import SSE_CONTENT_TYPE, Reply
 from tollhouse.stages.route import RoutePlan
+from tollhouse.types import SSE_CONTENT_TYPE, Reply
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
 

@@ -16,17 +16,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
-ClientFormat = Literal["anthropic", "openai"]
+from tollhouse.types import WireFormat
 
 
 class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     request_id: str  # the gateway's id of the call; unique in the ledger
     ts: datetime  # UTC, aware
-    client_format: ClientFormat
+    client_format: WireFormat
     endpoint: str  # e.g. "/v1/messages"
     model_requested: str
     status: int  # the HTTP status the client got

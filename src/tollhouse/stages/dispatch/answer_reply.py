@@ -9,12 +9,12 @@ import orjson
 
 from tollhouse.call import Call
 from tollhouse.errors import TollhouseError, UpstreamError
-from tollhouse.server.reply import SSE_CONTENT_TYPE, Reply
 from tollhouse.stages.answer_facts import FLAGGED, TRUNCATED, answer_facts
 from tollhouse.stages.check import check_answer
 from tollhouse.stages.dispatch.attempt import Answer, Failure
 from tollhouse.stages.dispatch.stream_relay import relay_stream
 from tollhouse.stages.route import RoutePlan
+from tollhouse.types import SSE_CONTENT_TYPE, Reply
 from tollhouse.wire.anthropic_openai import (
     anthropic_response_to_openai,
     openai_response_to_anthropic,

@@ -20,7 +20,6 @@ from tollhouse.providers.base import (
     UpstreamConnectionError,
     UpstreamResponse,
     UpstreamTimeoutError,
-    WireFormat,
 )
 from tollhouse.reliability.backoff import retry_after_seconds
 from tollhouse.reliability.failure_class import FailureClass, classify_status
@@ -31,6 +30,7 @@ from tollhouse.stages.dispatch.stream_markers import (
 )
 from tollhouse.stages.dispatch.upstream_request import build_upstream_request
 from tollhouse.stages.route import Target
+from tollhouse.types import WireFormat
 from tollhouse.wire.sse import SSEEvent, SSEParser
 
 

@@ -16,9 +16,9 @@ import orjson
 
 from tollhouse.call import Call
 from tollhouse.errors import Overloaded, RateLimited, TollhouseError
-from tollhouse.server.reply import SSE_CONTENT_TYPE, Reply
 from tollhouse.stages.dispatch.attempt import Failure
 from tollhouse.stages.route import RoutePlan
+from tollhouse.types import SSE_CONTENT_TYPE, Reply
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import time
 
 from tollhouse.call import Call
-from tollhouse.server.reply import Reply
 from tollhouse.stages.dispatch.attempt import Failure
 from tollhouse.stages.dispatch.deadline import call_deadline
 from tollhouse.stages.dispatch.degrade import StaleLookup, degrade
 from tollhouse.stages.dispatch.retry import try_deployment
 from tollhouse.stages.route import RoutePlan, Target
+from tollhouse.types import Reply
 
 
 async def dispatch(call: Call, plan: RoutePlan, stale: StaleLookup | None = None) -> Reply:

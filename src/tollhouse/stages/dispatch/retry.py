@@ -16,11 +16,11 @@ import time
 from tollhouse.call import Call
 from tollhouse.reliability.backoff import backoff_delay
 from tollhouse.reliability.failure_class import RETRYABLE
-from tollhouse.server.reply import Reply
 from tollhouse.stages.dispatch.answer_reply import answer_reply, error_reply
 from tollhouse.stages.dispatch.attempt import Answer, Failure, attempt
 from tollhouse.stages.dispatch.hedge import hedged_attempt
 from tollhouse.stages.route import RoutePlan, Target
+from tollhouse.types import Reply
 
 
 async def try_deployment(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from tollhouse.providers.base import WireFormat
+from tollhouse.types import WireFormat
 
 # Events that carry usage, a stop reason or an error.
 ACCOUNTING_MARKERS: dict[WireFormat, tuple[bytes, ...]] = {

@@ -25,7 +25,6 @@ from tollhouse.providers.base import (
     UpstreamConnectionError,
     UpstreamResponse,
     UpstreamTimeoutError,
-    WireFormat,
 )
 from tollhouse.stages.answer_facts import TRUNCATED, anthropic_stop_reason
 from tollhouse.stages.dispatch.stream_markers import (
@@ -34,6 +33,7 @@ from tollhouse.stages.dispatch.stream_markers import (
     holds_accounting,
 )
 from tollhouse.tokens.estimate import request_input_tokens
+from tollhouse.types import WireFormat
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
 from tollhouse.wire.anthropic_openai import AnthropicToOpenAIStream, OpenAIToAnthropicStream

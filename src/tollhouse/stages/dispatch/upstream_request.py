@@ -15,7 +15,8 @@ import orjson
 
 from tollhouse.call import Call
 from tollhouse.errors import BadRequest, TollhouseError
-from tollhouse.providers.base import UpstreamRequest, WireFormat
+from tollhouse.providers.base import UpstreamRequest
+from tollhouse.types import WireFormat
 from tollhouse.wire.anthropic_openai import (
     anthropic_request_to_openai,
     openai_request_to_anthropic,

@@ -20,10 +20,10 @@ import orjson
 from tollhouse.errors import (
     ANTHROPIC_TYPE_BY_STATUS,
     OPENAI_TYPE_BY_STATUS,
-    WireFormat,
     error_type_for_status,
     render_error_body,
 )
+from tollhouse.types import WireFormat
 
 MAX_RAW_MESSAGE_CHARS = 500
 
