@@ -10,6 +10,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import msgspec
 import yaml
@@ -23,6 +24,8 @@ from tollhouse.config.model import (
     ProviderConfig,
     ServerConfig,
 )
+from tollhouse.providers.proxy_selection import parse_proxy_url
+from tollhouse.providers.tls_context import check_ca_bundle
 
 # What `tollhouse serve` with no config file feels like when it answers from the simulator:
 # a realistic pace, so streaming is visible, yet quick enough to try by hand.
@@ -59,6 +62,7 @@ def load_config(path: str | Path) -> GatewayConfig:
 def parse_config(data: Any, *, source: str = "config") -> GatewayConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
+    data = _read_off_as_word(data)
     # Entries of the name-keyed sections are checked one by one first, so that an error names
     # the entry (`$.providers.main.type`) where msgspec alone would say `$.providers[...]`.
     for section, entry_type in (("providers", ProviderConfig), ("models", ModelRoute)):
@@ -66,13 +70,13 @@ def parse_config(data: Any, *, source: str = "config") -> GatewayConfig:
         if isinstance(entries, dict):
             for name, entry in entries.items():
                 _convert(entry, entry_type, f"$.{section}.{name}", source)
-    data = _read_off_as_word(data)
     config = _convert(data, GatewayConfig, "$", source)
     _check(config, source)
     return config
 
 
-# Settings whose value may be the word `off`, which YAML 1.1 (PyYAML) reads as false.
+# Settings whose value may be the word `off`, which YAML 1.1 (PyYAML) reads as false (and
+# every provider's `proxy`).
 _OFF_WORD_SETTINGS = (("ledger", "backend"), ("ledger", "text"), ("logging", "call_log"))
 
 
@@ -82,6 +86,17 @@ def _read_off_as_word(data: dict[str, Any]) -> dict[str, Any]:
         values = data.get(section)
         if isinstance(values, dict) and values.get(key) is False:
             data = {**data, section: {**values, key: "off"}}
+    providers = data.get("providers")
+    if isinstance(providers, dict):
+        data = {
+            **data,
+            "providers": {
+                name: {**entry, "proxy": "off"}
+                if isinstance(entry, dict) and entry.get("proxy") is False
+                else entry
+                for name, entry in providers.items()
+            },
+        }
     return data
 
 
@@ -108,6 +123,7 @@ def _check(config: GatewayConfig, source: str) -> None:
                 f"{source}: {key}.api_key",
                 "; secrets are never written inline in the config",
             )
+        _check_transport(provider, f"{source}: {key}")
         if provider.type == "simulator":
             fmt = provider.simulator.get("format", "anthropic")
             if fmt not in ("anthropic", "openai"):
@@ -140,6 +156,26 @@ def _check(config: GatewayConfig, source: str) -> None:
             raise ConfigError(f"{source}: $.ledger.{name}: expected a positive number")
     if config.limits.max_body_bytes <= 0:
         raise ConfigError(f"{source}: $.limits.max_body_bytes: expected a positive number")
+
+
+def _check_transport(provider: ProviderConfig, where: str) -> None:
+    if provider.ca_bundle is not None:
+        problem = check_ca_bundle(provider.ca_bundle)
+        if problem is not None:
+            raise ConfigError(f"{where}.ca_bundle: {problem}")
+    proxy = provider.proxy
+    if proxy is None or proxy == "off" or proxy.startswith(("env:", "file:")):
+        return
+    try:
+        parse_proxy_url(proxy)
+        inline_password = urlsplit(proxy).password is not None
+    except ValueError as exc:
+        raise ConfigError(f"{where}.proxy: {exc}; or `off`") from None
+    if inline_password:
+        raise ConfigError(
+            f"{where}.proxy: the URL holds a password; put the URL in a secret reference "
+            "`env:NAME` or `file:PATH` instead (secrets are never written inline in the config)"
+        )
 
 
 def _require_reference(value: str, where: str, why: str) -> None:

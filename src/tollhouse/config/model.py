@@ -206,13 +206,21 @@ class ReliabilityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """An upstream. `api_key` is a reference (`env:NAME` or `file:PATH`), never the key."""
+    """An upstream. `api_key` is a reference (`env:NAME` or `file:PATH`), never the key.
+
+    `ca_bundle`: a PEM file (or hashed directory) of CAs trusted for this upstream's TLS
+    certificate instead of the default store. `proxy`: `off`, or an `http://host:port` proxy
+    URL (a secret reference to it when it holds a password) reached with CONNECT; unset, the
+    HTTPS_PROXY / HTTP_PROXY / NO_PROXY environment decides (providers/proxy_selection.py).
+    """
 
     type: ProviderType
     base_url: str | None = None
     api_key: str | None = None
     headers: dict[str, str] = {}
     max_connections: int = 512
+    ca_bundle: str | None = None
+    proxy: str | None = None
     simulator: dict[str, Any] = {}
 
 

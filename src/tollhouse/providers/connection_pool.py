@@ -2,18 +2,24 @@
 
 Idle connections are reused newest first (the likeliest to still be open) and dropped after
 `keepalive` seconds; when `max_connections` are busy, callers queue for the next release
-instead of opening more.
+instead of opening more. A connection is made directly or through a `CONNECT` tunnel
+(`proxy`), over TLS when the pool has an SSL context; the connect timeout bounds all of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import time
 from collections import deque
 
 from tollhouse.providers.base import UpstreamConnectionError, UpstreamTimeoutError
+from tollhouse.providers.connect_tunnel import open_tunnel
 from tollhouse.providers.http1_connection import Http1Connection
+from tollhouse.providers.proxy_selection import Proxy
+
+log = logging.getLogger("tollhouse.upstream")
 
 
 class ConnectionPool:
@@ -26,6 +32,7 @@ class ConnectionPool:
         max_connections: int,
         connect_timeout: float,
         keepalive: float = 60.0,
+        proxy: Proxy | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -33,6 +40,8 @@ class ConnectionPool:
         self._max = max_connections
         self._connect_timeout = connect_timeout
         self._keepalive = keepalive
+        self._proxy = proxy
+        self._certificate_logged = float("-inf")
         self._idle: list[tuple[Http1Connection, float]] = []
         self._open = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -81,25 +90,60 @@ class ConnectionPool:
 
     async def _connect(self) -> Http1Connection:
         loop = asyncio.get_running_loop()
+        where = f"{self.host}:{self.port}"
         try:
             async with asyncio.timeout(self._connect_timeout):
-                _, conn = await loop.create_connection(
-                    lambda: Http1Connection(loop),
-                    self.host,
-                    self.port,
-                    ssl=self._ssl,
-                    server_hostname=self.host if self._ssl else None,
-                )
+                if self._proxy is None:
+                    _, conn = await loop.create_connection(
+                        lambda: Http1Connection(loop),
+                        self.host,
+                        self.port,
+                        ssl=self._ssl,
+                        server_hostname=self.host if self._ssl else None,
+                    )
+                    return conn
+                return await self._connect_through(self._proxy, loop)
         except TimeoutError:
+            via = f" through proxy {self._proxy.address}" if self._proxy else ""
             raise UpstreamTimeoutError(
-                f"no connection to {self.host}:{self.port} within {self._connect_timeout:g} s"
+                f"no connection to {where}{via} within {self._connect_timeout:g} s"
+            ) from None
+        except ssl.SSLCertVerificationError as exc:
+            reason = exc.verify_message or str(exc)
+            self._log_refused_certificate(where, reason)
+            raise UpstreamConnectionError(
+                f"TLS certificate of {where} refused: {reason} (a private CA is trusted "
+                "with the provider's ca_bundle setting or SSL_CERT_FILE)"
             ) from None
         except (OSError, ssl.SSLError) as exc:
             reason = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
-            raise UpstreamConnectionError(
-                f"cannot connect to {self.host}:{self.port}: {reason}"
-            ) from None
+            raise UpstreamConnectionError(f"cannot connect to {where}: {reason}") from None
+
+    async def _connect_through(
+        self, proxy: Proxy, loop: asyncio.AbstractEventLoop
+    ) -> Http1Connection:
+        tunnel = await open_tunnel(proxy, self.host, self.port)
+        conn = Http1Connection(loop)
+        try:
+            if self._ssl is None:
+                tunnel.set_protocol(conn)
+                conn.connection_made(tunnel)
+                return conn
+            secured = await loop.start_tls(tunnel, conn, self._ssl, server_hostname=self.host)
+        except BaseException:
+            tunnel.close()
+            raise
+        assert secured is not None  # start_tls returns None only for a closing transport
+        conn.connection_made(secured)
         return conn
+
+    def _log_refused_certificate(self, where: str, reason: str) -> None:
+        # Every call fails the same way while the certificate is wrong: say it once a minute.
+        now = time.monotonic()
+        if now - self._certificate_logged < 60.0:
+            return
+        self._certificate_logged = now
+        log.error("upstream %s: TLS certificate refused (%s); calls to it fail", where, reason)
 
     def close(self) -> None:
         for conn, _ in self._idle:

@@ -8,7 +8,7 @@ more on a fresh connection: the upstream had closed the idle connection, it neve
 from __future__ import annotations
 
 import asyncio
-import ssl
+import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -19,9 +19,15 @@ from tollhouse.providers.base import (
 )
 from tollhouse.providers.connection_pool import ConnectionPool
 from tollhouse.providers.http1_connection import Http1Response
+from tollhouse.providers.proxy_selection import select_proxy
+from tollhouse.providers.tls_context import verifying_context
 
 
 class HttpTransport:
+    """`ca_bundle` replaces the trust store for an https URL (tls_context.py); `proxy` is a
+    provider's resolved proxy setting, None to follow the environment (proxy_selection.py).
+    Both are settled here, once: a bad bundle or proxy URL raises ValueError."""
+
     def __init__(
         self,
         base_url: str,
@@ -30,6 +36,8 @@ class HttpTransport:
         max_connections: int = 512,
         connect_timeout: float = 10.0,
         read_idle_timeout: float = 600.0,
+        ca_bundle: str | None = None,
+        proxy: str | None = None,
     ) -> None:
         url = urlsplit(base_url.rstrip("/"))
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -46,9 +54,10 @@ class HttpTransport:
         self._pool = ConnectionPool(
             url.hostname,
             port,
-            ssl.create_default_context() if secure else None,
+            verifying_context(ca_bundle) if secure else None,
             max_connections=max_connections,
             connect_timeout=connect_timeout,
+            proxy=select_proxy(url.scheme, url.hostname, port, proxy, os.environ),
         )
 
     def _payload(self, request: UpstreamRequest) -> bytes:

@@ -33,12 +33,24 @@ def build_provider(name: str, pc: ProviderConfig, config: GatewayConfig) -> Prov
             api_key = resolve_secret(pc.api_key, key_path=f"$.providers.{name}.api_key")
         except SecretError as exc:
             raise ConfigError(str(exc)) from None
+    proxy = pc.proxy
+    if proxy is not None and proxy.startswith(("env:", "file:")):
+        try:
+            proxy = resolve_secret(proxy, key_path=f"$.providers.{name}.proxy")
+        except SecretError as exc:
+            raise ConfigError(str(exc)) from None
     wire_format: WireFormat = "anthropic" if pc.type == "anthropic" else "openai"
-    transport = HttpTransport(
-        default_base_url(pc),
-        {**pc.headers, **credential_headers(wire_format, api_key)},
-        max_connections=pc.max_connections,
-        connect_timeout=config.timeouts.connect,
-        read_idle_timeout=config.timeouts.read_idle,
-    )
+    try:
+        transport = HttpTransport(
+            default_base_url(pc),
+            {**pc.headers, **credential_headers(wire_format, api_key)},
+            max_connections=pc.max_connections,
+            connect_timeout=config.timeouts.connect,
+            read_idle_timeout=config.timeouts.read_idle,
+            ca_bundle=pc.ca_bundle,
+            proxy=proxy,
+        )
+    except ValueError as exc:
+        # The reason never quotes a proxy URL: it may hold a password.
+        raise ConfigError(f"$.providers.{name}: {exc}") from None
     return HttpProvider(name, wire_format, transport, api_key=api_key)
