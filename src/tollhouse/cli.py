@@ -63,15 +63,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from tollhouse.gateway import Gateway
     from tollhouse.server.app import create_app
-    from tollhouse.server.runner import serve_forever
+    from tollhouse.server.runner import listen, serve_forever
 
     config: GatewayConfig = load_config(args.config) if args.config else default_config()
     logging.basicConfig(
         level=config.logging.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    gateway = Gateway(config)
     host = args.host or config.server.host
     port = args.port or config.server.port
+    try:
+        sock = listen(host, port)
+    except OSError as error:
+        print(
+            f"tollhouse: cannot listen on {host}:{port}: {error.strerror or error}; "
+            "set server.port (--port) or server.host (--host) to a free address",
+            file=sys.stderr,
+        )
+        return 2
+    gateway = Gateway(config)
     simulated = gateway.simulated_providers
     if simulated:
         _banner(
@@ -99,6 +108,7 @@ def _serve(args: argparse.Namespace) -> int:
         port,
         log_level=config.logging.level,
         access_log=config.logging.access_log,
+        sock=sock,
     )
     return 0
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import anthropic
 import httpx
 import openai
+from tests.serve_process import ServeProcess
 
 from tollhouse.server.runner import free_port
 
@@ -67,3 +68,48 @@ def test_check_config_reports_errors_with_the_key(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "$.providers.p.type" in result.stderr
+
+
+def test_two_gateways_in_one_folder_both_serve_and_record_every_call(tmp_path: Path) -> None:
+    with ServeProcess(tmp_path, None, name="first") as first:
+        with ServeProcess(tmp_path, None, name="second") as second:
+            for gateway in (first.wait_ready(), second.wait_ready()):
+                anthropic.Anthropic(base_url=gateway.url, api_key="k").messages.create(
+                    model="claude-haiku-4-5",
+                    max_tokens=30,
+                    messages=[{"role": "user", "content": "hi"}],
+                )
+            second.stop()
+        first.stop()
+    for gateway in (first, second):
+        assert "Traceback" not in gateway.log
+    assert sorted(p.name for p in tmp_path.glob("*.spill")) == [
+        "tollhouse-ledger.1.spill",
+        "tollhouse-ledger.spill",
+    ]
+    with sqlite3.connect(tmp_path / "tollhouse.db") as db:
+        assert db.execute("SELECT count(*) FROM calls").fetchone() == (2,)
+
+
+def test_a_port_in_use_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    with ServeProcess(tmp_path, None, name="first") as first:
+        first.wait_ready()
+        second = ServeProcess(tmp_path, None, name="second", port=first.port)
+        assert second.wait_exit() == 2
+    assert second.log.splitlines()[-1:] == [
+        f"tollhouse: cannot listen on 127.0.0.1:{first.port}: Address already in use; "
+        "set server.port (--port) or server.host (--host) to a free address"
+    ]
+    assert "Traceback" not in second.log
+
+
+def test_a_spill_file_that_cannot_be_opened_is_one_line_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    config = {"ledger": {"spill_path": str(tmp_path / "missing" / "ledger.spill")}}
+    gateway = ServeProcess(tmp_path, config)
+    assert gateway.wait_exit() == 2
+    assert gateway.log.splitlines() == [
+        f"tollhouse: config error: ledger.spill_path: cannot open "
+        f"{tmp_path / 'missing' / 'ledger.spill'}: No such file or directory"
+    ]

@@ -15,12 +15,12 @@ from prometheus_client.core import CounterMetricFamily, Metric
 
 from tollhouse.accounting.call_record import CallRecorder
 from tollhouse.call import Call
-from tollhouse.config import GatewayConfig
+from tollhouse.config import ConfigError, GatewayConfig
 from tollhouse.observability.call_log import JsonLinesSink
 from tollhouse.observability.metrics import gauge
 from tollhouse.ports.ledger.base import LedgerStore
 from tollhouse.ports.ledger.from_config import store_from_config
-from tollhouse.ports.ledger.spill import SpillFile
+from tollhouse.ports.ledger.spill import SpillFile, open_spill
 from tollhouse.ports.ledger.writer import LedgerWriter
 
 log = logging.getLogger("tollhouse.ledger")
@@ -35,7 +35,13 @@ class CallLedger:
         self.writer: LedgerWriter | None = None
         if self.store is not None:
             if settings.spill_path:
-                self.spill = SpillFile(settings.spill_path, max_bytes=settings.spill_max_bytes)
+                try:
+                    self.spill = open_spill(settings.spill_path, max_bytes=settings.spill_max_bytes)
+                except OSError as error:
+                    raise ConfigError(
+                        f"ledger.spill_path: cannot open {settings.spill_path}: "
+                        f"{error.strerror or error}"
+                    ) from None
             self.writer = LedgerWriter(
                 self.store,
                 max_queue=settings.max_queue,

@@ -53,10 +53,34 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 def serve_forever(
-    app: Any, host: str, port: int, *, log_level: str = "info", access_log: bool = False
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    log_level: str = "info",
+    access_log: bool = False,
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve until interrupted (SIGINT/SIGTERM drain in-flight requests, then stop)."""
-    uvicorn.Server(_config(app, host, port, log_level, access_log)).run()
+    """Serve until interrupted (SIGINT/SIGTERM drain in-flight requests, then stop), on
+    `sock` when given (see `listen`), else on a socket bound to host:port."""
+    server = uvicorn.Server(_config(app, host, port, log_level, access_log))
+    server.run(sockets=None if sock is None else [sock])
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket listening on host:port, bound as uvicorn binds (SO_REUSEADDR), and
+    inheritable, so worker processes can share it. Raises OSError (address in use, ...)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def free_port(host: str = "127.0.0.1") -> int:

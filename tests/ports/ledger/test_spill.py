@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from tollhouse.ports.ledger.record import CallRecord
-from tollhouse.ports.ledger.spill import SpillFile, SpillFileInUse
+from tollhouse.ports.ledger.spill import SpillFile, SpillFileInUse, open_spill, spill_slot
 
 MakeRecord = Callable[..., CallRecord]
 
@@ -105,3 +105,63 @@ def test_truncate_empties_the_file_only_if_nothing_was_appended_since_the_read(
 def test_a_spill_file_belongs_to_one_writer_at_a_time(spill: SpillFile) -> None:
     with pytest.raises(SpillFileInUse):
         SpillFile(spill.path)
+
+
+def test_processes_sharing_a_spill_path_each_get_a_slot_of_their_own(
+    tmp_path: Path, make_record: MakeRecord
+) -> None:
+    first = open_spill(tmp_path / "ledger.spill")
+    second = open_spill(tmp_path / "ledger.spill")
+    try:
+        assert first.path == tmp_path / "ledger.spill"
+        assert second.path == tmp_path / "ledger.1.spill"
+        assert first.append([make_record(1)]) == second.append([make_record(2)]) == 1
+        assert first.read(0, 10).records == [make_record(1)]
+        assert second.read(0, 10).records == [make_record(2)]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_the_slot_of_a_stopped_process_is_taken_over_by_the_next_start(
+    tmp_path: Path, make_record: MakeRecord
+) -> None:
+    left = SpillFile(spill_slot(tmp_path / "ledger.spill", 3))
+    left.append([make_record(1), make_record(2)])
+    left.close()  # as a crash would leave it: nobody holds it
+
+    spill = open_spill(tmp_path / "ledger.spill")
+    try:
+        assert spill.path == tmp_path / "ledger.spill"
+        assert spill.read(0, 10).records == [make_record(1), make_record(2)]
+        assert (tmp_path / "ledger.3.spill").stat().st_size == 0
+    finally:
+        spill.close()
+
+
+def test_the_slot_of_a_running_process_is_left_alone(
+    tmp_path: Path, make_record: MakeRecord
+) -> None:
+    running = open_spill(tmp_path / "ledger.spill")
+    running.append([make_record(1)])
+    spill = open_spill(tmp_path / "ledger.spill")
+    try:
+        assert spill.size == 0
+        assert running.read(0, 10).records == [make_record(1)]
+    finally:
+        running.close()
+        spill.close()
+
+
+def test_a_left_slot_too_big_for_the_bound_waits_for_a_later_start(
+    tmp_path: Path, make_record: MakeRecord
+) -> None:
+    left = SpillFile(spill_slot(tmp_path / "ledger.spill", 1))
+    left.append([make_record(n) for n in range(3)])
+    left.close()
+
+    spill = open_spill(tmp_path / "ledger.spill", max_bytes=left.size - 1)
+    spill.close()
+    still = SpillFile(tmp_path / "ledger.1.spill")
+    assert still.read(0, 10).records == [make_record(n) for n in range(3)]
+    still.close()

@@ -14,11 +14,17 @@ a size taken before reading, and the file is emptied only if nothing was appende
 
 One spill file belongs to one process: opening it takes an exclusive lock (where the OS
 has flock), because two writers replaying and truncating the same file would lose records.
+`open_spill` lets many processes share one `ledger.spill_path`: each takes the first slot of
+its family no other process holds (`ledger.spill`, `ledger.1.spill`, `ledger.2.spill`, ...)
+and moves into its own the records of slots no process holds, left by processes that
+crashed, so they are replayed too.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Sequence
@@ -31,6 +37,8 @@ from tollhouse.ports.ledger.record import CallRecord
 
 if sys.platform != "win32":
     import fcntl
+
+log = logging.getLogger("tollhouse.ledger")
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(CallRecord).decode
@@ -131,6 +139,27 @@ class SpillFile:
     def close(self) -> None:
         os.close(self._fd)  # also releases the flock
 
+    def take_over(self, other: SpillFile) -> bool:
+        """Move all of `other`'s records to the end of this file and empty `other`; False
+        (both left as they were) when they don't fit under `max_bytes`. A crash midway
+        leaves records in both, which is safe: stores skip a `request_id` they hold."""
+        with self._lock, other._lock:
+            if self._size + other._size > self.max_bytes:
+                return False
+            offset = 0
+            while offset < other._size:
+                block = os.pread(other._fd, min(1 << 20, other._size - offset), offset)
+                written = 0
+                while written < len(block):
+                    written += os.write(self._fd, block[written:])
+                offset += len(block)
+            self._size += offset
+            os.fsync(self._fd)
+            os.ftruncate(other._fd, 0)
+            other._size = 0
+        os.fsync(other._fd)
+        return True
+
     def _cut_torn_tail(self) -> int:
         size = os.fstat(self._fd).st_size
         if size == 0 or os.pread(self._fd, 1, size - 1) == b"\n":
@@ -147,3 +176,54 @@ class SpillFile:
         os.ftruncate(self._fd, position)
         os.fsync(self._fd)
         return position
+
+
+def spill_slot(path: str | os.PathLike[str], slot: int) -> Path:
+    """The file of slot `slot` of the family `path` names: `path` itself for slot 0, else
+    the slot number before its suffix (`ledger.spill` -> `ledger.2.spill`)."""
+    path = Path(path)
+    if slot == 0:
+        return path
+    return path.with_name(f"{path.stem}.{slot}{path.suffix}")
+
+
+def _other_slots(path: Path, own: Path) -> list[Path]:
+    pattern = re.compile(rf"{re.escape(path.stem)}\.[1-9][0-9]*{re.escape(path.suffix)}")
+    family = [path] if path.exists() else []
+    if path.parent.is_dir():
+        family += sorted(p for p in path.parent.iterdir() if pattern.fullmatch(p.name))
+    return [p for p in family if p != own]
+
+
+def open_spill(path: str | os.PathLike[str], *, max_bytes: int = 1 << 30) -> SpillFile:
+    """This process's spill file in the family `path` names (see the module docstring):
+    the first slot no other process holds, holding also the records of every slot no
+    process holds. Raises OSError when the file can't be created."""
+    path = Path(path)
+    slot = 0
+    while True:
+        try:
+            spill = SpillFile(spill_slot(path, slot), max_bytes=max_bytes)
+            break
+        except SpillFileInUse:
+            slot += 1
+    for other_path in _other_slots(path, spill.path):
+        try:
+            other = SpillFile(other_path, max_bytes=max_bytes)
+        except (SpillFileInUse, OSError):
+            continue  # a live process's own spill, or one that can't be read: left alone
+        try:
+            moved = other.size
+            if moved and not spill.take_over(other):
+                log.warning(
+                    "spill file %s (%d bytes) left by a stopped gateway doesn't fit in %s "
+                    "(ledger.spill_max_bytes); it is replayed by a later start",
+                    other_path,
+                    moved,
+                    spill.path,
+                )
+            elif moved:
+                log.info("took over %d bytes of records from %s", moved, other_path)
+        finally:
+            other.close()
+    return spill
