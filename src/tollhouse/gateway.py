@@ -1,7 +1,8 @@
 """The gateway assembled from one configuration snapshot: providers, router, stages.
 
 `Gateway.handle` is the path of one call (see DESIGN.md); the HTTP layer only decodes the
-request into a `Call` and writes the `Reply` back.
+request into a `Call`, writes the `Reply` back and hands the call to `accounting`
+(stages/account.py) once the reply is sent.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from tollhouse.accounting import CallCost, cost_of
 from tollhouse.accounting.call_ledger import CallLedger
 from tollhouse.call import Call
 from tollhouse.catalog.models import load_catalog
@@ -20,7 +20,6 @@ from tollhouse.config import ConfigError, GatewayConfig
 from tollhouse.observability.alerts import Alerts
 from tollhouse.observability.metrics import (
     BREAKER_STATE_VALUE,
-    CallObservation,
     GatewayMetrics,
     gauge,
 )
@@ -32,6 +31,7 @@ from tollhouse.ports.keys.key_ring import KeyRing
 from tollhouse.ports.keys.record import KeyRecord
 from tollhouse.providers.base import Provider
 from tollhouse.providers.registry import build_providers
+from tollhouse.stages.account import Accounting
 from tollhouse.stages.admit import Admitter
 from tollhouse.stages.auth import Authenticator
 from tollhouse.stages.dispatch import dispatch
@@ -73,6 +73,9 @@ class Gateway:
         self.metrics.add_gauges(self.ledger.collect)
         self.metrics.add_gauges(self.alerts.collect)
         self.metrics.add_gauges(self.admitter.collect)
+        self.accounting = Accounting(
+            self.catalog, self.admitter, self.ledger, self.alerts, self.metrics
+        )
 
     async def start(self) -> None:
         """Start what runs beside the calls (the ledger's writers); on the serving loop."""
@@ -89,58 +92,6 @@ class Gateway:
     @property
     def simulated_providers(self) -> list[str]:
         return [n for n, p in self.config.providers.items() if p.type == "simulator"]
-
-    def finish(self, call: Call, status: int) -> None:
-        """Account for a call once its reply has been sent (a stream: its last chunk)."""
-        now = time.perf_counter()
-        ttft = None
-        if call.stream and call.first_byte_at is not None:
-            ttft = call.first_byte_at - call.started
-        for deployment, kind in call.failures:
-            self.metrics.observe_failure(deployment, kind)
-        usage = call.usage
-        tokens = (0, 0, 0, 0)
-        cost: CallCost | None = None
-        if usage is not None:
-            tokens = (
-                usage.input_tokens,
-                usage.output_tokens,
-                usage.cache_write_tokens,
-                usage.cache_read_tokens,
-            )
-            entry = self.catalog.get(call.upstream_model or call.model) or self.catalog.get(
-                call.model
-            )
-            cost = cost_of(entry, usage)
-            call.cost = cost
-        latency = now - call.started
-        self.admitter.finish(call)
-        if self.ledger.enabled:
-            self.ledger.submit(call, status, latency=latency, ttft=ttft)
-        # Errors for the spike alert are failures of the service (the gateway's or the
-        # upstream's), not a client's bad request or the gateway's own rate limiting.
-        self.alerts.observe_call(
-            now=call.started_wall + latency,
-            is_error=status >= 500 or (status == 429 and call.attempts > 0),
-            cost_usd=cost.total if cost is not None else None,
-        )
-        self.metrics.observe_call(
-            CallObservation(
-                model=call.model,
-                provider=call.provider_name or "-",
-                client_format=call.client_format,
-                status=status,
-                latency=latency,
-                ttft=ttft,
-                retries=max(0, call.attempts - 1),
-                fallback=call.fallback_used,
-                truncated=call.truncated,
-                stream=call.stream,
-                tokens=tokens,
-                cost=cost.total if cost is not None else None,
-                priced=cost is None or cost.total is not None,
-            )
-        )
 
     def _live_gauges(self) -> Iterator[Metric]:
         cache = self.response_cache

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import unquote
@@ -39,6 +38,7 @@ from tollhouse.server.admin import (
     admin_wire_format,
     is_admin_path,
 )
+from tollhouse.stages.account import chunk_sent, reply_leaving
 from tollhouse.types import Reply, WireFormat, json_reply
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
@@ -62,10 +62,6 @@ _CALL_ENDPOINTS: dict[str, tuple[WireFormat, Endpoint, Callable[[bytes], dict[st
 
 
 _GC_THRESHOLDS = (50_000, 20, 20)  # allocations per young collection; older: every 20
-
-# Bytes of a streamed answer kept for the ledger's answer text (when it keeps text): the
-# events' framing takes several times the text itself.
-_ANSWER_CAPTURE_LIMIT = 1 << 20
 
 
 def guess_format(path: str, headers: dict[str, str]) -> WireFormat:
@@ -179,12 +175,8 @@ class GatewayApp:
             )
             reply = _error_reply(InternalError("internal gateway error"), fmt, request_id)
         _identify(reply, fmt, request_id, call)
-        if call is not None and call.admission is not None:
-            # The headroom an admitted call left, on whatever reply it gets (an upstream
-            # error included), as the provider sends it on every reply.
-            reply.headers += call.admission.headers
-        if call is not None and self.gateway.ledger.keeps_answer_text:
-            call.answer_capture = bytearray(reply.body)
+        if call is not None:
+            reply_leaving(call, reply, self.gateway.ledger.keeps_answer_text)
         try:
             if reply.stream is None:
                 await _send_whole(send, reply)
@@ -194,7 +186,7 @@ class GatewayApp:
             if admitted:
                 self.in_flight.release()
             if call is not None:
-                self.gateway.finish(call, reply.status)
+                self.gateway.accounting.finish(call, reply.status)
 
     async def _decode_call(
         self,
@@ -347,11 +339,7 @@ async def _send_stream(send: Send, receive: Receive, reply: Reply, call: Call | 
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         async for chunk in stream:
             if call is not None:
-                if call.first_byte_at is None:
-                    call.first_byte_at = time.perf_counter()
-                capture = call.answer_capture
-                if capture is not None and len(capture) < _ANSWER_CAPTURE_LIMIT:
-                    capture += chunk
+                chunk_sent(call, chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

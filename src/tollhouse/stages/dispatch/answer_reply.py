@@ -9,7 +9,8 @@ import orjson
 
 from tollhouse.call import Call
 from tollhouse.errors import TollhouseError, UpstreamError
-from tollhouse.stages.answer_facts import FLAGGED, TRUNCATED, answer_facts
+from tollhouse.stages.account import note_answer
+from tollhouse.stages.answer_facts import FLAGGED, answer_facts
 from tollhouse.stages.check import check_answer
 from tollhouse.stages.dispatch.attempt import Answer, Failure
 from tollhouse.stages.dispatch.stream_relay import relay_stream
@@ -48,9 +49,7 @@ async def answer_reply(
     body = answer.body or b""
     if call.endpoint != "count_tokens":
         facts = answer_facts(body, upstream)
-        call.stop_reason = facts.stop_reason
-        call.usage = facts.usage
-        call.truncated = call.stop_reason in TRUNCATED
+        note_answer(call, facts.usage, facts.stop_reason)
         if check_answer(call, plan, checked_again):
             return None
     if upstream != call.client_format:

@@ -16,7 +16,6 @@ from dataclasses import replace
 from tollhouse.accounting import (
     AnthropicStreamUsage,
     OpenAIStreamUsage,
-    Usage,
     usage_from_anthropic,
 )
 from tollhouse.call import Call
@@ -26,7 +25,7 @@ from tollhouse.providers.base import (
     UpstreamResponse,
     UpstreamTimeoutError,
 )
-from tollhouse.stages.answer_facts import TRUNCATED, anthropic_stop_reason
+from tollhouse.stages.account import note_stream
 from tollhouse.stages.dispatch.stream_markers import (
     accounting_events,
     complete_events,
@@ -92,7 +91,7 @@ async def relay_stream(
                 for run in kept:
                     for event in late.feed(run):
                         observer.feed(event)
-            _account(call, observer.usage, observer.stop_reason, upstream_format)
+            note_stream(call, observer.usage, observer.stop_reason, upstream_format)
         await response.aclose()
 
 
@@ -108,23 +107,7 @@ def _account_translated(call: Call, translator: Translator) -> None:
     usage = usage_from_anthropic(translator.usage)
     if translator.usage_estimated:
         usage = replace(usage, estimated=True)
-    _account(call, usage, translator.stop_reason, "anthropic")
-
-
-def _account(call: Call, usage: Usage, reason: str | None, vocabulary: str) -> None:
-    if usage.prompt_tokens == 0:
-        # The stream broke before the upstream said how long the prompt was.
-        usage = Usage(
-            input_tokens=request_input_tokens(call.body),
-            output_tokens=usage.output_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            estimated=True,
-        )
-    call.usage = usage
-    if vocabulary == "openai":
-        reason = anthropic_stop_reason(reason)
-    call.stop_reason = reason
-    call.truncated = reason in TRUNCATED
+    note_stream(call, usage, translator.stop_reason, "anthropic")
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

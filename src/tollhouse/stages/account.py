@@ -1,0 +1,141 @@
+"""Account: what a call used and cost, and everything that counts it (DESIGN.md's last stage).
+
+A call is accounted for in three moments, each with its function here:
+
+- dispatch learns what the answer used: `note_answer` (a whole answer's stop reason and
+  usage) or `note_stream` (a relayed stream's, estimated when it broke before saying);
+- the HTTP layer sends the reply: `reply_leaving` once before the first byte (the
+  admission's headroom headers, the start of the answer text the ledger keeps), then
+  `chunk_sent` per streamed chunk (time to first byte, the stream's first bytes);
+- the reply has been sent (a stream: its last chunk): `Accounting.finish` prices the usage,
+  settles the budget reservation, writes the ledger record, feeds the alerts and metrics.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tollhouse.accounting import CallCost, Usage, cost_of
+from tollhouse.accounting.call_ledger import CallLedger
+from tollhouse.call import Call
+from tollhouse.catalog.models import ModelCatalog
+from tollhouse.observability.alerts import Alerts
+from tollhouse.observability.metrics import CallObservation, GatewayMetrics
+from tollhouse.stages.admit import Admitter
+from tollhouse.stages.answer_facts import TRUNCATED, anthropic_stop_reason
+from tollhouse.tokens.estimate import request_input_tokens
+from tollhouse.types import Reply, WireFormat
+
+# Bytes of a streamed answer kept for the ledger's answer text (when it keeps text): the
+# events' framing takes several times the text itself.
+ANSWER_CAPTURE_LIMIT = 1 << 20
+
+
+def note_answer(call: Call, usage: Usage | None, stop_reason: str | None) -> None:
+    """Put what the answer used and why it stopped (Anthropic's vocabulary) on `call`."""
+    call.usage = usage
+    call.stop_reason = stop_reason
+    call.truncated = stop_reason in TRUNCATED
+
+
+def note_stream(call: Call, usage: Usage, reason: str | None, vocabulary: WireFormat) -> None:
+    """As `note_answer`, for a stream that has ended: `reason` is in `vocabulary`'s words,
+    and a stream that broke before the upstream told the prompt's length gets it estimated."""
+    if usage.prompt_tokens == 0:
+        usage = Usage(
+            input_tokens=request_input_tokens(call.body),
+            output_tokens=usage.output_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            estimated=True,
+        )
+    note_answer(call, usage, anthropic_stop_reason(reason) if vocabulary == "openai" else reason)
+
+
+def reply_leaving(call: Call, reply: Reply, keeps_answer_text: bool) -> None:
+    """Before `reply`'s first byte leaves: the headroom an admitted call left goes on
+    whatever reply it gets (an upstream error included), as a provider sends it on every
+    reply; and the answer's text is kept from here when the ledger stores text."""
+    ticket = call.admission
+    if ticket is not None:
+        reply.headers += ticket.headers
+    if keeps_answer_text:
+        call.answer_capture = bytearray(reply.body)
+
+
+def chunk_sent(call: Call, chunk: bytes) -> None:
+    """One streamed chunk has been handed to the client."""
+    if call.first_byte_at is None:
+        call.first_byte_at = time.perf_counter()
+    capture = call.answer_capture
+    if capture is not None and len(capture) < ANSWER_CAPTURE_LIMIT:
+        capture += chunk
+
+
+class Accounting:
+    """Ends a call's accounting once its reply has been sent."""
+
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        admitter: Admitter,
+        ledger: CallLedger,
+        alerts: Alerts,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.catalog = catalog
+        self.admitter = admitter
+        self.ledger = ledger
+        self.alerts = alerts
+        self.metrics = metrics
+
+    def finish(self, call: Call, status: int) -> None:
+        """Account for `call`, answered with `status`: cost, settle, record, alerts, metrics."""
+        now = time.perf_counter()
+        ttft = None
+        if call.stream and call.first_byte_at is not None:
+            ttft = call.first_byte_at - call.started
+        for deployment, kind in call.failures:
+            self.metrics.observe_failure(deployment, kind)
+        usage = call.usage
+        tokens = (0, 0, 0, 0)
+        cost: CallCost | None = None
+        if usage is not None:
+            tokens = (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_write_tokens,
+                usage.cache_read_tokens,
+            )
+            entry = self.catalog.get(call.upstream_model or call.model) or self.catalog.get(
+                call.model
+            )
+            cost = cost_of(entry, usage)
+            call.cost = cost
+        latency = now - call.started
+        self.admitter.finish(call)
+        if self.ledger.enabled:
+            self.ledger.submit(call, status, latency=latency, ttft=ttft)
+        # Errors for the spike alert are failures of the service (the gateway's or the
+        # upstream's), not a client's bad request or the gateway's own rate limiting.
+        self.alerts.observe_call(
+            now=call.started_wall + latency,
+            is_error=status >= 500 or (status == 429 and call.attempts > 0),
+            cost_usd=cost.total if cost is not None else None,
+        )
+        self.metrics.observe_call(
+            CallObservation(
+                model=call.model,
+                provider=call.provider_name or "-",
+                client_format=call.client_format,
+                status=status,
+                latency=latency,
+                ttft=ttft,
+                retries=max(0, call.attempts - 1),
+                fallback=call.fallback_used,
+                truncated=call.truncated,
+                stream=call.stream,
+                tokens=tokens,
+                cost=cost.total if cost is not None else None,
+                priced=cost is None or cost.total is not None,
+            )
+        )
