@@ -26,6 +26,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     serve.add_argument("--host", help="listen address (overrides server.host)")
     serve.add_argument("--port", "-p", type=int, help="listen port (overrides server.port)")
+    serve.add_argument(
+        "--workers",
+        "-w",
+        type=_positive_int,
+        default=1,
+        help="gateway processes sharing the port (default 1); with counters.backend "
+        "in_process each enforces its limits on its own",
+    )
 
     simulate = commands.add_parser(
         "simulate", help="run the built-in upstream simulator as a server"
@@ -64,6 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
     from tollhouse.gateway import Gateway
     from tollhouse.server.app import create_app
     from tollhouse.server.runner import listen, serve_forever
+    from tollhouse.server.workers import serve_workers
 
     config: GatewayConfig = load_config(args.config) if args.config else default_config()
     logging.basicConfig(
@@ -80,18 +89,58 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    gateway = Gateway(config)
-    simulated = gateway.simulated_providers
+
+    def build() -> Gateway:
+        try:
+            return Gateway(config)
+        except ConfigError as exc:
+            print(f"tollhouse: config error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    def serve(gateway: Gateway) -> int:
+        serve_forever(
+            create_app(gateway),
+            host,
+            port,
+            log_level=config.logging.level,
+            access_log=config.logging.access_log,
+            sock=sock,
+        )
+        return 0
+
+    if args.workers == 1:
+        gateway = build()
+        _serve_banner(config, host, port, args.workers)
+        return serve(gateway)
+    code = serve_workers(
+        build,
+        lambda: serve(build()),
+        args.workers,
+        started=lambda: _serve_banner(config, host, port, args.workers),
+    )
+    sock.close()
+    return code
+
+
+def _serve_banner(config: GatewayConfig, host: str, port: int, workers: int) -> None:
+    simulated = [name for name, p in config.providers.items() if p.type == "simulator"]
     if simulated:
         _banner(
             "SIMULATOR MODE: answers come from the built-in simulator, not a real model.",
             f"Simulated providers: {', '.join(simulated)}.",
             "Set ANTHROPIC_API_KEY / OPENAI_API_KEY (or pass --config) to relay to real providers.",
         )
-    print(
-        f"tollhouse: serving {len(gateway.router.models)} models on http://{host}:{port}",
-        file=sys.stderr,
-    )
+    if workers > 1 and config.counters.backend == "in_process":
+        _banner(
+            f"PER-PROCESS LIMITS: counters.backend is in_process, so each of the {workers}",
+            "workers enforces every rate limit, concurrency limit and budget on its own",
+            f"(up to {workers}x each configured limit in all). Set counters.backend: redis",
+            "to share them.",
+        )
+    served = f"{len(config.models)} models"
+    if workers > 1:
+        served += f" with {workers} worker processes"
+    print(f"tollhouse: serving {served} on http://{host}:{port}", file=sys.stderr)
     print(f"  Anthropic SDK: base_url=http://{host}:{port}", file=sys.stderr)
     print(f"  OpenAI SDK:    base_url=http://{host}:{port}/v1", file=sys.stderr)
     if not config.keys.required:
@@ -102,15 +151,6 @@ def _serve(args: argparse.Namespace) -> int:
         )
     if not os.environ.get("TOLLHOUSE_ADMIN_TOKEN"):
         print("  admin API disabled: set TOLLHOUSE_ADMIN_TOKEN to enable it", file=sys.stderr)
-    serve_forever(
-        create_app(gateway),
-        host,
-        port,
-        log_level=config.logging.level,
-        access_log=config.logging.access_log,
-        sock=sock,
-    )
-    return 0
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -133,6 +173,12 @@ def _simulate(args: argparse.Namespace) -> int:
         raise ConfigError(f"simulator: {exc}") from None
     serve(config, args.host, args.port)
     return 0
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def _banner(*lines: str) -> None:
