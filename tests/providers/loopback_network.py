@@ -28,33 +28,31 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 
 @contextlib.contextmanager
 def serving_on_thread(handler: Handler, ssl_context: ssl.SSLContext | None = None) -> Iterator[int]:
-    """Serve `handler` on a loopback port (yielded) from a thread of its own until the end."""
+    """Serve `handler` on a loopback port (yielded) from a thread of its own; at the end every
+    connection it still holds is cancelled and the thread's loop closed."""
     loop = asyncio.new_event_loop()
-    started: asyncio.Future[asyncio.Server] = loop.create_future()
-
-    async def main() -> None:
-        server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=ssl_context)
-        started.set_result(server)
-        async with server:
-            await asyncio.Event().wait()
-
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    task = asyncio.run_coroutine_threadsafe(main(), loop)
-    server = asyncio.run_coroutine_threadsafe(_wait(started), loop).result(timeout=5)
+    started = asyncio.run_coroutine_threadsafe(
+        asyncio.start_server(handler, "127.0.0.1", 0, ssl=ssl_context), loop
+    )
+    server = started.result(timeout=5)
     try:
         yield server.sockets[0].getsockname()[1]
     finally:
-        loop.call_soon_threadsafe(task.cancel)
-        with contextlib.suppress(BaseException):
-            task.result(timeout=5)
+        asyncio.run_coroutine_threadsafe(_shut(server), loop).result(timeout=5)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5)
         loop.close()
 
 
-async def _wait(future: asyncio.Future[asyncio.Server]) -> asyncio.Server:
-    return await future
+async def _shut(server: asyncio.Server) -> None:
+    server.close()
+    others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    await asyncio.sleep(0)  # let the closed transports report connection_lost
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

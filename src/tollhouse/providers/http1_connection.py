@@ -1,8 +1,12 @@
 """One keep-alive HTTP/1.1 connection to an upstream, and the response read from it.
 
 A plain asyncio protocol fed to httptools' response parser (llhttp, the parser of Node.js):
-the body is handed to the reader chunk by chunk as the socket delivers it, with back-pressure
-(reading pauses while too much is buffered). This replaced aiohttp on the request path, where
+the body is handed to the reader chunk by chunk as the socket delivers it. A streamed body
+applies back-pressure: while more than `_HIGH_WATER` bytes of it wait for a consumer that
+does not pull (a slow or stalled client), the socket is not read, so the upstream's own
+flow control holds the rest and memory per stream stays bounded; reading resumes once the
+consumer has drained it below `_LOW_WATER`. A body read whole is never paused (it is wanted
+whole, and nothing else would resume it). This replaced aiohttp on the request path, where
 the client was measured as the largest cost per call (see bench/README.md).
 """
 
@@ -17,8 +21,8 @@ import httptools
 
 from tollhouse.providers.base import UpstreamConnectionError, UpstreamTimeoutError
 
-# Reading from the upstream pauses while this much of its body waits for a slow client.
-_HIGH_WATER = 512 * 1024
+_HIGH_WATER = 256 * 1024
+_LOW_WATER = 64 * 1024
 
 
 class Http1Connection(asyncio.Protocol):
@@ -31,6 +35,7 @@ class Http1Connection(asyncio.Protocol):
         self._response: Http1Response | None = None
         self.closed = False
         self.served = 0
+        self.reading_paused = False
 
     # asyncio.Protocol
 
@@ -91,11 +96,13 @@ class Http1Connection(asyncio.Protocol):
         return response
 
     def pause_reading(self) -> None:
-        if self.transport is not None and not self.closed:
+        if self.transport is not None and not self.closed and not self.reading_paused:
+            self.reading_paused = True
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if self.transport is not None and not self.closed:
+        if self.transport is not None and not self.closed and self.reading_paused:
+            self.reading_paused = False
             self.transport.resume_reading()
 
     def close(self) -> None:
@@ -123,6 +130,7 @@ class Http1Response:
         "_release",
         "_released",
         "_waiter",
+        "_whole",
         "complete",
         "got_bytes",
         "headers",
@@ -149,8 +157,14 @@ class Http1Response:
         self._headers_waiter: asyncio.Future[None] = loop.create_future()
         self._keep_alive = False
         self._released = False
+        self._whole = False
         self.complete = False
         self.got_bytes = False
+
+    @property
+    def buffered(self) -> int:
+        """Body bytes received and not yet taken by the reader."""
+        return self._buffered
 
     @property
     def reads_to_eof(self) -> bool:
@@ -175,7 +189,7 @@ class Http1Response:
     def on_body(self, body: bytes) -> None:
         self._chunks.append(body)
         self._buffered += len(body)
-        if self._buffered > _HIGH_WATER:
+        if self._buffered > _HIGH_WATER and not self._whole:
             self._conn.pause_reading()
         self._wake()
 
@@ -201,6 +215,8 @@ class Http1Response:
         await self._headers_waiter
 
     async def read(self) -> bytes:
+        self._whole = True
+        self._conn.resume_reading()
         try:
             while not self.complete:
                 if self._error is not None:
@@ -211,6 +227,7 @@ class Http1Response:
             raise
         body = b"".join(self._chunks)
         self._chunks.clear()
+        self._buffered = 0
         self._finish()
         return body
 
@@ -219,7 +236,7 @@ class Http1Response:
             if self._chunks:
                 chunk = self._chunks.popleft()
                 self._buffered -= len(chunk)
-                if self._buffered <= _HIGH_WATER // 2:
+                if self._buffered <= _LOW_WATER:
                     self._conn.resume_reading()
                 yield chunk
             elif self.complete:
