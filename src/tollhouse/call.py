@@ -66,6 +66,10 @@ class Call:
     # for: the usage chunk is then kept from the client.
     hide_usage_chunk: bool = False
     first_byte_at: float | None = None
+    # The last two chunks of a streamed reply sent (references, not copies): where the
+    # account stage looks for the error event a broken stream ends with.
+    previous_chunk: bytes | None = None
+    last_chunk: bytes | None = None
     error_type: str | None = None  # the error's type as the client saw it, when it failed
     # The answer as sent, kept only when the ledger stores text (a stream: its first bytes,
     # up to the ledger's text limit), for the record to extract the answer text from.

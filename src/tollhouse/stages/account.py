@@ -9,26 +9,56 @@ A call is accounted for in three moments, each with its function here:
   `chunk_sent` per streamed chunk (time to first byte, the stream's first bytes);
 - the reply has been sent (a stream: its last chunk): `Accounting.finish` prices the usage,
   settles the budget reservation, writes the ledger record, feeds the alerts and metrics.
+
+A call is accounted as the client saw it: a stream that ends in an error event (the
+upstream's, relayed or translated, or the gateway's own when the upstream broke) is a
+failed call, with that error's type and the status it stands for, although its HTTP status
+was 200.
 """
 
 from __future__ import annotations
 
 import time
 
+import orjson
+
 from tollhouse.accounting import CallCost, Usage, cost_of
 from tollhouse.accounting.call_ledger import CallLedger
 from tollhouse.call import Call
 from tollhouse.catalog.models import ModelCatalog
+from tollhouse.errors import ANTHROPIC_TYPE_BY_STATUS, OPENAI_TYPE_BY_STATUS
 from tollhouse.observability.alerts import Alerts
 from tollhouse.observability.metrics import CallObservation, GatewayMetrics
 from tollhouse.stages.admit import Admitter
 from tollhouse.stages.answer_facts import TRUNCATED, anthropic_stop_reason
 from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.types import Reply, WireFormat
+from tollhouse.wire.sse import SSEParser
 
 # Bytes of a streamed answer kept for the ledger's answer text (when it keeps text): the
 # events' framing takes several times the text itself.
 ANSWER_CAPTURE_LIMIT = 1 << 20
+
+# How much of a stream's end is read for the event it ended with: an error event is far
+# smaller, and what precedes it in the tail is only skipped.
+_TAIL_BYTES = 4096
+_ERROR_MARKERS: dict[WireFormat, bytes] = {"anthropic": b"event: error", "openai": b'"error"'}
+
+
+def _status_by_type(table: dict[int, str]) -> dict[str, int]:
+    """The status each error type stands for in a stream: a stream that started was
+    accepted, so a type that stands for a client's and a server's status (`timeout`: 408
+    and 504) is the server's, and among several the lowest."""
+    by_type: dict[str, int] = {}
+    for status, error_type in sorted(table.items(), key=lambda item: (item[0] < 500, item[0])):
+        by_type.setdefault(error_type, status)
+    return by_type
+
+
+_STREAM_ERROR_STATUS: dict[WireFormat, dict[str, int]] = {
+    "anthropic": _status_by_type(ANTHROPIC_TYPE_BY_STATUS),
+    "openai": _status_by_type(OPENAI_TYPE_BY_STATUS),
+}
 
 
 def note_answer(call: Call, usage: Usage | None, stop_reason: str | None) -> None:
@@ -66,9 +96,44 @@ def chunk_sent(call: Call, chunk: bytes) -> None:
     """One streamed chunk has been handed to the client."""
     if call.first_byte_at is None:
         call.first_byte_at = time.perf_counter()
+    call.previous_chunk = call.last_chunk
+    call.last_chunk = chunk
     capture = call.answer_capture
     if capture is not None and len(capture) < ANSWER_CAPTURE_LIMIT:
         capture += chunk
+
+
+def stream_error(call: Call) -> tuple[int, str] | None:
+    """The status and type of the error event `call`'s stream ended with; None when it
+    ended otherwise (or was no stream)."""
+    last = call.last_chunk
+    if last is None:
+        return None
+    tail = last[-_TAIL_BYTES:]
+    previous = call.previous_chunk
+    if previous is not None and len(tail) < _TAIL_BYTES:
+        tail = previous[len(tail) - _TAIL_BYTES :] + tail
+    fmt = call.client_format
+    if _ERROR_MARKERS[fmt] not in tail:
+        return None
+    parser = SSEParser()
+    events = parser.feed(tail) + parser.flush()
+    while events and events[-1].data.strip() == "[DONE]":
+        events.pop()
+    if not events:
+        return None
+    final = events[-1]
+    try:
+        doc = orjson.loads(final.data)
+    except orjson.JSONDecodeError:
+        return None
+    error = doc.get("error") if isinstance(doc, dict) else None
+    if not isinstance(error, dict) or (fmt == "anthropic" and final.event != "error"):
+        return None
+    error_type = error.get("type")
+    if not isinstance(error_type, str):
+        error_type = "api_error" if fmt == "anthropic" else "server_error"
+    return _STREAM_ERROR_STATUS[fmt].get(error_type, 500), error_type
 
 
 class Accounting:
@@ -91,6 +156,10 @@ class Accounting:
     def finish(self, call: Call, status: int) -> None:
         """Account for `call`, answered with `status`: cost, settle, record, alerts, metrics."""
         now = time.perf_counter()
+        if call.last_chunk is not None:
+            broken = stream_error(call)
+            if broken is not None:
+                status, call.error_type = broken
         ttft = None
         if call.stream and call.first_byte_at is not None:
             ttft = call.first_byte_at - call.started

@@ -1,0 +1,99 @@
+"""The account stage records what the client saw: a stream that ends in an error event is a
+failed call in the ledger, in /metrics, in `tollhouse logs --errors-only` and to the alerts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anthropic
+import openai
+import pytest
+from tests.observability.test_call_accounting import metric
+from tests.observability.test_call_ledger import read_sqlite
+from tests.support import GATEWAY_KEY, IN_PROCESS_CONFIG, serve_gateway
+
+from tollhouse.cli import main as tollhouse
+from tollhouse.server.runner import BackgroundServer
+
+HI = [{"role": "user", "content": "tell me a long story"}]
+
+
+def gateway_with_ledger(tmp_path: Path, **sections: object) -> BackgroundServer:
+    ledger = {"sqlite_path": str(tmp_path / "ledger.db"), "spill_path": None}
+    return serve_gateway({**IN_PROCESS_CONFIG, "ledger": ledger, **sections})
+
+
+def break_anthropic_stream(url: str, fault: str, model: str = "claude-haiku-4-5") -> str:
+    """Stream through the Anthropic SDK until the fault breaks it; the call's request id."""
+    client = anthropic.Anthropic(base_url=url, api_key=GATEWAY_KEY, max_retries=0)
+    with client.messages.stream(
+        model=model, max_tokens=200, messages=HI, extra_headers={"x-simulator-fault": fault}
+    ) as stream:
+        request_id = stream.response.headers["request-id"]
+        with pytest.raises(anthropic.APIStatusError):
+            stream.until_done()
+    return request_id
+
+
+def break_openai_stream(url: str, fault: str, model: str = "gpt-4o-mini") -> str:
+    client = openai.OpenAI(base_url=url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+    stream = client.chat.completions.create(
+        model=model,
+        messages=HI,  # type: ignore[arg-type]
+        stream=True,
+        extra_headers={"x-simulator-fault": fault},
+    )
+    with pytest.raises(openai.APIError):
+        for _ in stream:
+            pass
+    return stream.response.headers["x-request-id"]
+
+
+def test_a_stream_ending_in_an_error_event_is_recorded_as_the_error_the_client_saw(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = gateway_with_ledger(tmp_path)
+    try:
+        upstream_error = break_anthropic_stream(server.url, "mid-stream-error")
+        reset = break_openai_stream(server.url, "mid-stream-reset")
+        translated = break_openai_stream(server.url, "mid-stream-error", model="claude-haiku-4-5")
+        anthropic.Anthropic(base_url=server.url, api_key=GATEWAY_KEY).messages.create(
+            model="claude-haiku-4-5", max_tokens=20, messages=HI, stream=False
+        )
+        calls_by_status = {
+            status: metric(server.url, "tollhouse_calls_total", status=status)
+            for status in ("200", "500", "529")
+        }
+    finally:
+        server.stop()
+    records = {r.request_id: r for r in read_sqlite(tmp_path / "ledger.db")}
+    assert len(records) == 4
+    # The Anthropic upstream's own overloaded_error event, relayed as it came.
+    assert (records[upstream_error].status, records[upstream_error].error_type) == (
+        529,
+        "overloaded_error",
+    )
+    # The connection broke: the gateway ended the stream with its own error event.
+    assert (records[reset].status, records[reset].error_type) == (500, "server_error")
+    # Anthropic's overloaded_error translated for an OpenAI client: the type it saw.
+    assert (records[translated].status, records[translated].error_type) == (500, "server_error")
+    assert calls_by_status == {"200": 1.0, "500": 2.0, "529": 1.0}
+
+    assert (
+        tollhouse(["logs", "--sqlite", str(tmp_path / "ledger.db"), "--errors-only", "--json"]) == 0
+    )
+    listed = {json.loads(line)["request_id"] for line in capsys.readouterr().out.splitlines()}
+    assert listed == {upstream_error, reset, translated}
+
+
+def test_broken_streams_raise_the_error_spike_alert(tmp_path: Path) -> None:
+    server = gateway_with_ledger(
+        tmp_path, alerts={"error_spike": {"min_calls": 4, "error_rate": 0.5}}
+    )
+    try:
+        for _ in range(4):
+            break_anthropic_stream(server.url, "mid-stream-reset")
+        assert metric(server.url, "tollhouse_alert_active", kind="error_spike") == 1
+    finally:
+        server.stop()
