@@ -36,7 +36,7 @@ from tollhouse.accounting import Usage, cost_of
 from tollhouse.call import Call
 from tollhouse.config.loader import load_config
 from tollhouse.gateway import Gateway
-from tollhouse.stages.shape import apply_input_limits, tightest
+from tollhouse.stages.shape.policy import shape_request
 
 
 def main() -> int:
@@ -81,8 +81,8 @@ async def measure(work: Path, keys: Path, secret: str, calls: int, repeats: int)
         call = new_call()
         gateway.auth.authorize(call, key)
         plan = gateway.router.resolve(call.model)
-        bounds = plan.input_limits if key is None else tightest((plan.input_limits, key.caps))
-        waiting = gateway.admitter.admit(call, key, plan, apply_input_limits(call, bounds))
+        shape_request(gateway.request_policies, call, plan, key)
+        waiting = gateway.admitter.admit(call, key, plan)
         if waiting is not None:
             await waiting
         assert call.admission is not None

@@ -74,6 +74,9 @@ class Call:
     # The answer as sent, kept only when the ledger stores text (a stream: its first bytes,
     # up to the ledger's text limit), for the record to extract the answer text from.
     answer_capture: bytearray | None = None
+    # Filled by request shaping when it had to estimate the prompt (stages/shape), for
+    # the policies after it and admission to reuse; None when nobody counted yet.
+    input_estimate: int | None = None
     # Filled by admission: the reservation to settle when the call ends (stages/admit.py),
     # and "estimated" when an unpriced model was admitted at the configured estimate.
     admission: AdmissionTicket | None = None

@@ -37,7 +37,8 @@ from tollhouse.stages.auth import Authenticator
 from tollhouse.stages.dispatch import dispatch
 from tollhouse.stages.response_cache import ResponseCache
 from tollhouse.stages.route import RoutePlan, Router
-from tollhouse.stages.shape import apply_input_limits, tightest
+from tollhouse.stages.shape.policy import shape_request
+from tollhouse.stages.shape.request_policies import request_policies
 from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.types import Reply, WireFormat, json_reply
 from tollhouse.wire import anthropic as anthropic_wire
@@ -70,6 +71,7 @@ class Gateway:
         self.key_ring = KeyRing(self.keys, ttl=config.keys.cache_ttl_seconds)
         self.auth = Authenticator(config.keys, self.key_ring)
         self.admitter = Admitter(config, counters, self.catalog, self.alerts)
+        self.request_policies = request_policies()
         self.metrics.add_gauges(self.ledger.collect)
         self.metrics.add_gauges(self.alerts.collect)
         self.metrics.add_gauges(self.admitter.collect)
@@ -129,9 +131,8 @@ class Gateway:
                 # The OpenAI dialect has no count endpoint: answer with the documented estimate.
                 return json_reply({"input_tokens": request_input_tokens(call.body)})
         else:
-            limits = plan.input_limits if key is None else tightest((plan.input_limits, key.caps))
-            estimate = apply_input_limits(call, limits)
-            waiting = self.admitter.admit(call, key, plan, estimate)
+            shape_request(self.request_policies, call, plan, key)
+            waiting = self.admitter.admit(call, key, plan)
             if waiting is not None:  # a remote counter store
                 await waiting
         cached = self.response_cache.lookup(call, plan)

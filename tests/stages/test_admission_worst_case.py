@@ -54,10 +54,11 @@ def reserved(gateway: Gateway, input_tokens: int, output_tokens: int) -> int:
         headers={},
     )
     call.project = "p"
+    call.input_estimate = input_tokens  # as request shaping leaves it when it counted
 
     async def admit() -> int:
         # In process, admission decides at once: nothing to await.
-        assert gateway.admitter.admit(call, None, gateway.router.resolve("m"), input_tokens) is None
+        assert gateway.admitter.admit(call, None, gateway.router.resolve("m")) is None
         reserve = call.admission.reservation.amounts.reserve_nanousd
         gateway.admitter.finish(call)
         return int(reserve)

@@ -99,10 +99,10 @@ class SpendControlConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True
 
 
 class InputLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Bounds on one request, checked before it reaches a provider (stages/shape.py). Each
-    may be set globally (`limits.input`), per route and per gateway key; the tightest
-    applies. `max_tokens_cap` either lowers a larger `max_tokens` (`clamp`) or refuses the
-    call (`refuse`)."""
+    """Bounds on one request, checked before it reaches a provider
+    (stages/shape/input_limits.py). Each may be set globally (`limits.input`), per route
+    and per gateway key; the tightest applies. `max_tokens_cap` either lowers a larger
+    `max_tokens` (`clamp`) or refuses the call (`refuse`)."""
 
     max_request_bytes: PositiveInt | None = None
     max_input_tokens: PositiveInt | None = None

@@ -50,7 +50,6 @@ from tollhouse.ports.counters import (
     from_nanousd,
     to_nanousd,
 )
-from tollhouse.ports.counters.in_process import InProcessCounterStore
 from tollhouse.ports.counters.nanousd import NANO_PER_USD
 from tollhouse.ports.keys.record import KeyRecord
 from tollhouse.stages.answer_facts import max_tokens_field
@@ -241,22 +240,19 @@ class Admitter:
         self.budget_use: dict[tuple[str, str], tuple[int, int]] = {}
         self._shapes: dict[_ShapeKey, tuple[KeyRecord | None, _Shape | None]] = {}
         self._prices: dict[str, _RoutePrices] = {}
-        # Set when the counters live in this process: admitted and settled in line.
-        self._local = store if isinstance(store, InProcessCounterStore) else None
         self._probe: asyncio.Task[None] | None = None
         thresholds = config.alerts.budget.thresholds
         # Below every alert threshold nothing can fire: the headroom under which a
         # budget is worth showing the alerts, as a fraction of its limit.
         self._alert_headroom = 1.0 - min(thresholds) if thresholds else -1.0
 
-    def admit(
-        self, call: Call, key: KeyRecord | None, plan: RoutePlan, estimate: int | None
-    ) -> Awaitable[None] | None:
+    def admit(self, call: Call, key: KeyRecord | None, plan: RoutePlan) -> Awaitable[None] | None:
         """Admit `call` or raise RateLimited / BudgetExceeded / PermissionDenied /
         ServiceUnavailable; an admitted call gets its `Ticket` on `call.admission`.
 
-        Decided here and now (None) when the counters live in this process or nothing
-        limits the call; else the returned awaitable asks the remote store and concludes.
+        Decided here and now (None) when nothing limits the call or the store decides in
+        line (`CounterStore.admit_now`: counters in this process); else the returned
+        awaitable asks the remote store and concludes.
         (Not a coroutine throughout: in process, that was a generator per call for
         nothing to wait on.)"""
         if not self._anything_configured and key is None:
@@ -266,6 +262,7 @@ class Admitter:
             return None
         input_tokens = output_tokens = 0
         if shape.needs_input:
+            estimate = call.input_estimate
             input_tokens = estimate if estimate is not None else request_input_tokens(call.body)
         prices = self._route_prices(plan)
         if shape.needs_output:
@@ -279,8 +276,9 @@ class Admitter:
         day, month = _period_names(call.started_wall)
         admission = shape.admission(day, month, plan.timeouts.total + 60.0, worst is not None)
         amounts = Amounts(input_tokens, output_tokens, worst or 0)
-        if self._local is not None:
-            self._conclude(call, shape, self._local.admit_now(admission, amounts))
+        decision = self.store.admit_now(admission, amounts)
+        if decision is not None:
+            self._conclude(call, shape, decision)
             return None
         return self._admit_remotely(call, shape, admission, amounts)
 
@@ -315,20 +313,21 @@ class Admitter:
         if ticket is None:
             return
         call.admission = None
-        if self._local is not None:
-            used = _used(call, ticket.reservation)
-            if used is None:
-                self._local.release_now(ticket.reservation)
-            else:
-                input_tokens, output_tokens, cost = used
-                self._local.settle_now(
-                    ticket.reservation,
-                    input_tokens=input_tokens,
-                    output_tokens=output_tokens,
-                    cost_nanousd=cost,
-                )
-            return
-        task = asyncio.get_running_loop().create_task(self._settle(call, ticket.reservation))
+        reservation = ticket.reservation
+        used = _used(call, reservation)
+        if used is None:
+            if self.store.release_now(reservation):
+                return
+        else:
+            input_tokens, output_tokens, cost = used
+            if self.store.settle_now(
+                reservation,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cost_nanousd=cost,
+            ):
+                return
+        task = asyncio.get_running_loop().create_task(self._settle(call, reservation, used))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
 
@@ -358,9 +357,10 @@ class Admitter:
             await asyncio.wait(set(self._settling), timeout=10)
         await self.store.aclose()
 
-    async def _settle(self, call: Call, reservation: Reservation) -> None:
+    async def _settle(
+        self, call: Call, reservation: Reservation, used: tuple[int, int, int | None] | None
+    ) -> None:
         try:
-            used = _used(call, reservation)
             if used is None:
                 await self.store.release(reservation)
             else:

@@ -19,7 +19,7 @@ from tollhouse.config.model import (
 from tollhouse.errors import NotFound
 from tollhouse.providers.base import Provider
 from tollhouse.reliability.circuit_breaker import CircuitBreaker
-from tollhouse.stages.shape import NO_LIMITS, tightest
+from tollhouse.stages.shape.input_limits import NO_LIMITS, tightest
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
-from typing import Final, Protocol
+from typing import Final
 
 
 class CountersUnavailable(Exception):
@@ -234,11 +234,42 @@ class Decision:
         )
 
 
-class CounterStore(Protocol):
+class CounterStore:
+    """The interface of every counter store (the methods below; see the module's contract).
+
+    A base class rather than a Protocol: in the compiled build a call through it is a
+    native method call, where a Protocol's goes through Python attribute lookup, and the
+    admission path makes two per call. Each store overrides every method; the in-line
+    methods (`admit_now`, `settle_now`, `release_now`) default to "can't", which is the
+    answer of a store that has to ask a server.
+    """
+
+    def admit_now(self, admission: Admission, amounts: Amounts) -> Decision | None:
+        """`admit` decided in line, without waiting, by a store whose counters live in
+        this process; None from a store that must ask a server (then await `admit`).
+        The admission path asks this first, so in process no coroutine runs per call."""
+        return None
+
+    def settle_now(
+        self,
+        reservation: Reservation,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        cost_nanousd: int | None,
+    ) -> bool:
+        """`settle` done in line (True), or False from a store that must ask a server
+        (then await `settle`)."""
+        return False
+
+    def release_now(self, reservation: Reservation) -> bool:
+        """`release` done in line (True), or False (then await `release`)."""
+        return False
+
     async def admit(self, admission: Admission, amounts: Amounts) -> Decision:
         """Check every limit, then take `amounts` from all of them or from none
         (atomically)."""
-        ...
+        raise NotImplementedError
 
     async def settle(
         self,
@@ -254,17 +285,17 @@ class CounterStore(Protocol):
         Leases are released. Each budget's reservation is replaced by `cost_nanousd`; None
         means the cost is unknown (the usage never arrived), and the reservation is booked
         as spent: a budget is never undercounted by a call whose cost we could not see."""
-        ...
+        raise NotImplementedError
 
     async def release(self, reservation: Reservation) -> None:
         """End an admitted call that consumed nothing (refused upstream, failed before any
         token): everything taken, requests included, goes back."""
-        ...
+        raise NotImplementedError
 
     async def spent(self, budget_key: str) -> int:
         """Settled spend under `budget_key` in nano-USD (0 if unknown or expired)."""
-        ...
+        raise NotImplementedError
 
     async def aclose(self) -> None:
         """Release connections; the store can't be used afterwards."""
-        ...
+        raise NotImplementedError

@@ -20,6 +20,7 @@ from tollhouse.ports.counters.base import (
     Admission,
     Amounts,
     BucketLimit,
+    CounterStore,
     Decision,
     LimitKind,
     Reservation,
@@ -78,7 +79,7 @@ class _Budget:
     holds: _Holds = field(default_factory=_Holds)
 
 
-class InProcessCounterStore:
+class InProcessCounterStore(CounterStore):
     """`CounterStore` for one process. `clock` is monotonic seconds (tests may pass one)."""
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -93,8 +94,7 @@ class InProcessCounterStore:
         return self.admit_now(admission, amounts)
 
     def admit_now(self, admission: Admission, amounts: Amounts) -> Decision:
-        """`admit` without a coroutine: nothing here waits, so the gateway admits in line
-        (as it settles in line, `settle_now`) instead of awaiting a coroutine per call."""
+        """`admit` without a coroutine: nothing here waits, so it always decides in line."""
         now = self._clock()
         if now >= self._next_sweep:
             self._sweep(now)
@@ -212,16 +212,17 @@ class InProcessCounterStore:
         input_tokens: int,
         output_tokens: int,
         cost_nanousd: int | None,
-    ) -> None:
-        """`settle` without a coroutine: nothing here waits, so the gateway settles in
-        line when a call ends instead of scheduling a task per call."""
+    ) -> bool:
+        """`settle` without a coroutine: always done in line."""
         taken = reservation.amounts
         actual = [taken.requests, input_tokens, output_tokens]
         self._end(reservation, actual, cost_nanousd)
+        return True
 
-    def release_now(self, reservation: Reservation) -> None:
-        """`release` without a coroutine (see `settle_now`)."""
+    def release_now(self, reservation: Reservation) -> bool:
+        """`release` without a coroutine: always done in line."""
         self._end(reservation, [0, 0, 0], 0)
+        return True
 
     async def spent(self, budget_key: str) -> int:
         account = self._budgets.get(budget_key)

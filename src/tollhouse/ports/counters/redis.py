@@ -33,6 +33,7 @@ from typing import Any
 from tollhouse.ports.counters.base import (
     Admission,
     Amounts,
+    CounterStore,
     CountersUnavailable,
     Decision,
     LimitKind,
@@ -48,7 +49,7 @@ SETTLE_LUA = files(__package__).joinpath("settle.lua").read_text()
 _UNAVAILABLE_REPLIES = ("LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
 
 
-class RedisCounterStore:
+class RedisCounterStore(CounterStore):
     """`CounterStore` on one Redis server (`url`, e.g. "redis://127.0.0.1:6379/0").
 
     `timeout` bounds connecting and each reply, so an unreachable or stuck server costs a

@@ -9,6 +9,7 @@ Every refusal states the limit and the request's own figure, in the client's for
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -16,7 +17,12 @@ from tollhouse.call import Call
 from tollhouse.config.model import InputLimits
 from tollhouse.errors import BadRequest, RequestTooLarge
 from tollhouse.stages.answer_facts import max_tokens_field
+from tollhouse.stages.shape.policy import RequestPolicy
 from tollhouse.tokens.estimate import request_input_tokens
+
+if TYPE_CHECKING:  # the route imports `tightest` from here
+    from tollhouse.ports.keys.record import KeyRecord
+    from tollhouse.stages.route import RoutePlan
 
 NO_LIMITS = InputLimits()
 
@@ -44,11 +50,20 @@ def tightest(limits: Iterable[InputLimits | None]) -> InputLimits:
     )
 
 
-def apply_input_limits(call: Call, limits: InputLimits) -> int | None:
-    """Refuse `call` if it breaks `limits`, clamp its `max_tokens` if allowed; the estimated
-    input tokens when they had to be counted (admission reuses them), else None."""
+class InputLimitsPolicy(RequestPolicy):
+    """The tightest of the route's input limits (global and per route, merged by the
+    router) and the key's caps."""
+
+    def apply(self, call: Call, plan: RoutePlan, key: KeyRecord | None) -> None:
+        limits = plan.input_limits if key is None else tightest((plan.input_limits, key.caps))
+        apply_input_limits(call, limits)
+
+
+def apply_input_limits(call: Call, limits: InputLimits) -> None:
+    """Refuse `call` if it breaks `limits`, clamp its `max_tokens` if allowed; the input
+    tokens, when they had to be estimated, are left on `call.input_estimate`."""
     if limits is NO_LIMITS:
-        return None
+        return
     size = len(call.raw_body)
     if limits.max_request_bytes is not None and size > limits.max_request_bytes:
         raise RequestTooLarge(
@@ -60,9 +75,8 @@ def apply_input_limits(call: Call, limits: InputLimits) -> int | None:
         raise BadRequest(
             f"request has {len(messages)} messages; the limit is {limits.max_messages}"
         )
-    estimate = None
     if limits.max_input_tokens is not None:
-        estimate = request_input_tokens(call.body)
+        estimate = call.input_estimate = request_input_tokens(call.body)
         if estimate > limits.max_input_tokens:
             raise BadRequest(
                 f"prompt is too long: an estimated {estimate} input tokens; the limit is "
@@ -81,4 +95,3 @@ def apply_input_limits(call: Call, limits: InputLimits) -> int | None:
             # Chat Completions makes max_tokens optional: a cap then has to be stated.
             call.body[field] = cap
             call.raw_body = orjson.dumps(call.body)
-    return estimate
