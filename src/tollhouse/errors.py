@@ -82,9 +82,23 @@ class MethodNotAllowed(TollhouseError):
     openai_type = "invalid_request_error"
 
 
+class RequestTimeout(TollhouseError):
+    """The client did not send its whole request in time."""
+
+    status = 408
+    anthropic_type = "timeout_error"
+    openai_type = "timeout"
+
+
 class RequestTooLarge(TollhouseError):
     status = 413
     anthropic_type = "request_too_large"
+    openai_type = "invalid_request_error"
+
+
+class HeadersTooLarge(TollhouseError):
+    status = 431
+    anthropic_type = "invalid_request_error"
     openai_type = "invalid_request_error"
 
 

@@ -18,12 +18,25 @@ from tollhouse.observability.alerts_config import AlertsConfig
 ProviderType = Literal["anthropic", "openai", "openai-compatible", "simulator"]
 
 
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
 class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The HTTP edge (server/http_protocol.py), read at start. A request's head must arrive
+    within `header_timeout` seconds of the connection opening (or of its first byte, on a
+    kept-alive connection) and its body within `body_timeout` of the head, else 408; a head
+    (request line and headers) over `max_header_bytes` gets 431. `max_connections` bounds
+    open client connections per process (default: half the open-file limit): at it, the
+    connection waiting longest for a request is closed to make room, or the new one is
+    refused with 503, and a warning says so."""
+
     host: str = "127.0.0.1"
     port: int = 8080
-
-
-PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+    header_timeout: PositiveSeconds = 10.0
+    body_timeout: PositiveSeconds = 30.0
+    max_header_bytes: PositiveInt = 64 * 1024
+    max_connections: PositiveInt | None = None
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -120,7 +133,9 @@ class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class TimeoutsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Seconds. `first_byte` bounds each attempt's wait for the upstream's answer to start
-    (status line, and the first chunk of a stream); `read_idle` the silence between chunks;
+    (status line, and the first chunk of a stream); `read_idle` the silence between chunks,
+    and (gateway-wide, read at start) how long a client may read nothing of an answer
+    waiting to be written before it is dropped;
     `total` the whole call until its answer starts, retries and waits included. A client
     lowers `total` for its call with `x-tollhouse-timeout`; the official SDKs send their own
     timeout (`x-stainless-timeout`, `x-stainless-read-timeout`), honoured the same way, so the

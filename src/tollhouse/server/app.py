@@ -38,6 +38,8 @@ from tollhouse.server.admin import (
     admin_wire_format,
     is_admin_path,
 )
+from tollhouse.server.client_format import guess_format
+from tollhouse.server.http_protocol import ConnectionLimits
 from tollhouse.stages.account import chunk_sent, reply_leaving
 from tollhouse.types import Reply, WireFormat, json_reply
 from tollhouse.wire import anthropic as anthropic_wire
@@ -64,13 +66,6 @@ _CALL_ENDPOINTS: dict[str, tuple[WireFormat, Endpoint, Callable[[bytes], dict[st
 _GC_THRESHOLDS = (50_000, 20, 20)  # allocations per young collection; older: every 20
 
 
-def guess_format(path: str, headers: dict[str, str]) -> WireFormat:
-    """The wire format to answer in when the path alone does not say."""
-    if path.startswith("/v1/messages") or "anthropic-version" in headers or "x-api-key" in headers:
-        return "anthropic"
-    return "openai"
-
-
 class GatewayApp:
     """`admin_token` guards the admin API: by default `TOLLHOUSE_ADMIN_TOKEN`, read once,
     here; None disables the admin API."""
@@ -85,6 +80,7 @@ class GatewayApp:
         self.admin = AdminApi(gateway, admin_token)
         self.ready = False
         self.in_flight = InFlightLimiter(gateway.config.reliability.max_in_flight)
+        self.connection_limits = ConnectionLimits.from_config(gateway.config)
         gateway.metrics.add_gauges(self._load_gauges)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -16,14 +16,19 @@ from typing import Any
 
 import uvicorn
 
+from tollhouse.server.http_protocol import ConnectionLimits, guarded_protocol
+
 
 def _config(app: Any, host: str, port: int, log_level: str, access_log: bool) -> uvicorn.Config:
+    # An app that knows its bounds says so (GatewayApp, from its config); others get the
+    # defaults.
+    limits = getattr(app, "connection_limits", None) or ConnectionLimits()
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="uvloop" if _has_uvloop() else "asyncio",
-        http="httptools",
+        http=guarded_protocol(limits),
         lifespan="on",
         log_level=log_level,
         access_log=access_log,
