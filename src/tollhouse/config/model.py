@@ -125,9 +125,15 @@ class InputLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Bounds on what a client may send; checked before anything reaches a provider."""
+    """Bounds on what a client may send; checked before anything reaches a provider.
+    Bodies still being received (server/body_reader.py, read at start): at most
+    `max_body_reads_per_key` at once per gateway key (per client address on an open
+    gateway; past it 429), and `max_partial_body_bytes` held by them in all (past it
+    529/503)."""
 
     max_body_bytes: int = 32 * 1024 * 1024
+    max_body_reads_per_key: PositiveInt = 64
+    max_partial_body_bytes: PositiveInt = 256 * 1024 * 1024
     input: InputLimits = InputLimits()
 
 

@@ -24,7 +24,6 @@ from tollhouse.errors import (
     MethodNotAllowed,
     NotFound,
     Overloaded,
-    RequestTooLarge,
     TollhouseError,
     UnsupportedMediaType,
 )
@@ -38,6 +37,7 @@ from tollhouse.server.admin import (
     admin_wire_format,
     is_admin_path,
 )
+from tollhouse.server.body_reader import BodyReader
 from tollhouse.server.client_format import guess_format
 from tollhouse.server.http_protocol import ConnectionLimits
 from tollhouse.stages.account import chunk_sent, reply_leaving
@@ -81,6 +81,8 @@ class GatewayApp:
         self.ready = False
         self.in_flight = InFlightLimiter(gateway.config.reliability.max_in_flight)
         self.connection_limits = ConnectionLimits.from_config(gateway.config)
+        limits = gateway.config.limits
+        self.bodies = BodyReader(limits.max_body_reads_per_key, limits.max_partial_body_bytes)
         gateway.metrics.add_gauges(self._load_gauges)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -140,6 +142,11 @@ class GatewayApp:
             if endpoint is not None:
                 if scope["method"] != "POST":
                     raise MethodNotAllowed(f"{scope['method']} {path}: only POST is allowed")
+                key = await self.gateway.auth.identify(headers)
+                owner = key.key_id if key is not None else _client_address(scope)
+                # The body is read before a slot is taken: a slow client holds only its own
+                # connection (bounded by server.body_timeout), never a slot.
+                decoded = await self._decode_call(endpoint, headers, receive, request_id, owner)
                 if not self.in_flight.try_acquire():
                     raise Overloaded(
                         f"the gateway is at its limit of {self.in_flight.limit} calls in flight; "
@@ -147,8 +154,7 @@ class GatewayApp:
                         headers={"retry-after": "1"},
                     )
                 admitted = True
-                key = await self.gateway.auth.identify(headers)
-                call = await self._decode_call(endpoint, headers, receive, request_id)
+                call = decoded
                 reply = await self.gateway.handle(call, key)
             elif is_admin_path(path):
                 limit = self.gateway.config.limits.max_body_bytes
@@ -157,7 +163,7 @@ class GatewayApp:
                     path,
                     scope.get("query_string", b""),
                     headers,
-                    lambda: _read_body(receive, headers, limit),
+                    lambda: self.bodies.read(receive, headers, _client_address(scope), limit),
                 )
             else:
                 reply = self._plain_endpoint(scope["method"], path, fmt)
@@ -190,6 +196,7 @@ class GatewayApp:
         headers: dict[str, str],
         receive: Receive,
         request_id: str,
+        owner: str,
     ) -> Call:
         fmt, kind, parse = endpoint
         content_type = headers.get("content-type")
@@ -197,7 +204,8 @@ class GatewayApp:
             raise UnsupportedMediaType(
                 f"content-type {content_type!r} is not supported; send application/json"
             )
-        raw = await _read_body(receive, headers, self.gateway.config.limits.max_body_bytes)
+        limits = self.gateway.config.limits
+        raw = await self.bodies.read(receive, headers, owner, limits.max_body_bytes)
         return Call(
             client_format=fmt,
             endpoint=kind,
@@ -262,33 +270,9 @@ def _require_method(method: str, allowed: str, path: str) -> None:
         raise MethodNotAllowed(f"{method} {path}: only {allowed} is allowed")
 
 
-async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
-    declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestTooLarge(
-            f"request body of {declared} bytes exceeds the limit of {limit} bytes"
-        )
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientDisconnectedError("client disconnected before sending its whole request")
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise RequestTooLarge(f"request body exceeds the limit of {limit} bytes")
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-class _ClientDisconnectedError(TollhouseError):
-    """The client went away before its request was read; the answer goes nowhere."""
-
-    status = 499
+def _client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def _error_reply(exc: TollhouseError, fmt: WireFormat, request_id: str) -> Reply:
