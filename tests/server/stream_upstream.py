@@ -24,9 +24,10 @@ START = {
 
 
 class SlowStreamUpstream:
-    def __init__(self, events: int = 400, interval: float = 0.02) -> None:
+    def __init__(self, events: int = 400, interval: float = 0.02, text: str = "tick ") -> None:
         self.events = events
         self.interval = interval
+        self.text = text
         self.sent = 0
         self.client_left = False
         self.finished = False
@@ -83,7 +84,7 @@ class SlowStreamUpstream:
             delta = {
                 "type": "content_block_delta",
                 "index": 0,
-                "delta": {"type": "text_delta", "text": "tick "},
+                "delta": {"type": "text_delta", "text": self.text},
             }
             await send(
                 {

@@ -37,7 +37,7 @@ from tollhouse.server.admin import (
     admin_wire_format,
     is_admin_path,
 )
-from tollhouse.server.body_reader import BodyReader
+from tollhouse.server.body_reader import CLIENT_CLOSED, BodyReader
 from tollhouse.server.client_format import guess_format
 from tollhouse.server.http_protocol import ConnectionLimits
 from tollhouse.stages.account import chunk_sent, reply_leaving
@@ -179,16 +179,20 @@ class GatewayApp:
         _identify(reply, fmt, request_id, call)
         if call is not None:
             reply_leaving(call, reply, self.gateway.ledger.keeps_answer_text)
+        status = reply.status
         try:
             if reply.stream is None:
                 await _send_whole(send, reply)
-            else:
-                await _send_stream(send, receive, reply, call)
+            elif not await _send_stream(send, receive, reply, call) and call is not None:
+                # Gone before the stream's end (or dropped for reading nothing of it,
+                # timeouts.read_idle): recorded as the client's doing, nginx's 499.
+                status = CLIENT_CLOSED
+                call.error_type = "client_disconnected"
         finally:
             if admitted:
                 self.in_flight.release()
             if call is not None:
-                self.gateway.accounting.finish(call, reply.status)
+                self.gateway.accounting.finish(call, status)
 
     async def _decode_call(
         self,
@@ -304,8 +308,9 @@ async def _send_whole(send: Send, reply: Reply) -> None:
     await send({"type": "http.response.body", "body": reply.body})
 
 
-async def _send_stream(send: Send, receive: Receive, reply: Reply, call: Call | None) -> None:
-    """Relay chunks as they come; a client that goes away cancels the upstream call."""
+async def _send_stream(send: Send, receive: Receive, reply: Reply, call: Call | None) -> bool:
+    """Relay chunks as they come; a client that goes away cancels the upstream call. True
+    when the stream was relayed to its end, False when the client left first."""
     assert reply.stream is not None
     stream = reply.stream
     headers = [
@@ -342,6 +347,7 @@ async def _send_stream(send: Send, receive: Receive, reply: Reply, call: Call | 
     failure = results[0]
     if isinstance(failure, Exception):
         log.error("stream relay failed", exc_info=failure)
+    return not isinstance(failure, asyncio.CancelledError)
 
 
 def create_app(

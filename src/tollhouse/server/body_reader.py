@@ -16,11 +16,13 @@ from tollhouse.errors import Overloaded, RateLimited, RequestTooLarge, Tollhouse
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
+CLIENT_CLOSED = 499  # nginx's status for a client that left before its answer was sent
+
 
 class ClientDisconnected(TollhouseError):
     """The client went away before its request was read; the answer goes nowhere."""
 
-    status = 499
+    status = CLIENT_CLOSED
 
 
 class BodyReader:
