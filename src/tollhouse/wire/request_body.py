@@ -4,17 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+import jiter
 
 from tollhouse.errors import BadRequest
 
+_DUPLICATE = "Detected duplicate key"
+
 
 def decode_json_object(body: bytes) -> dict[str, Any]:
-    if not body.strip():
+    """The body as a JSON object. A key twice in one object, at any depth, is refused: the
+    gateway would read the last `model` or `max_tokens` where an upstream handed the same
+    bytes may read the first. jiter finds duplicates in the one parse (orjson keeps the last
+    silently) and caches only keys, so no client text outlives its call in a string cache."""
+    if not body or body.isspace():  # isspace: no copy of a large body, as strip() makes
         raise BadRequest("request body is empty; expected a JSON object")
     try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        doc = jiter.from_json(
+            body, allow_inf_nan=False, catch_duplicate_keys=True, cache_mode="keys"
+        )
+    except ValueError as exc:
+        message = str(exc)
+        if message.startswith(_DUPLICATE):
+            raise BadRequest(
+                f"request body has a duplicate key{message[len(_DUPLICATE) :]}; "
+                "send each key once in an object"
+            ) from None
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise BadRequest(f"request body must be a JSON object, not {json_type(doc)}")
