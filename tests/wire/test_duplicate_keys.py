@@ -26,63 +26,54 @@ def post(url: str, path: str, headers: dict[str, str], body: bytes) -> httpx.Res
     )
 
 
+ANTHROPIC_CASES = [
+    (
+        b'{"model": "claude-sonnet-4-5", "model": "claude-haiku-4-5", "max_tokens": 5, "messages": [%s]}'
+        % USER,
+        "model",
+    ),
+    (
+        b'{"model": "claude-haiku-4-5", "max_tokens": 5, "max_tokens": 9000, "messages": [%s]}'
+        % USER,
+        "max_tokens",
+    ),
+    (
+        b'{"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "role": "assistant", "content": "hi"}]}',
+        "role",
+    ),
+    (
+        b'{"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "text", "text": "a", "text": "b"}]}]}',
+        "text",
+    ),
+]
+OPENAI_CASES = [
+    (b'{"model": "gpt-4o", "model": "gpt-4o-mini", "messages": [%s]}' % USER, "model"),
+    (
+        b'{"model": "gpt-4o-mini", "max_tokens": 5, "max_tokens": 9000, "messages": [%s]}' % USER,
+        "max_tokens",
+    ),
+    (
+        b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "a", "content": "b"}]}',
+        "content",
+    ),
+]
+
+
 @pytest.mark.parametrize(
-    ("body", "key"),
-    [
-        (
-            b'{"model": "claude-sonnet-4-5", "model": "claude-haiku-4-5", "max_tokens": 5, "messages": [%s]}'
-            % USER,
-            "model",
-        ),
-        (
-            b'{"model": "claude-haiku-4-5", "max_tokens": 5, "max_tokens": 9000, "messages": [%s]}'
-            % USER,
-            "max_tokens",
-        ),
-        (
-            b'{"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "role": "assistant", "content": "hi"}]}',
-            "role",
-        ),
-        (
-            b'{"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "text", "text": "a", "text": "b"}]}]}',
-            "text",
-        ),
-    ],
+    ("path", "body", "key"),
+    [("/v1/messages", body, key) for body, key in ANTHROPIC_CASES]
+    + [("/v1/chat/completions", body, key) for body, key in OPENAI_CASES],
 )
-def test_anthropic_bodies_with_a_duplicate_key_get_400_in_anthropic_shape(
-    gateway_url: str, body: bytes, key: str
+def test_a_body_with_a_duplicate_key_gets_400_in_the_clients_format(
+    gateway_url: str, path: str, body: bytes, key: str
 ) -> None:
-    response = post(gateway_url, "/v1/messages", ANTHROPIC, body)
+    anthropic_client = path == "/v1/messages"
+    response = post(gateway_url, path, ANTHROPIC if anthropic_client else OPENAI, body)
     assert response.status_code == 400
     doc = response.json()
-    assert doc["type"] == "error"
+    assert (doc.get("type") == "error") is anthropic_client  # Anthropic's shape, else OpenAI's
     assert doc["error"]["type"] == "invalid_request_error"
     assert f'duplicate key "{key}"' in doc["error"]["message"]
-
-
-@pytest.mark.parametrize(
-    ("body", "key"),
-    [
-        (b'{"model": "gpt-4o", "model": "gpt-4o-mini", "messages": [%s]}' % USER, "model"),
-        (
-            b'{"model": "gpt-4o-mini", "max_tokens": 5, "max_tokens": 9000, "messages": [%s]}'
-            % USER,
-            "max_tokens",
-        ),
-        (
-            b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "a", "content": "b"}]}',
-            "content",
-        ),
-    ],
-)
-def test_openai_bodies_with_a_duplicate_key_get_400_in_openai_shape(
-    gateway_url: str, body: bytes, key: str
-) -> None:
-    response = post(gateway_url, "/v1/chat/completions", OPENAI, body)
-    assert response.status_code == 400
-    error = response.json()["error"]
-    assert error["type"] == "invalid_request_error"
-    assert f'duplicate key "{key}"' in error["message"]
 
 
 def test_an_escaped_duplicate_of_model_is_refused_too(gateway_url: str) -> None:
