@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from tollhouse.accounting import CallCost, Usage
 from tollhouse.types import AdmissionTicket, WireFormat
+from tollhouse.wire.formats import FORMATS, Format
 
 Endpoint = Literal["messages", "count_tokens", "chat_completions"]
 
@@ -90,11 +91,11 @@ class Call:
     def stream(self) -> bool:
         return self.body.get("stream") is True
 
+    @property
+    def wire(self) -> Format:
+        """The client's wire format, to ask instead of branching on `client_format`."""
+        return FORMATS[self.client_format]
+
     def requested_end_user(self) -> str | None:
         """The end user the request names: `metadata.user_id` (Anthropic), `user` (OpenAI)."""
-        if self.client_format == "anthropic":
-            metadata = self.body.get("metadata")
-            value = metadata.get("user_id") if isinstance(metadata, dict) else None
-        else:
-            value = self.body.get("user")
-        return value if isinstance(value, str) and value else None
+        return self.wire.end_user(self.body)

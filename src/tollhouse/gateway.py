@@ -43,6 +43,7 @@ from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.types import Reply, WireFormat, json_reply
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
+from tollhouse.wire.formats import FORMATS
 
 log = logging.getLogger("tollhouse")
 
@@ -127,8 +128,8 @@ class Gateway:
         self.auth.authorize(call, key)
         plan = self.router.resolve(call.model)
         if call.endpoint == "count_tokens":
-            if plan.targets[0].provider.wire_format != "anthropic":
-                # The OpenAI dialect has no count endpoint: answer with the documented estimate.
+            if "count_tokens" not in FORMATS[plan.targets[0].provider.wire_format].upstream_paths:
+                # The upstream's format has no count endpoint: answer with the documented estimate.
                 return json_reply({"input_tokens": request_input_tokens(call.body)})
         else:
             shape_request(self.request_policies, call, plan, key)

@@ -30,9 +30,10 @@ from tollhouse.errors import ANTHROPIC_TYPE_BY_STATUS, OPENAI_TYPE_BY_STATUS
 from tollhouse.observability.alerts import Alerts
 from tollhouse.observability.metrics import CallObservation, GatewayMetrics
 from tollhouse.stages.admit import Admitter
-from tollhouse.stages.answer_facts import TRUNCATED, anthropic_stop_reason
+from tollhouse.stages.check.truncation import TRUNCATED
 from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.types import Reply, WireFormat
+from tollhouse.wire.formats import FORMATS
 from tollhouse.wire.sse import SSEParser
 
 # Bytes of a streamed answer kept for the ledger's answer text (when it keeps text): the
@@ -78,7 +79,7 @@ def note_stream(call: Call, usage: Usage, reason: str | None, vocabulary: WireFo
             reasoning_tokens=usage.reasoning_tokens,
             estimated=True,
         )
-    note_answer(call, usage, anthropic_stop_reason(reason) if vocabulary == "openai" else reason)
+    note_answer(call, usage, FORMATS[vocabulary].stop_reason(reason))
 
 
 def reply_leaving(call: Call, reply: Reply, keeps_answer_text: bool) -> None:

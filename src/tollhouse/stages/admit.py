@@ -52,7 +52,6 @@ from tollhouse.ports.counters import (
 )
 from tollhouse.ports.counters.nanousd import NANO_PER_USD
 from tollhouse.ports.keys.record import KeyRecord
-from tollhouse.stages.answer_facts import max_tokens_field
 from tollhouse.stages.rate_limit_headers import HeaderPlan
 from tollhouse.stages.route import RoutePlan
 from tollhouse.tokens.estimate import request_input_tokens
@@ -266,7 +265,7 @@ class Admitter:
             input_tokens = estimate if estimate is not None else request_input_tokens(call.body)
         prices = self._route_prices(plan)
         if shape.needs_output:
-            asked = call.body.get(max_tokens_field(call.body))
+            asked = call.body.get(call.wire.max_tokens_field(call.body))
             output_tokens = asked if isinstance(asked, int) and asked > 0 else prices.output_reserve
         worst = None
         if shape.budgets:

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import AsyncIterator
 
 import orjson
 
 from tollhouse.call import Call
 from tollhouse.ports.cache.base import CachedAnswer, ResponseStore
+from tollhouse.stages.replayed_answer import replayed_answer
 from tollhouse.stages.route import RoutePlan
-from tollhouse.types import SSE_CONTENT_TYPE, Reply
-from tollhouse.wire import anthropic as anthropic_wire
-from tollhouse.wire import openai as openai_wire
+from tollhouse.types import Reply
 
 _VOLATILE = frozenset({"stream", "stream_options", "metadata", "user"})
 
@@ -46,8 +44,10 @@ class ResponseCache:
             self.stale_hits += 1
         else:
             self.hits += 1
-        call.cache_hit = "stale" if stale else "hit"
-        return _replay(call, answer.body)
+        call.cache_hit = hit = "stale" if stale else "hit"
+        reply = replayed_answer(call, answer.body)
+        reply.add_header("x-tollhouse-cache", hit)
+        return reply
 
     def store_answer(self, call: Call, plan: RoutePlan, reply: Reply) -> None:
         ttl = plan.cache.ttl_seconds
@@ -74,26 +74,3 @@ def cache_key(call: Call) -> str:
     digest.update(call.client_format.encode())
     digest.update(orjson.dumps(request, option=orjson.OPT_SORT_KEYS))
     return digest.hexdigest()
-
-
-def _replay(call: Call, body: bytes) -> Reply:
-    reply = Reply(status=200)
-    if call.stream:
-        doc = orjson.loads(body)
-        if call.client_format == "anthropic":
-            events = anthropic_wire.message_stream(doc)
-        else:
-            options = call.body.get("stream_options")
-            include_usage = isinstance(options, dict) and options.get("include_usage") is True
-            events = openai_wire.completion_stream(doc, include_usage)
-        reply.stream = _events(events)
-        reply.content_type = SSE_CONTENT_TYPE
-    else:
-        reply.body = body
-    reply.add_header("x-tollhouse-cache", call.cache_hit or "hit")
-    return reply
-
-
-async def _events(events: list[bytes]) -> AsyncIterator[bytes]:
-    for event in events:
-        yield event

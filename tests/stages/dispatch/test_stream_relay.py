@@ -11,6 +11,7 @@ import pytest
 from tollhouse.call import Call
 from tollhouse.stages.dispatch.stream_relay import relay_stream
 from tollhouse.wire.anthropic import message_stream
+from tollhouse.wire.formats import ANTHROPIC
 
 MESSAGE = {
     "id": "msg_1",
@@ -54,7 +55,7 @@ def relay(data: bytes, size: int, cut: int | None = None) -> tuple[bytes, Call]:
             yield data[i : i + size]
 
     async def run() -> bytes:
-        out = [c async for c in relay_stream(call, FakeResponse(), "anthropic", chunks(), b"")]
+        out = [c async for c in relay_stream(call, FakeResponse(), ANTHROPIC, chunks(), b"")]
         return b"".join(out)
 
     return asyncio.run(run()), call
@@ -100,7 +101,7 @@ def test_a_crlf_stream_is_committed_at_its_first_content_not_held_whole() -> Non
             yield piece + b"\r\n\r\n"
 
     async def run() -> bytes | str:
-        return await _hold_preamble(chunks(), "anthropic")
+        return await _hold_preamble(chunks(), ANTHROPIC)
 
     held = asyncio.run(run())
     assert isinstance(held, bytes)

@@ -8,8 +8,12 @@ import orjson
 
 from tollhouse.call import Call
 from tollhouse.errors import TollhouseError
-from tollhouse.stages.answer_facts import max_tokens_field
 from tollhouse.stages.route import RoutePlan
+
+# Stop reasons (in Anthropic's vocabulary, OpenAI's `length` is `max_tokens`) that mean the
+# answer was cut, and those flagged too since a caller that ignores them misreads the answer.
+TRUNCATED = frozenset({"max_tokens", "model_context_window_exceeded"})
+FLAGGED = frozenset({"refusal", "pause_turn"})
 
 
 class TruncatedAnswer(TollhouseError):
@@ -40,7 +44,7 @@ def check_truncation(call: Call, plan: RoutePlan, checked_again: bool) -> bool:
 
 
 def _enlarge_max_tokens(call: Call, cap: int) -> bool:
-    field = max_tokens_field(call.body)
+    field = call.wire.max_tokens_field(call.body)
     current = call.body.get(field)
     if not isinstance(current, int) or current >= cap:
         return False

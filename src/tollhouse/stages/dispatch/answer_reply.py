@@ -10,17 +10,14 @@ import orjson
 from tollhouse.call import Call
 from tollhouse.errors import TollhouseError, UpstreamError
 from tollhouse.stages.account import note_answer
-from tollhouse.stages.answer_facts import FLAGGED, answer_facts
 from tollhouse.stages.check import check_answer
+from tollhouse.stages.check.truncation import FLAGGED
 from tollhouse.stages.dispatch.attempt import Answer, Failure
 from tollhouse.stages.dispatch.stream_relay import relay_stream
 from tollhouse.stages.route import RoutePlan
 from tollhouse.types import SSE_CONTENT_TYPE, Reply
-from tollhouse.wire.anthropic_openai import (
-    anthropic_response_to_openai,
-    openai_response_to_anthropic,
-    translate_error_body,
-)
+from tollhouse.wire.anthropic_openai import translate_error_body
+from tollhouse.wire.formats import FORMATS
 
 # Upstream headers a client may act on when an upstream error is relayed to it.
 _RELAYED_ERROR_HEADERS = ("retry-after", "retry-after-ms")
@@ -48,11 +45,11 @@ async def answer_reply(
 
     body = answer.body or b""
     if call.endpoint != "count_tokens":
-        facts = answer_facts(body, upstream)
+        facts = upstream.answer_facts(body)
         note_answer(call, facts.usage, facts.stop_reason)
         if check_answer(call, plan, checked_again):
             return None
-    if upstream != call.client_format:
+    if upstream.name != call.client_format:
         body = _translate_answer(call, body)
     return _decorate(call, Reply(status=answer.response.status, body=body))
 
@@ -74,10 +71,7 @@ def _decorate(call: Call, reply: Reply) -> Reply:
 
 def _translate_answer(call: Call, body: bytes) -> bytes:
     try:
-        doc = orjson.loads(body)
-        if call.client_format == "openai":
-            return orjson.dumps(anthropic_response_to_openai(doc, call.model))
-        return orjson.dumps(openai_response_to_anthropic(doc, call.model))
+        return orjson.dumps(call.wire.answer_from_other(orjson.loads(body), call.model))
     except TollhouseError:
         raise
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -97,9 +91,9 @@ def error_reply(call: Call, failure: Failure) -> Reply:
             f"the upstream provider {failure.target.provider.name} rejected the gateway's "
             f"credentials (HTTP {status}); the operator must fix the provider key"
         )
-    upstream = failure.target.provider.wire_format
+    upstream = FORMATS[failure.target.provider.wire_format]
     body = failure.body
-    if upstream != call.client_format or not _is_error_body(body, upstream):
+    if upstream.name != call.client_format or not upstream.is_error_body(body):
         body = translate_error_body(body, status, call.client_format)
     reply = Reply(status=status, body=body)
     for name in _RELAYED_ERROR_HEADERS:
@@ -107,19 +101,6 @@ def error_reply(call: Call, failure: Failure) -> Reply:
         if value:
             reply.add_header(name, value)
     return _decorate(call, reply)
-
-
-def _is_error_body(body: bytes, fmt: str) -> bool:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return False
-    if not isinstance(doc, dict):
-        return False
-    error = doc.get("error")
-    if fmt == "anthropic":
-        return doc.get("type") == "error" and isinstance(error, dict)
-    return isinstance(error, dict) and "message" in error
 
 
 def _upstream_request_id(headers: object) -> str | None:

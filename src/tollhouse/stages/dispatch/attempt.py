@@ -13,8 +13,6 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
-import orjson
-
 from tollhouse.call import Call
 from tollhouse.providers.base import (
     UpstreamConnectionError,
@@ -23,15 +21,11 @@ from tollhouse.providers.base import (
 )
 from tollhouse.reliability.backoff import retry_after_seconds
 from tollhouse.reliability.failure_class import FailureClass, classify_status
-from tollhouse.stages.dispatch.stream_markers import (
-    complete_events,
-    content_started,
-    may_hold_error,
-)
+from tollhouse.stages.dispatch.stream_markers import complete_events, may_hold_error
 from tollhouse.stages.dispatch.upstream_request import build_upstream_request
 from tollhouse.stages.route import Target
-from tollhouse.types import WireFormat
-from tollhouse.wire.sse import SSEEvent, SSEParser
+from tollhouse.wire.formats import FORMATS, EventVerdict, Format
+from tollhouse.wire.sse import SSEParser
 
 
 @dataclass(slots=True)
@@ -56,8 +50,8 @@ class Answer:
     first_chunk: bytes = b""
 
     @property
-    def upstream_format(self) -> WireFormat:
-        return self.target.provider.wire_format
+    def upstream_format(self) -> Format:
+        return FORMATS[self.target.provider.wire_format]
 
 
 async def attempt(
@@ -95,7 +89,7 @@ async def attempt(
                 return Answer(target, response, body=await response.read())
         chunks = aiter(response.iter_chunks())
         async with asyncio.timeout(first_byte_timeout):
-            held = await _hold_preamble(chunks, provider.wire_format)
+            held = await _hold_preamble(chunks, FORMATS[provider.wire_format])
         if isinstance(held, str):
             await response.aclose()
             return Failure(
@@ -117,7 +111,7 @@ async def attempt(
 _PREAMBLE_LIMIT = 64 * 1024
 
 
-async def _hold_preamble(chunks: AsyncIterator[bytes], fmt: WireFormat) -> bytes | str:
+async def _hold_preamble(chunks: AsyncIterator[bytes], fmt: Format) -> bytes | str:
     """Read until the first content event; the bytes read, or the upstream's error type
     (a str) when the stream failed before any content. Byte markers find both without
     parsing the events; only a run that may hold an error is parsed, to be sure."""
@@ -138,56 +132,17 @@ async def _hold_preamble(chunks: AsyncIterator[bytes], fmt: WireFormat) -> bytes
             verdict = _first_verdict(complete, fmt)
             if verdict is not None:
                 return verdict if isinstance(verdict, str) else data
-        elif content_started(complete, fmt) or size > _PREAMBLE_LIMIT:
+        elif fmt.content_started(complete) or size > _PREAMBLE_LIMIT:
             return data
     return b"".join(held)
 
 
-def _first_verdict(events: bytes, fmt: WireFormat) -> bool | str | None:
+def _first_verdict(events: bytes, fmt: Format) -> EventVerdict:
     for event in SSEParser().feed(events):
-        verdict = _classify_event(event, fmt)
+        verdict = fmt.classify_event(event)
         if verdict is not None:
             return verdict
     return None
-
-
-def _classify_event(event: SSEEvent, fmt: WireFormat) -> bool | str | None:
-    """True: content has started; a str: an error event (its type); None: preamble."""
-    if fmt == "anthropic":
-        if event.event == "error":
-            return _error_type(event)
-        return True if event.event not in _ANTHROPIC_PREAMBLE else None
-    if event.data.strip() == "[DONE]":
-        return True
-    try:
-        doc = orjson.loads(event.data)
-    except orjson.JSONDecodeError:
-        return True
-    if not isinstance(doc, dict):
-        return True
-    if "error" in doc:
-        return _error_type(event)
-    for choice in doc.get("choices") or ():
-        delta = choice.get("delta") or {} if isinstance(choice, dict) else {}
-        if delta.get("content") or delta.get("tool_calls") or choice.get("finish_reason"):
-            return True
-        if delta.get("refusal"):
-            return True
-    return True if doc.get("usage") else None
-
-
-_ANTHROPIC_PREAMBLE = frozenset({"message_start", "ping", "content_block_start"})
-
-
-def _error_type(event: SSEEvent) -> str:
-    try:
-        doc = orjson.loads(event.data)
-    except orjson.JSONDecodeError:
-        return "api_error"
-    error = doc.get("error") if isinstance(doc, dict) else None
-    if isinstance(error, dict) and isinstance(error.get("type"), str):
-        return str(error["type"])
-    return "api_error"
 
 
 def _stream_error_class(error_type: str) -> FailureClass:

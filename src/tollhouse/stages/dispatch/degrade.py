@@ -9,18 +9,16 @@ OpenAI clients; 429 when every failure was a rate limit) with `Retry-After`.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import orjson
 
 from tollhouse.call import Call
 from tollhouse.errors import Overloaded, RateLimited, TollhouseError
 from tollhouse.stages.dispatch.attempt import Failure
+from tollhouse.stages.replayed_answer import replayed_answer
 from tollhouse.stages.route import RoutePlan
-from tollhouse.types import SSE_CONTENT_TYPE, Reply
-from tollhouse.wire import anthropic as anthropic_wire
-from tollhouse.wire import openai as openai_wire
+from tollhouse.types import Reply
 
 StaleLookup = Callable[[Call, RoutePlan], Reply | None]
 
@@ -70,49 +68,7 @@ def _exhausted_error(
 
 
 def _static_answer(call: Call, text: str) -> Reply:
-    if call.client_format == "anthropic":
-        message = {
-            "id": f"msg_degraded_{call.request_id}",
-            "type": "message",
-            "role": "assistant",
-            "model": call.model,
-            "content": [{"type": "text", "text": text}],
-            "stop_reason": "end_turn",
-            "stop_sequence": None,
-            "usage": {"input_tokens": 0, "output_tokens": 0},
-        }
-        events = anthropic_wire.message_stream(message) if call.stream else None
-        body = None if call.stream else orjson.dumps(message)
-    else:
-        completion = {
-            "id": f"chatcmpl-degraded-{call.request_id}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": call.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        }
-        options = call.body.get("stream_options")
-        include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        events = openai_wire.completion_stream(completion, include_usage) if call.stream else None
-        body = None if call.stream else orjson.dumps(completion)
-    reply = Reply(status=200)
-    if events is not None:
-        reply.stream = _replay(events)
-        reply.content_type = SSE_CONTENT_TYPE
-    else:
-        reply.body = body or b""
+    answer = call.wire.static_answer(text, call.model, call.request_id)
+    reply = replayed_answer(call, orjson.dumps(answer))
     reply.add_header("x-tollhouse-degraded", "true")
     return reply
-
-
-async def _replay(events: list[bytes]) -> AsyncIterator[bytes]:
-    for event in events:
-        yield event

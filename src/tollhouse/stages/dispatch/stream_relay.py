@@ -13,11 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from tollhouse.accounting import (
-    AnthropicStreamUsage,
-    OpenAIStreamUsage,
-    usage_from_anthropic,
-)
+from tollhouse.accounting import usage_from_anthropic
 from tollhouse.call import Call
 from tollhouse.errors import TollhouseError
 from tollhouse.providers.base import (
@@ -31,79 +27,59 @@ from tollhouse.stages.dispatch.stream_markers import (
     complete_events,
     holds_accounting,
 )
-from tollhouse.tokens.estimate import request_input_tokens
-from tollhouse.types import WireFormat
-from tollhouse.wire import anthropic as anthropic_wire
-from tollhouse.wire import openai as openai_wire
-from tollhouse.wire.anthropic_openai import AnthropicToOpenAIStream, OpenAIToAnthropicStream
+from tollhouse.wire.formats import OPENAI, Format, StreamTranslator, StreamUsage
 from tollhouse.wire.sse import SSEEvent, SSEParser, frame_event
-
-Observer = AnthropicStreamUsage | OpenAIStreamUsage
-Translator = AnthropicToOpenAIStream | OpenAIToAnthropicStream
-
-
-def stream_error_event(call: Call, message: str, status: int) -> bytes:
-    if call.client_format == "anthropic":
-        return anthropic_wire.stream_error_event(message, status)
-    return openai_wire.stream_error_event(message, status)
 
 
 async def relay_stream(
     call: Call,
     response: UpstreamResponse,
-    upstream_format: WireFormat,
+    upstream: Format,
     chunks: AsyncIterator[bytes],
     first_chunk: bytes,
 ) -> AsyncIterator[bytes]:
     """The client's stream: `first_chunk` (read before the reply was committed, so that a
     failure up to then could still be retried), then the rest of `chunks`."""
-    observer: Observer = (
-        AnthropicStreamUsage() if upstream_format == "anthropic" else OpenAIStreamUsage()
-    )
-    translator: Translator | None = None
+    observer = upstream.stream_usage()
+    translator: StreamTranslator | None = None
     kept: list[bytes] = []
     source = _prepend(first_chunk, chunks)
     try:
-        if upstream_format != call.client_format:
-            relayed = _translated(call, source, translator := _translator(call))
+        if upstream.name != call.client_format:
+            translator = call.wire.stream_from_other(call.body, call.model)
+            relayed = _translated(source, translator)
         elif call.hide_usage_chunk:
             relayed = _without_usage_chunk(source, observer, kept)
         else:
-            relayed = _observed(source, observer, call.client_format, kept)
+            relayed = _observed(source, observer, upstream, kept)
         async for chunk in relayed:
             yield chunk
     except UpstreamTimeoutError:
-        yield stream_error_event(call, "upstream stream went silent; the answer is incomplete", 504)
+        yield call.wire.stream_error_event(
+            "upstream stream went silent; the answer is incomplete", 504
+        )
     except UpstreamConnectionError:
-        yield stream_error_event(
-            call, "upstream connection broke mid-stream; the answer is incomplete", 502
+        yield call.wire.stream_error_event(
+            "upstream connection broke mid-stream; the answer is incomplete", 502
         )
     except TollhouseError as exc:
-        yield stream_error_event(call, f"{exc.message}; the answer is incomplete", exc.status)
+        yield call.wire.stream_error_event(f"{exc.message}; the answer is incomplete", exc.status)
     finally:
         if translator is not None:
             _account_translated(call, translator)
         else:
             if observer.usage_estimated and kept:
                 # Rare path: the stream ended without its usage; estimate from its content.
-                observer = _fresh(observer)
+                observer = upstream.stream_usage()
                 late = SSEParser()
                 for run in kept:
                     for event in late.feed(run):
                         observer.feed(event)
-            note_stream(call, observer.usage, observer.stop_reason, upstream_format)
+            note_stream(call, observer.usage, observer.stop_reason, upstream.name)
         await response.aclose()
 
 
-def _fresh(observer: Observer) -> Observer:
-    return (
-        AnthropicStreamUsage()
-        if isinstance(observer, AnthropicStreamUsage)
-        else OpenAIStreamUsage()
-    )
-
-
-def _account_translated(call: Call, translator: Translator) -> None:
+def _account_translated(call: Call, translator: StreamTranslator) -> None:
     usage = usage_from_anthropic(translator.usage)
     if translator.usage_estimated:
         usage = replace(usage, estimated=True)
@@ -118,7 +94,7 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
 
 
 async def _observed(
-    chunks: AsyncIterator[bytes], observer: Observer, fmt: WireFormat, kept: list[bytes]
+    chunks: AsyncIterator[bytes], observer: StreamUsage, fmt: Format, kept: list[bytes]
 ) -> AsyncIterator[bytes]:
     """Pass chunks through untouched; parse only the runs of events that hold usage, a stop
     reason or an error (found by byte markers), and keep the others by reference in `kept`
@@ -149,7 +125,7 @@ async def _observed(
 
 
 async def _without_usage_chunk(
-    chunks: AsyncIterator[bytes], observer: Observer, kept: list[bytes]
+    chunks: AsyncIterator[bytes], observer: StreamUsage, kept: list[bytes]
 ) -> AsyncIterator[bytes]:
     """As `_observed`, for an OpenAI stream whose usage chunk the gateway asked for on its
     own account: runs of complete events are relayed, and the usage chunk is cut out of the
@@ -165,7 +141,7 @@ async def _without_usage_chunk(
             pending = data
             continue
         ready, pending = data[:cut], data[cut:]
-        if not holds_accounting(ready, "openai"):
+        if not holds_accounting(ready, OPENAI):
             kept.append(ready)
             yield ready
             continue
@@ -185,16 +161,8 @@ def _is_usage_chunk(event: SSEEvent) -> bool:
     return '"choices":[]' in event.data.replace(" ", "") and '"usage"' in event.data
 
 
-def _translator(call: Call) -> Translator:
-    if call.client_format == "openai":
-        options = call.body.get("stream_options")
-        include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        return AnthropicToOpenAIStream(call.model, include_usage)
-    return OpenAIToAnthropicStream(call.model, request_input_tokens(call.body))
-
-
 async def _translated(
-    call: Call, chunks: AsyncIterator[bytes], translator: Translator
+    chunks: AsyncIterator[bytes], translator: StreamTranslator
 ) -> AsyncIterator[bytes]:
     """Translate event by event; the translator, which reads every event anyway, also
     keeps the usage and stop reason (in Anthropic's terms) for accounting."""

@@ -17,74 +17,54 @@ from tollhouse.call import Call
 from tollhouse.errors import BadRequest, TollhouseError
 from tollhouse.providers.base import UpstreamRequest
 from tollhouse.types import WireFormat
-from tollhouse.wire.anthropic_openai import (
-    anthropic_request_to_openai,
-    openai_request_to_anthropic,
-)
+from tollhouse.wire.formats import FORMATS, Format
 
-# Client headers that carry meaning for the upstream. Credentials are never among them: the
-# provider adapter adds the server's own.
-_ANTHROPIC_PASSTHROUGH = ("anthropic-version", "anthropic-beta")
 _SIMULATOR_PREFIX = "x-simulator-"
 
-_PATHS: dict[tuple[WireFormat, str], str] = {
-    ("anthropic", "messages"): "/v1/messages",
-    ("anthropic", "chat_completions"): "/v1/messages",
-    ("anthropic", "count_tokens"): "/v1/messages/count_tokens",
-    ("openai", "chat_completions"): "/chat/completions",
-    ("openai", "messages"): "/chat/completions",
-}
 
-
-def passthrough_headers(headers: Mapping[str, str], upstream: WireFormat) -> dict[str, str]:
+def _upstream_headers(headers: Mapping[str, str], upstream: Format) -> dict[str, str]:
     out = {k: v for k, v in headers.items() if k.startswith(_SIMULATOR_PREFIX)}
-    if upstream == "anthropic":
-        for name in _ANTHROPIC_PASSTHROUGH:
-            value = headers.get(name)
-            if value:
-                out[name] = value
+    for name in upstream.passthrough_headers:
+        value = headers.get(name)
+        if value:
+            out[name] = value
     return out
 
 
 def build_upstream_request(
-    call: Call, upstream: WireFormat, upstream_model: str, timeout: float | None
+    call: Call, upstream_format: WireFormat, upstream_model: str, timeout: float | None
 ) -> UpstreamRequest:
+    upstream = FORMATS[upstream_format]
     body = _upstream_body(call, upstream, upstream_model)
     return UpstreamRequest(
-        path=_PATHS[(upstream, call.endpoint)],
+        path=upstream.upstream_paths[call.endpoint],
         body=body,
         stream=call.stream,
-        headers=passthrough_headers(call.headers, upstream),
+        headers=_upstream_headers(call.headers, upstream),
         timeout=timeout,
     )
 
 
-def _upstream_body(call: Call, upstream: WireFormat, upstream_model: str) -> bytes:
-    if call.client_format == upstream:
+def _upstream_body(call: Call, upstream: Format, upstream_model: str) -> bytes:
+    if call.client_format == upstream.name:
         changes: dict[str, Any] = {}
         if call.body.get("model") != upstream_model:
             changes["model"] = upstream_model
-        if upstream == "openai" and call.stream and not _asks_usage(call.body):
+        usage_changes = upstream.usage_request_changes(call.body) if call.stream else None
+        if usage_changes:
             # Usage is needed to price the call; the client, which did not ask for it,
             # will not see it (see stream_relay).
-            options = call.body.get("stream_options")
-            changes["stream_options"] = {**(options or {}), "include_usage": True}
+            changes.update(usage_changes)
             call.hide_usage_chunk = True
         if not changes:
             return call.raw_body
         return orjson.dumps({**call.body, **changes})
-    translate = (
-        openai_request_to_anthropic if upstream == "anthropic" else anthropic_request_to_openai
-    )
     try:
-        doc: dict[str, Any] = translate(call.body, upstream_model)
+        doc = upstream.request_from_other(call.body, upstream_model)
     except TollhouseError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise BadRequest(f"request cannot be translated for a {upstream} upstream: {exc}") from None
+        raise BadRequest(
+            f"request cannot be translated for a {upstream.name} upstream: {exc}"
+        ) from None
     return orjson.dumps(doc)
-
-
-def _asks_usage(body: dict[str, Any]) -> bool:
-    options = body.get("stream_options")
-    return isinstance(options, dict) and options.get("include_usage") is True

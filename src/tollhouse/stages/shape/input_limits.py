@@ -16,7 +16,6 @@ import orjson
 from tollhouse.call import Call
 from tollhouse.config.model import InputLimits
 from tollhouse.errors import BadRequest, RequestTooLarge
-from tollhouse.stages.answer_facts import max_tokens_field
 from tollhouse.stages.shape.policy import RequestPolicy
 from tollhouse.tokens.estimate import request_input_tokens
 
@@ -84,7 +83,7 @@ def apply_input_limits(call: Call, limits: InputLimits) -> None:
             )
     cap = limits.max_tokens_cap
     if cap is not None:
-        field = max_tokens_field(call.body)
+        field = call.wire.max_tokens_field(call.body)
         asked = call.body.get(field)
         if isinstance(asked, int) and asked > cap:
             if limits.max_tokens_mode == "refuse":

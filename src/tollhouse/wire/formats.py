@@ -1,0 +1,373 @@
+"""The two wire formats as objects the stages ask, so that no stage branches on the format.
+
+`FORMATS[name]` is the one object per format. A stage holding a call asks `call.wire` (the
+client's format); one holding an upstream answer asks the format of the deployment's
+provider. Each object knows its own request fields (the `max_tokens` field, the end user,
+whether a stream's usage was asked for), how it frames what the gateway itself renders
+(stream error events, a whole answer replayed as a stream, a static answer), how it reads an
+answer (stop reason, usage, error bodies, a stream's first events), and how to translate
+from the other format (requests, whole answers, streams; the translators themselves live in
+`wire/anthropic_openai/`).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from tollhouse.accounting import (
+    AnthropicStreamUsage,
+    OpenAIStreamUsage,
+    Usage,
+    usage_from_anthropic,
+    usage_from_openai,
+)
+from tollhouse.tokens.estimate import request_input_tokens
+from tollhouse.types import WireFormat
+from tollhouse.wire import anthropic as anthropic_wire
+from tollhouse.wire import openai as openai_wire
+from tollhouse.wire.anthropic_openai import (
+    OPENAI_TO_ANTHROPIC_STOP,
+    AnthropicToOpenAIStream,
+    OpenAIToAnthropicStream,
+    anthropic_request_to_openai,
+    anthropic_response_to_openai,
+    openai_request_to_anthropic,
+    openai_response_to_anthropic,
+)
+from tollhouse.wire.sse import SSEEvent
+
+StreamUsage = AnthropicStreamUsage | OpenAIStreamUsage
+StreamTranslator = AnthropicToOpenAIStream | OpenAIToAnthropicStream
+_OPENAI_CONTENT = re.compile(
+    rb'"(?:content|refusal)": ?"[^"]|"tool_calls": ?\[|"finish_reason": ?"|data: \[DONE\]'
+)
+# A stream event's meaning before any content: True, content has started; a str, the
+# upstream's error type; None, still the preamble.
+EventVerdict = bool | str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerFacts:
+    """What a whole answer says about itself: why it stopped (in Anthropic's vocabulary)
+    and what it used."""
+
+    stop_reason: str | None = None
+    usage: Usage | None = None
+
+
+class Format(ABC):
+    """One wire format. Requests and answers are the decoded JSON documents (dicts)."""
+
+    name: WireFormat
+    # Byte markers of a stream's events that carry usage, a stop reason or an error, and of
+    # an error event alone (see `stages/dispatch/stream_markers.py`).
+    accounting_markers: tuple[bytes, ...]
+    error_marker: bytes
+    # Client headers that carry meaning for an upstream of this format. Credentials are never
+    # among them: the provider adapter adds the server's own.
+    passthrough_headers: tuple[str, ...]
+    # The upstream path that serves each endpoint a client may call.
+    upstream_paths: Mapping[str, str]
+
+    # Requests ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def max_tokens_field(self, body: Mapping[str, Any]) -> str:
+        """The field that bounds the answer's length in a request of this format."""
+
+    @abstractmethod
+    def end_user(self, body: Mapping[str, Any]) -> str | None:
+        """The end user a request names, if any."""
+
+    @abstractmethod
+    def wants_stream_usage(self, body: Mapping[str, Any]) -> bool:
+        """Whether a client's streamed request asked to be told the usage."""
+
+    @abstractmethod
+    def usage_request_changes(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Changes to a streamed request of this format, sent to an upstream of this format,
+        that make its stream report the usage the gateway prices; None when none are needed.
+        The client, which did not ask, is kept from seeing that usage."""
+
+    @abstractmethod
+    def request_from_other(self, body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
+        """A request of the other format, translated into this one."""
+
+    # Answers ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def answer_facts(self, body: bytes) -> AnswerFacts:
+        """Stop reason and usage of a whole answer of this format (empty when unreadable)."""
+
+    @abstractmethod
+    def stop_reason(self, reason: object) -> str | None:
+        """A stop reason of this format, in Anthropic's vocabulary."""
+
+    @abstractmethod
+    def stream_usage(self) -> StreamUsage:
+        """A fresh observer of a stream of this format's usage and stop reason."""
+
+    @abstractmethod
+    def is_error_body(self, body: bytes) -> bool:
+        """Whether `body` is an error body in this format's own shape."""
+
+    @abstractmethod
+    def classify_event(self, event: SSEEvent) -> EventVerdict:
+        """What an event of this format's stream means while its preamble is held."""
+
+    @abstractmethod
+    def content_started(self, events: bytes) -> bool:
+        """Whether a run of complete events of this format shows the user something."""
+
+    @abstractmethod
+    def answer_from_other(self, doc: dict[str, Any], model: str) -> dict[str, Any]:
+        """A whole answer of the other format, translated into this one."""
+
+    @abstractmethod
+    def stream_from_other(self, body: dict[str, Any], model: str) -> StreamTranslator:
+        """A translator of the other format's stream into this one, for a client request
+        `body` of this format."""
+
+    # What the gateway renders -----------------------------------------------------------
+
+    @abstractmethod
+    def stream_error_event(self, message: str, status: int) -> bytes:
+        """The event a stream of this format ends with when it fails after it started."""
+
+    @abstractmethod
+    def replay_as_stream(self, answer: dict[str, Any], body: Mapping[str, Any]) -> list[bytes]:
+        """A whole answer as the events a stream of it would be, for request `body`."""
+
+    @abstractmethod
+    def static_answer(self, text: str, model: str, request_id: str) -> dict[str, Any]:
+        """A whole answer holding `text`, with no usage: the gateway's own answer."""
+
+
+class AnthropicFormat(Format):
+    name: WireFormat = "anthropic"
+    accounting_markers = (b"event: message_start", b"event: message_delta", b"event: error")
+    error_marker = b"event: error"
+    passthrough_headers = ("anthropic-version", "anthropic-beta")
+    upstream_paths: Mapping[str, str] = {
+        "messages": "/v1/messages",
+        "chat_completions": "/v1/messages",
+        "count_tokens": "/v1/messages/count_tokens",
+    }
+    _content_markers = (
+        b"event: content_block_delta",
+        b"event: message_delta",
+        b"event: message_stop",
+    )
+    _preamble = frozenset({"message_start", "ping", "content_block_start"})
+
+    def max_tokens_field(self, body: Mapping[str, Any]) -> str:
+        return "max_tokens"
+
+    def end_user(self, body: Mapping[str, Any]) -> str | None:
+        metadata = body.get("metadata")
+        value = metadata.get("user_id") if isinstance(metadata, dict) else None
+        return value if isinstance(value, str) and value else None
+
+    def wants_stream_usage(self, body: Mapping[str, Any]) -> bool:
+        return True  # `message_start` and `message_delta` always carry it
+
+    def usage_request_changes(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        return None
+
+    def request_from_other(self, body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
+        return openai_request_to_anthropic(body, upstream_model)
+
+    def answer_facts(self, body: bytes) -> AnswerFacts:
+        doc = _json_object(body)
+        if doc is None:
+            return AnswerFacts()
+        usage_doc = doc.get("usage")
+        reason = doc.get("stop_reason")
+        usage = usage_from_anthropic(usage_doc) if isinstance(usage_doc, dict) else None
+        return AnswerFacts(reason if isinstance(reason, str) else None, usage)
+
+    def stop_reason(self, reason: object) -> str | None:
+        return reason if isinstance(reason, str) else None
+
+    def stream_usage(self) -> StreamUsage:
+        return AnthropicStreamUsage()
+
+    def is_error_body(self, body: bytes) -> bool:
+        doc = _json_object(body)
+        return doc is not None and doc.get("type") == "error" and isinstance(doc.get("error"), dict)
+
+    def classify_event(self, event: SSEEvent) -> EventVerdict:
+        if event.event == "error":
+            return _error_type(event)
+        return True if event.event not in self._preamble else None
+
+    def content_started(self, events: bytes) -> bool:
+        return any(marker in events for marker in self._content_markers)
+
+    def answer_from_other(self, doc: dict[str, Any], model: str) -> dict[str, Any]:
+        return openai_response_to_anthropic(doc, model)
+
+    def stream_from_other(self, body: dict[str, Any], model: str) -> StreamTranslator:
+        return OpenAIToAnthropicStream(model, request_input_tokens(body))
+
+    def stream_error_event(self, message: str, status: int) -> bytes:
+        return anthropic_wire.stream_error_event(message, status)
+
+    def replay_as_stream(self, answer: dict[str, Any], body: Mapping[str, Any]) -> list[bytes]:
+        return anthropic_wire.message_stream(answer)
+
+    def static_answer(self, text: str, model: str, request_id: str) -> dict[str, Any]:
+        return {
+            "id": f"msg_degraded_{request_id}",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
+
+
+class OpenAIFormat(Format):
+    name: WireFormat = "openai"
+    accounting_markers = (
+        b'"usage":{',
+        b'"usage": {',
+        b'"finish_reason":"',
+        b'"finish_reason": "',
+        b'"error"',
+    )
+    error_marker = b'"error"'
+    passthrough_headers = ()
+    upstream_paths: Mapping[str, str] = {
+        "chat_completions": "/chat/completions",
+        "messages": "/chat/completions",
+    }
+
+    def max_tokens_field(self, body: Mapping[str, Any]) -> str:
+        return "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+
+    def end_user(self, body: Mapping[str, Any]) -> str | None:
+        value = body.get("user")
+        return value if isinstance(value, str) and value else None
+
+    def wants_stream_usage(self, body: Mapping[str, Any]) -> bool:
+        options = body.get("stream_options")
+        return isinstance(options, dict) and options.get("include_usage") is True
+
+    def usage_request_changes(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        if self.wants_stream_usage(body):
+            return None
+        options = body.get("stream_options")
+        return {"stream_options": {**(options or {}), "include_usage": True}}
+
+    def request_from_other(self, body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
+        return anthropic_request_to_openai(body, upstream_model)
+
+    def answer_facts(self, body: bytes) -> AnswerFacts:
+        doc = _json_object(body)
+        if doc is None:
+            return AnswerFacts()
+        usage_doc = doc.get("usage")
+        usage = usage_from_openai(usage_doc) if isinstance(usage_doc, dict) else None
+        choices = doc.get("choices")
+        reason = None
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            reason = self.stop_reason(choices[0].get("finish_reason"))
+        return AnswerFacts(reason, usage)
+
+    def stop_reason(self, reason: object) -> str | None:
+        if not isinstance(reason, str):
+            return None
+        return OPENAI_TO_ANTHROPIC_STOP.get(reason, reason)
+
+    def stream_usage(self) -> StreamUsage:
+        return OpenAIStreamUsage()
+
+    def is_error_body(self, body: bytes) -> bool:
+        doc = _json_object(body)
+        error = doc.get("error") if doc is not None else None
+        return isinstance(error, dict) and "message" in error
+
+    def classify_event(self, event: SSEEvent) -> EventVerdict:
+        if event.data.strip() == "[DONE]":
+            return True
+        try:
+            doc = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            return True
+        if not isinstance(doc, dict):
+            return True
+        if "error" in doc:
+            return _error_type(event)
+        for choice in doc.get("choices") or ():
+            delta = choice.get("delta") or {} if isinstance(choice, dict) else {}
+            if delta.get("content") or delta.get("tool_calls") or choice.get("finish_reason"):
+                return True
+            if delta.get("refusal"):
+                return True
+        return True if doc.get("usage") else None
+
+    def content_started(self, events: bytes) -> bool:
+        return _OPENAI_CONTENT.search(events) is not None
+
+    def answer_from_other(self, doc: dict[str, Any], model: str) -> dict[str, Any]:
+        return anthropic_response_to_openai(doc, model)
+
+    def stream_from_other(self, body: dict[str, Any], model: str) -> StreamTranslator:
+        return AnthropicToOpenAIStream(model, self.wants_stream_usage(body))
+
+    def stream_error_event(self, message: str, status: int) -> bytes:
+        return openai_wire.stream_error_event(message, status)
+
+    def replay_as_stream(self, answer: dict[str, Any], body: Mapping[str, Any]) -> list[bytes]:
+        return openai_wire.completion_stream(answer, self.wants_stream_usage(body))
+
+    def static_answer(self, text: str, model: str, request_id: str) -> dict[str, Any]:
+        return {
+            "id": f"chatcmpl-degraded-{request_id}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        }
+
+
+ANTHROPIC: Final = AnthropicFormat()
+OPENAI: Final = OpenAIFormat()
+FORMATS: Final[Mapping[WireFormat, Format]] = {"anthropic": ANTHROPIC, "openai": OPENAI}
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _error_type(event: SSEEvent) -> str:
+    try:
+        doc = orjson.loads(event.data)
+    except orjson.JSONDecodeError:
+        return "api_error"
+    error = doc.get("error") if isinstance(doc, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("type"), str):
+        return str(error["type"])
+    return "api_error"
