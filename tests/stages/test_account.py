@@ -3,8 +3,11 @@ failed call in the ledger, in /metrics, in `tollhouse logs --errors-only` and to
 
 from __future__ import annotations
 
+import asyncio
 import json
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import openai
@@ -14,6 +17,8 @@ from tests.observability.test_call_ledger import read_sqlite
 from tests.support import GATEWAY_KEY, IN_PROCESS_CONFIG, serve_gateway
 
 from tollhouse.cli import main as tollhouse
+from tollhouse.ports.ledger.sqlite import SQLiteLedgerStore
+from tollhouse.reports import cost_report
 from tollhouse.server.runner import BackgroundServer
 
 HI = [{"role": "user", "content": "tell me a long story"}]
@@ -97,3 +102,54 @@ def test_broken_streams_raise_the_error_spike_alert(tmp_path: Path) -> None:
         assert metric(server.url, "tollhouse_alert_active", kind="error_spike") == 1
     finally:
         server.stop()
+
+
+def test_calls_refused_before_any_upstream_cost_nothing_in_usage_logs_and_the_cost_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "ledger.db"
+    server = gateway_with_ledger(
+        tmp_path, spend={"global_limits": {"rpm": 1}}, limits={"input": {"max_messages": 1}}
+    )
+    claude = anthropic.Anthropic(base_url=server.url, api_key=GATEWAY_KEY, max_retries=0)
+    try:
+        answered = claude.messages.create(model="claude-haiku-4-5", max_tokens=20, messages=HI)
+        with pytest.raises(anthropic.RateLimitError):  # the gateway's own rpm limit
+            claude.messages.create(model="claude-haiku-4-5", max_tokens=20, messages=HI)
+        with pytest.raises(anthropic.NotFoundError):  # no such route
+            claude.messages.create(model="no-such-model", max_tokens=20, messages=HI)
+        with pytest.raises(anthropic.BadRequestError):  # over an input limit
+            claude.messages.create(model="claude-haiku-4-5", max_tokens=20, messages=HI * 3)
+    finally:
+        server.stop()
+    records = read_sqlite(db)
+    assert [r.status for r in records] == [200, 429, 404, 400]
+    spent = records[0].cost_usd
+    assert spent is not None
+    assert spent > 0
+    assert answered.usage.output_tokens == records[0].output_tokens
+    assert [r.cost_usd for r in records[1:]] == [Decimal(0)] * 3
+
+    assert tollhouse(["usage", "--sqlite", str(db), "--json"]) == 0
+    total = json.loads(capsys.readouterr().out)["total"]
+    assert (total["calls"], total["cost_usd"], total["unpriced_calls"]) == (4, str(spent), 0)
+
+    assert tollhouse(["logs", "--sqlite", str(db)]) == 0
+    table = capsys.readouterr().out
+    assert "unpriced" not in table
+    assert tollhouse(["logs", "--sqlite", str(db), "--json"]) == 0
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [Decimal(row["cost_usd"]) for row in logged] == [spent, 0, 0, 0]
+
+    async def report() -> dict[str, Any]:
+        store = SQLiteLedgerStore(db)
+        try:
+            day = records[0].ts.strftime("%Y-%m-%dT00:00:00Z")
+            return await cost_report(store, {"starting_at": [day], "limit": ["1"]})
+        finally:
+            await store.aclose()
+
+    (bucket,) = asyncio.run(report())["data"]
+    (result,) = bucket["results"]
+    assert result["unpriced_calls"] == 0
+    assert Decimal(result["amount"]) == spent * 100  # cents

@@ -1,6 +1,6 @@
 """What a call used and what it cost: usage from every response shape, priced by the catalog."""
 
-from tollhouse.accounting.cost import CallCost, cost_of
+from tollhouse.accounting.cost import NO_COST, CallCost, cost_of
 from tollhouse.accounting.usage import (
     AnthropicStreamUsage,
     OpenAIStreamUsage,
@@ -10,6 +10,7 @@ from tollhouse.accounting.usage import (
 )
 
 __all__ = [
+    "NO_COST",
     "AnthropicStreamUsage",
     "CallCost",
     "OpenAIStreamUsage",

@@ -44,6 +44,10 @@ class CallCost:
 
 _UNPRICED = CallCost(None, None, None, None, None, None)
 
+# What a call no upstream was asked to answer cost (refused, or answered from the response
+# cache): nothing, known exactly, unlike an unknown price.
+NO_COST = CallCost(_ZERO, _ZERO, _ZERO, _ZERO, _ZERO, None)
+
 
 def cost_of(entry: CatalogModel | None, usage: Usage, *, batch: bool = False) -> CallCost:
     """What `usage` cost on `entry`'s price card, through the Batch API if `batch`.

@@ -95,7 +95,7 @@ class GatewayMetrics(Collector):
         for kind, count in zip(TOKEN_TYPES, obs.tokens, strict=True):
             if count:
                 self.tokens[(obs.model, kind)] += count
-        if obs.cost is not None:
+        if obs.cost:  # a free call adds nothing, and no series for its model
             self.cost[obs.model] += obs.cost
         if not obs.priced:
             self.unpriced[obs.model] += 1

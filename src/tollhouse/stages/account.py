@@ -24,6 +24,7 @@ import orjson
 
 from tollhouse.accounting import CallCost, Usage, cost_of
 from tollhouse.accounting.call_ledger import CallLedger
+from tollhouse.accounting.cost import NO_COST
 from tollhouse.call import Call
 from tollhouse.catalog.models import ModelCatalog
 from tollhouse.errors import ANTHROPIC_TYPE_BY_STATUS, OPENAI_TYPE_BY_STATUS
@@ -179,8 +180,9 @@ class Accounting:
             entry = self.catalog.get(call.upstream_model or call.model) or self.catalog.get(
                 call.model
             )
-            cost = cost_of(entry, usage)
-            call.cost = cost
+            cost = call.cost = cost_of(entry, usage)
+        elif call.attempts == 0:  # refused, or answered from the cache: no upstream to pay
+            cost = call.cost = NO_COST
         latency = now - call.started
         self.admitter.finish(call)
         if self.ledger.enabled:
