@@ -42,6 +42,13 @@ class CircuitBreaker:
         self._probe_in_flight = True
         return True
 
+    def seconds_until_half_open(self, now: float | None = None) -> float:
+        """How long until an open breaker lets a probe through (0 unless it is open)."""
+        if self.state != "open":
+            return 0.0
+        now = time.monotonic() if now is None else now
+        return max(0.0, self._opened_at + self.policy.open_seconds - now)
+
     def record_success(self, now: float | None = None) -> None:
         self._consecutive = 0
         if self.state != "closed":

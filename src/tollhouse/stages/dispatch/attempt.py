@@ -57,6 +57,18 @@ class Answer:
 async def attempt(
     call: Call, target: Target, first_byte_timeout: float, read_idle: float | None
 ) -> Answer | Failure:
+    """One try at `target`. An attempt cancelled before its verdict (the client went away,
+    or a hedge's other attempt won) hands a half-open breaker's probe back."""
+    try:
+        return await _attempt(call, target, first_byte_timeout, read_idle)
+    except asyncio.CancelledError:
+        target.breaker.release_probe()
+        raise
+
+
+async def _attempt(
+    call: Call, target: Target, first_byte_timeout: float, read_idle: float | None
+) -> Answer | Failure:
     provider = target.provider
     request = build_upstream_request(
         call, provider.wire_format, target.upstream_model, first_byte_timeout

@@ -7,14 +7,21 @@ import contextlib
 
 from tollhouse.call import Call
 from tollhouse.stages.dispatch.attempt import Answer, Failure, attempt
+from tollhouse.stages.dispatch.breaker_blame import record_failure
 from tollhouse.stages.route import RoutePlan, Target
 
 
 async def hedged_attempt(
-    call: Call, primary: Target, secondary: Target, plan: RoutePlan, first_byte: float
+    call: Call,
+    primary: Target,
+    secondary: Target,
+    plan: RoutePlan,
+    first_byte: float,
+    client_cut: bool,
 ) -> Answer | Failure:
     """Start on `primary`; if its answer has not started after `hedge_after`, also try
-    `secondary`. The first answer to start wins and the other attempt is cancelled."""
+    `secondary`. The first answer to start wins and the other attempt is cancelled.
+    `client_cut`: `first_byte` is the client's deadline, not the route's timeout."""
     assert plan.hedge_after is not None
     call.attempts += 1
     first: asyncio.Future[Answer | Failure] = asyncio.ensure_future(
@@ -40,8 +47,9 @@ async def hedged_attempt(
                     call.fallback_used = True
                 return winner
             for outcome in outcomes:
+                assert isinstance(outcome, Failure)  # an answer has returned above
                 if outcome.target is secondary:
-                    outcome.target.breaker.record_failure()
+                    record_failure(outcome, client_cut)
                 result = outcome if outcome.target is primary or result is None else result
     finally:
         for task in pending:

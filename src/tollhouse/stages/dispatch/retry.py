@@ -18,6 +18,7 @@ from tollhouse.reliability.backoff import backoff_delay
 from tollhouse.reliability.failure_class import RETRYABLE
 from tollhouse.stages.dispatch.answer_reply import answer_reply, error_reply
 from tollhouse.stages.dispatch.attempt import Answer, Failure, attempt
+from tollhouse.stages.dispatch.breaker_blame import record_failure
 from tollhouse.stages.dispatch.hedge import hedged_attempt
 from tollhouse.stages.route import RoutePlan, Target
 from tollhouse.types import Reply
@@ -33,6 +34,7 @@ async def try_deployment(
     """Attempts at one deployment. A Reply ends the call; a Failure may move it on to the
     next deployment; None means the deadline has passed."""
     retry = plan.retry
+    client_deadline = call.deadline < call.started + plan.timeouts.total
     checked_again = False
     allowed = retry.max_attempts
     for number in itertools.count():
@@ -42,8 +44,10 @@ async def try_deployment(
         if remaining <= 0:
             return None
         first_byte = min(plan.timeouts.first_byte, remaining)
+        # A timeout the client's own deadline cut short is no upstream failure.
+        client_cut = remaining < plan.timeouts.first_byte and client_deadline
         if hedge is not None and number == 0:
-            outcome = await hedged_attempt(call, target, hedge, plan, first_byte)
+            outcome = await hedged_attempt(call, target, hedge, plan, first_byte, client_cut)
         else:
             call.attempts += 1
             outcome = await attempt(call, target, first_byte, plan.timeouts.read_idle)
@@ -58,15 +62,13 @@ async def try_deployment(
         failure = outcome
         failures.append(failure)
         call.failures.append((failure.target.label, failure.kind))
+        record_failure(failure, client_cut)
         if failure.kind == "client_error":
-            failure.target.breaker.record_success()  # it answered; the request was wrong
             return error_reply(call, failure)
         if failure.kind == "context_window":
-            failure.target.breaker.release_probe()
             if "context_window" not in plan.fallback_on:
                 return error_reply(call, failure)
             return failure
-        failure.target.breaker.record_failure()
         if failure.kind not in RETRYABLE or number + 1 >= allowed:
             return failure
         if not target.breaker.allow():

@@ -1,0 +1,24 @@
+"""Which attempt outcomes count against a deployment's circuit breaker.
+
+A breaker is shared by every tenant whose route uses the deployment, so only failures the
+upstream is to blame for may open it: no client can take a route down for the others. A
+timeout cut short by the client's own deadline (`x-tollhouse-timeout`, the SDK's timeout), a
+client that went away, and the client's own bad request (4xx) never count; nor does a
+context-window overflow, which says the prompt was too long for this model. Such an attempt,
+if it was a half-open breaker's probe, hands the probe back, so the next call probes.
+"""
+
+from __future__ import annotations
+
+from tollhouse.stages.dispatch.attempt import Failure
+
+
+def record_failure(failure: Failure, cut_by_client_deadline: bool) -> None:
+    """Record `failure` on its deployment's breaker, as far as the upstream is to blame."""
+    breaker = failure.target.breaker
+    if failure.kind == "client_error":
+        breaker.record_success()  # it answered; the request was wrong
+    elif failure.kind == "context_window" or (cut_by_client_deadline and failure.kind == "timeout"):
+        breaker.release_probe()
+    else:
+        breaker.record_failure()
