@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.scaling import LINEAR_GROWTH_LIMIT, growth
 
 from tollhouse.privacy import PiiMatch, find_pii, scrub_text, scrub_value
 from tollhouse.privacy.pii_checks import iban_valid, looks_like_credential, luhn_valid, ssn_valid
@@ -160,6 +161,23 @@ def test_pathological_input_of_100_kb_is_scrubbed_in_well_under_a_second(text: s
     started = time.perf_counter()
     scrub_text(text)
     assert time.perf_counter() - started < 1.0
+
+
+# Repeated units of every kind of candidate, and of near-misses that each detector rejects.
+REPEATED_UNITS = [
+    "1", "1234 ", ":", "a", "token=", "authorization:", "eyJ", "sk-", "4111111111111111 ",
+    "1.1.1.1 ", "11.11.11.11.", "+1 555 123 4567 ", "555-123-4567-", "(555) 123-4567 ",
+    "020 7946 0958 ", "123-45-6789 ", "DE89 3704 0044 0532 0130 00 ", "a@b.co ", "::1 ",
+    "1:2:3:4:5:6:7:8 ", "Bearer abcdefgh1234 ", "x://u:p@h ", "password: ab12cd34 ",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("unit", REPEATED_UNITS)
+def test_scrubbing_takes_time_linear_in_the_text(unit: str) -> None:
+    def text(size: int) -> str:
+        return (unit * (size // len(unit) + 1))[:size]
+
+    assert growth(scrub_text, text, 25_000) < LINEAR_GROWTH_LIMIT
 
 
 @settings(max_examples=300, deadline=None)

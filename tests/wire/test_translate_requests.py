@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.scaling import LINEAR_GROWTH_LIMIT, growth
 
 from tollhouse.errors import BadRequest
 from tollhouse.wire.anthropic_openai import (
@@ -533,3 +534,69 @@ def test_tool_conversation_survives_a_round_trip_through_anthropic() -> None:
     assert back["messages"] == messages
     assert back["tools"] == tools
     assert back["max_tokens"] == 100
+
+
+# --- time linear in the number of messages (a client controls it) -------------------------
+
+SAME_ROLE_RUNS = {
+    "user text": {"role": "user", "content": "hi"},
+    "user parts": {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+    "tool results": {"role": "tool", "tool_call_id": "call_1", "content": "22 C"},
+    "assistant text": {"role": "assistant", "content": "hello"},
+    "assistant tool calls": {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [weather_call("call_1", '{"city": "Paris"}')],
+    },
+    "system": {"role": "system", "content": "be brief"},
+}
+
+
+@pytest.mark.parametrize("message", SAME_ROLE_RUNS.values(), ids=SAME_ROLE_RUNS.keys())
+def test_a_run_of_same_role_messages_translates_to_anthropic_in_linear_time(
+    message: dict[str, Any],
+) -> None:
+    # Merging each message into the turn before by copying it took quadratic time: 16,000
+    # user messages took seconds, and froze the gateway meanwhile.
+    def body(n: int) -> dict[str, Any]:
+        return {"model": "m", "messages": [message] * n + [{"role": "user", "content": "go"}]}
+
+    ratio = growth(lambda b: openai_request_to_anthropic(b, CLAUDE), body, 4000)
+    assert ratio < LINEAR_GROWTH_LIMIT
+
+
+def test_tool_results_merged_from_many_messages_still_come_first_in_the_user_turn() -> None:
+    messages: list[dict[str, Any]] = [
+        {"role": "assistant", "content": None, "tool_calls": [weather_call("a", "{}")]},
+        {"role": "user", "content": "before"},
+        {"role": "tool", "tool_call_id": "a", "content": "one"},
+        {"role": "user", "content": "after"},
+        {"role": "tool", "tool_call_id": "b", "content": "two"},
+    ]
+    user_turn = to_anthropic(messages=messages)["messages"][1]["content"]
+    assert [block.get("content") or block.get("text") for block in user_turn] == [
+        "one",
+        "two",
+        "before",
+        "after",
+    ]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"role": "user", "content": "hi"},
+        {"role": "user", "content": [{"type": "text", "text": "hi"}] * 3},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]},
+    ],
+    ids=["text", "parts", "tool use", "tool result"],
+)
+def test_messages_translate_to_openai_in_linear_time(message: dict[str, Any]) -> None:
+    def body(n: int) -> dict[str, Any]:
+        return {"model": "m", "max_tokens": 5, "messages": [message] * n}
+
+    assert growth(lambda b: anthropic_request_to_openai(b, GPT), body, 4000) < LINEAR_GROWTH_LIMIT

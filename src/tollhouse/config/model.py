@@ -124,16 +124,30 @@ class InputLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_tokens_mode: Literal["clamp", "refuse"] = "clamp"
 
 
+# The request parser refuses nesting deeper than this (and the encoder the gateway re-encodes
+# bodies with, deeper than 254).
+MAX_PARSED_DEPTH = 200
+
+
 class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Bounds on what a client may send; checked before anything reaches a provider.
+
     Bodies still being received (server/body_reader.py, read at start): at most
     `max_body_reads_per_key` at once per gateway key (per client address on an open
     gateway; past it 429), and `max_partial_body_bytes` held by them in all (past it
-    529/503)."""
+    529/503).
+
+    `max_body_bytes`, `max_messages`, `max_json_containers` and `max_json_depth` hold for
+    every request whatever its key or route (wire/body_bounds.py): they keep one request
+    from holding the process. `input` is the per-call policy that routes and keys may
+    narrow further."""
 
     max_body_bytes: int = 32 * 1024 * 1024
     max_body_reads_per_key: PositiveInt = 64
     max_partial_body_bytes: PositiveInt = 256 * 1024 * 1024
+    max_messages: PositiveInt = 10_000
+    max_json_containers: PositiveInt = 50_000
+    max_json_depth: Annotated[int, msgspec.Meta(ge=2, le=MAX_PARSED_DEPTH)] = 64
     input: InputLimits = InputLimits()
 
 

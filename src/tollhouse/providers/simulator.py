@@ -18,6 +18,7 @@ from tollhouse.providers.base import (
 )
 from tollhouse.simulator.engine import Simulator
 from tollhouse.types import WireFormat
+from tollhouse.wire.body_bounds import let_others_run
 
 # What an Anthropic SDK sends; the simulator reads it to answer `/v1/models` in this shape.
 _ANTHROPIC_VERSION = "2023-06-01"
@@ -37,6 +38,8 @@ class SimulatorProvider:
         else:
             path = request.path
             headers.setdefault("anthropic-version", _ANTHROPIC_VERSION)
+        # A real upstream is a network hop away: the gateway's loop runs on meanwhile.
+        await let_others_run(len(request.body))
         try:
             async with asyncio.timeout(request.timeout):
                 response = await self.simulator.handle(request.method, path, headers, request.body)

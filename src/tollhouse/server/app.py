@@ -44,6 +44,7 @@ from tollhouse.stages.account import chunk_sent, reply_leaving
 from tollhouse.types import Reply, WireFormat, json_reply
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
+from tollhouse.wire.body_bounds import let_others_run, parse_bounded
 
 log = logging.getLogger("tollhouse.server")
 
@@ -210,10 +211,13 @@ class GatewayApp:
             )
         limits = self.gateway.config.limits
         raw = await self.bodies.read(receive, headers, owner, limits.max_body_bytes)
+        await let_others_run(len(raw))
+        body = parse_bounded(raw, parse, limits)
+        await let_others_run(len(raw))
         return Call(
             client_format=fmt,
             endpoint=kind,
-            body=parse(raw),
+            body=body,
             raw_body=raw,
             headers=headers,
             request_id=request_id,

@@ -38,6 +38,7 @@ from tollhouse.simulator.request_checks import InvalidRequest, decode_body
 from tollhouse.simulator.response import Pace, SimResponse, StreamBreak, StreamEvent
 from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.types import WireFormat
+from tollhouse.wire.body_bounds import let_others_run
 
 FAULT_HEADER = "x-simulator-fault"
 TTFT_HEADER = "x-simulator-ttft-ms"
@@ -77,6 +78,7 @@ class _Call:
     doc: dict[str, Any]
     pace: Pace
     fault: Fault | None
+    body_size: int
 
 
 class Simulator:
@@ -127,6 +129,7 @@ class Simulator:
                 doc = decode_body(body)
             except InvalidRequest as exc:
                 invalid = exc
+            await let_others_run(len(body))
         if route.generation:
             self.generation_calls += 1
         try:
@@ -146,7 +149,7 @@ class Simulator:
         if invalid is not None:
             return self._invalid(fmt, rid, invalid)
         try:
-            return await self._handlers[path](_Call(fmt, rid, doc, pace, fault))
+            return await self._handlers[path](_Call(fmt, rid, doc, pace, fault, len(body)))
         except InvalidRequest as exc:
             return self._invalid(fmt, rid, exc)
 
@@ -188,7 +191,9 @@ class Simulator:
         refusal = self._limits.admit(input_tokens)
         if refusal is not None:
             return self._rate_limited(call, refusal, request.model)
+        await let_others_run(call.body_size)
         cache = self._cache.anthropic_usage(request.model, call.doc)
+        await let_others_run(call.body_size)
         answer = plan_answer(request.ask, self.config)
         self._limits.charge_output(answer.output_tokens)
         uncached = input_tokens - cache.read - cache.write_5m - cache.write_1h
@@ -213,7 +218,9 @@ class Simulator:
         refusal = self._limits.admit(prompt_tokens)
         if refusal is not None:
             return self._rate_limited(call, refusal, request.model)
+        await let_others_run(call.body_size)
         cached = self._cache.openai_cached_tokens(request.model, call.doc)
+        await let_others_run(call.body_size)
         answers = [plan_answer(request.ask, self.config, i) for i in range(request.n)]
         output_tokens = sum(a.output_tokens for a in answers)
         self._limits.charge_output(output_tokens)

@@ -144,6 +144,7 @@ def _openai_messages_to_anthropic(
             _append_turn(turns, "user", [_openai_tool_message_to_anthropic(message, i)])
         else:
             raise BadRequest(f"Unsupported message role {role!r}.", param=f"messages[{i}].role")
+    _tool_results_first(turns)
     return system, turns
 
 
@@ -160,16 +161,26 @@ def _openai_tool_message_to_anthropic(message: dict[str, Any], i: int) -> dict[s
 
 
 def _append_turn(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
+    """Add `blocks` (a list of the caller's own) to the last turn when it has `role`, else
+    start a turn: extended in place, so a run of same-role messages costs linear time."""
     if not blocks:
         return
     if turns and turns[-1]["role"] == role:
-        merged = turns[-1]["content"] + blocks
-        if role == "user":
-            # Anthropic wants a user turn's tool results before any other content.
-            merged.sort(key=lambda block: block["type"] != "tool_result")
-        turns[-1]["content"] = merged
+        turns[-1]["content"].extend(blocks)
     else:
         turns.append({"role": role, "content": blocks})
+
+
+def _tool_results_first(turns: list[dict[str, Any]]) -> None:
+    """Anthropic wants a user turn's tool results before any other content; a stable sort
+    keeps the order within each kind. Run once, after every merge."""
+    for turn in turns:
+        if turn["role"] == "user" and len(turn["content"]) > 1:
+            turn["content"].sort(key=_is_not_tool_result)
+
+
+def _is_not_tool_result(block: dict[str, Any]) -> bool:
+    return bool(block["type"] != "tool_result")
 
 
 def _openai_text(content: Any, param: str) -> str:
