@@ -20,7 +20,8 @@ from tollhouse.server.runner import free_port
 class ServeProcess:
     """`tollhouse serve -c <config> -p <port> *extra` run in `directory` (its working
     directory, where its log goes), with `config` written there as JSON (JSON is YAML);
-    without a config, on the embedded defaults."""
+    without a config, on the embedded defaults. `env` adds to the environment (provider
+    keys are taken out of it, so the simulator answers)."""
 
     def __init__(
         self,
@@ -29,6 +30,7 @@ class ServeProcess:
         *extra: str,
         name: str = "gateway",
         port: int | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.directory = directory
         self.port = port or free_port()
@@ -38,14 +40,13 @@ class ServeProcess:
             config_path = directory / f"{name}.yaml"
             config_path.write_text(json.dumps(config))
             options += ["-c", str(config_path)]
-        env = {
-            k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")
-        }
+        keys = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")
+        environment = {k: v for k, v in os.environ.items() if k not in keys} | (env or {})
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tollhouse", "serve", *options],
                 cwd=directory,
-                env=env,
+                env=environment,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -48,6 +48,7 @@ class CallLedger:
                 batch_size=settings.batch_size,
                 flush_interval=settings.flush_interval,
                 spill=self.spill,
+                write_timeout=settings.write_timeout_seconds,
             )
         self.log_sink: JsonLinesSink | None = None
         self.log_writer: LedgerWriter | None = None
@@ -122,6 +123,12 @@ class CallLedger:
             "Bytes of call records parked in the spill file, waiting for the store",
             ["sink"],
             (([name], writer.spill_bytes) for name, writer in writers),
+        )
+        yield gauge(
+            "tollhouse_ledger_write_stalled_seconds",
+            "Seconds the store has been taking the batch write under way (0: none)",
+            ["sink"],
+            (([name], writer.write_stalled_for) for name, writer in writers),
         )
         yield gauge(
             "tollhouse_ledger_store_up",

@@ -308,6 +308,9 @@ class LedgerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_queue: int = 100_000
     batch_size: int = 500
     flush_interval: float = 0.2
+    # A batch write the store hasn't finished in this many seconds counts as a store
+    # failure: the records are spilled and /readyz reports the ledger degraded.
+    write_timeout_seconds: float = 5.0
 
 
 class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

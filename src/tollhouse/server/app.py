@@ -64,6 +64,10 @@ _CALL_ENDPOINTS: dict[str, tuple[WireFormat, Endpoint, Callable[[bytes], dict[st
 }
 
 
+# Seconds a ledger write may take before /readyz says the ledger is slow (a healthy batch
+# takes milliseconds), ahead of the write timeout that declares the store failed.
+_LEDGER_STALL_REPORTED = 1.0
+
 _GC_THRESHOLDS = (50_000, 20, 20)  # allocations per young collection; older: every 20
 
 
@@ -263,6 +267,11 @@ class GatewayApp:
         ledger = gateway.ledger.writer
         if ledger is not None and not ledger.store_available:
             problems["ledger"] = f"{ledger.last_error}; records are spilled and replayed"
+        elif ledger is not None and ledger.write_stalled_for > _LEDGER_STALL_REPORTED:
+            problems["ledger"] = (
+                f"the store has taken {ledger.write_stalled_for:.1f} s over a write; records "
+                f"are spilled after ledger.write_timeout_seconds ({ledger.write_timeout} s)"
+            )
         status = 200
         if problems:
             doc["status"] = "degraded"

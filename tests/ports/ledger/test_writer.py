@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from tests.ports.ledger.tcp_proxy import TcpProxy
 
 from tollhouse.ports.ledger.base import LedgerStore, LedgerUnavailable
 from tollhouse.ports.ledger.postgres import PostgresLedgerStore
@@ -170,45 +171,6 @@ def test_a_batch_whose_commit_landed_before_the_failure_is_not_counted_twice(
         spill.close()
 
     run(scenario)
-
-
-class TcpProxy:
-    """A loopback TCP relay to PostgreSQL that the test can cut and restore, so the store
-    sees a real connection reset and real refused connections."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._transports: list[asyncio.WriteTransport] = []
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def cut(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for transport in self._transports:
-            transport.abort()
-        self._transports.clear()
-        await self._server.wait_closed()
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        self._transports += [writer.transport, up_writer.transport]
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            try:
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            except OSError:
-                pass
-            finally:
-                sink.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
 def test_postgres_going_away_and_coming_back_loses_no_record(
@@ -460,6 +422,31 @@ def test_a_record_submitted_after_shutdown_is_counted_not_silently_lost(
 
         assert writer.submit(make_record(1)) is False
         assert writer.dropped == 1
+        await store.aclose()
+
+    run(scenario)
+
+
+def test_a_write_the_store_never_finishes_fails_after_write_timeout_and_spills(
+    new_store: NewStore, make_record: MakeRecord, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        store = StuckStore(new_store())
+        spill = SpillFile(tmp_path / "ledger.spill")
+        writer = LedgerWriter(store, spill=spill, write_timeout=0.3, **FAST)
+        writer.start()
+        for n in range(10):
+            writer.submit(make_record(n))
+        await until(lambda: writer.write_stalled_for > 0.1)
+        assert writer.store_available  # not yet: the write may still finish
+        await until(lambda: writer.spilled == 10, within=5)
+        assert not writer.store_available
+        assert writer.last_error == "TimeoutError: no answer in 0.3s"
+        assert writer.queue_depth == 0
+        writer.close_timeout = 0.5
+        await writer.aclose()
+        assert spill.read(0, 100).records == [make_record(n) for n in range(10)]
+        spill.close()
         await store.aclose()
 
     run(scenario)

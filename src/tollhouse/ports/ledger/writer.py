@@ -4,13 +4,16 @@
 task takes the records from there in batches (every `flush_interval`, or sooner when
 `batch_size` are waiting) and writes each batch in one store transaction.
 
-Nothing is lost silently. When the store fails, the batch goes to the spill file (when
-there is one) and the writer retries with jittered exponential backoff; meanwhile the
-queue keeps draining into the spill, so a long outage costs disk, not memory. When a
-retry succeeds the spill is replayed in order and emptied; that is safe even for a batch
-whose commit landed just before the failure, because stores skip a `request_id` they
-already hold. Without a spill file a failed batch stays queued. Either way, a record
-that finds no room (queue full and no spill, spill full) is counted in `dropped`.
+Nothing is lost silently. A write that takes longer than `write_timeout` counts as a store
+failure (a stalled database is noticed in seconds, not after TCP gives up), and while one
+is under way `write_stalled_for` says for how long. When the store fails, the batch goes
+to the spill file (when there is one) and the writer retries with jittered exponential
+backoff; meanwhile the queue keeps draining into the spill, so a long outage costs disk,
+not memory. When a retry succeeds the spill is replayed in order and emptied; that is safe
+even for a batch whose commit landed just before the failure, because stores skip a
+`request_id` they already hold. Without a spill file a failed batch stays queued. Either
+way, a record that finds no room (queue full and no spill, spill full) is counted in
+`dropped`.
 
 A batch the store *rejects* (`LedgerRejected`: the data, not the store) is written again
 one record at a time, so one bad record costs itself (`rejected`), not its batch.
@@ -24,7 +27,8 @@ The counters are plain attributes for the metrics endpoint to read:
 - `dropped`: records lost: no room in queue or spill, an unreadable spill line, or still
   queued at the end of an `aclose` that timed out with no spill to put them in
 - `rejected`: records the store refused as invalid
-- `queue_depth`, `spill_bytes`, `store_available`, `last_error`: the state now
+- `queue_depth`, `spill_bytes`, `store_available`, `write_stalled_for`, `last_error`: the
+  state now
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class LedgerWriter:
         retry_base: float = 0.1,
         retry_cap: float = 5.0,
         close_timeout: float = 30.0,
+        write_timeout: float = 5.0,
     ) -> None:
         self.store = store
         self.max_queue = max_queue
@@ -73,6 +78,7 @@ class LedgerWriter:
         self.retry_base = retry_base
         self.retry_cap = retry_cap
         self.close_timeout = close_timeout
+        self.write_timeout = write_timeout
 
         self.queued = 0
         self.written = 0
@@ -91,6 +97,7 @@ class LedgerWriter:
         self._failures = 0  # consecutive store failures; 0 while the store works
         self._retry_at = 0.0  # monotonic time before which the store is left alone
         self._replay_offset = 0  # how far into the spill file the store already has
+        self._write_started: float | None = None  # monotonic start of the write under way
 
     @property
     def queue_depth(self) -> int:
@@ -103,6 +110,12 @@ class LedgerWriter:
     @property
     def store_available(self) -> bool:
         return self._failures == 0
+
+    @property
+    def write_stalled_for(self) -> float:
+        """Seconds the store has been taking the write under way; 0 when none is."""
+        started = self._write_started
+        return 0.0 if started is None else time.monotonic() - started
 
     def submit(self, record: CallRecord) -> bool:
         """Hand `record` to the ledger without waiting. False when it was dropped (counted
@@ -212,19 +225,25 @@ class LedgerWriter:
         it failed (empty unless it did). Records it rejected are counted and let go."""
         if not records:
             return 0, ()
+        self._write_started = time.monotonic()
         try:
-            await self.store.write_batch(records)
+            await self._bounded_write(records)
         except LedgerRejected as error:
             self.last_error = f"ledger store rejected a record: {error}"
             if len(records) == 1:
                 self.rejected += 1
                 return 0, ()
+        except TimeoutError:
+            self._store_failed(TimeoutError(f"no answer in {self.write_timeout}s"))
+            return 0, records
         except Exception as error:
             self._store_failed(error)
             return 0, records
         else:
             self._failures = 0
             return len(records), ()
+        finally:
+            self._write_started = None
         written = 0
         for index, record in enumerate(records):
             taken, unwritten = await self._write([record])
@@ -232,6 +251,24 @@ class LedgerWriter:
             if unwritten:
                 return written, records[index:]
         return written, ()
+
+    async def _bounded_write(self, records: Sequence[CallRecord]) -> None:
+        """The store's `write_batch`, given up after `write_timeout` (TimeoutError). Given up,
+        not waited for: a driver cancelled mid-query may itself wait on the stalled server
+        (psycopg asks it to cancel the query), so the write is left to end on its own; if it
+        did commit, the replay's duplicates are skipped by `request_id`."""
+        writing = asyncio.ensure_future(self.store.write_batch(records))
+        try:
+            done, _ = await asyncio.wait({writing}, timeout=self.write_timeout)
+        except BaseException:
+            writing.cancel()
+            writing.add_done_callback(_ignore_outcome)
+            raise
+        if not done:
+            writing.cancel()
+            writing.add_done_callback(_ignore_outcome)
+            raise TimeoutError
+        writing.result()
 
     async def _keep(self, records: Sequence[CallRecord]) -> None:
         """Hold records the store couldn't take: in the spill, or back at the queue's head."""
@@ -281,3 +318,8 @@ class LedgerWriter:
             self._failures, self.retry_base, self.retry_cap
         )
         self._failures += 1
+
+
+def _ignore_outcome(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio doesn't log it as never retrieved
