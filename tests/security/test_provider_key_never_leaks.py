@@ -3,6 +3,7 @@ line, the ledger, the call log or /metrics, even when the upstream echoes it bac
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from tests.support import serve_gateway
 
 from tollhouse.server.runner import BackgroundServer
+from tollhouse.wire.sse import frame_json
 
 PROVIDER_KEY = "sk-ant-api03-PROVIDERSECRET0123456789abcdefXYZ"
 
@@ -140,3 +142,121 @@ def test_provider_key_appears_in_no_response_log_ledger_or_metric(
         assert PROVIDER_KEY.encode() not in path.read_bytes(), path.name
     # The upstream did receive it, so the search above looked for a string really in play.
     assert "bad request with key [REDACTED]" in "".join(seen)
+
+
+class EchoingStreamUpstream:
+    """An Anthropic-style upstream whose stream starts well, then fails with an error event
+    that echoes the credential it received, sent in two chunks that split the key."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        key = dict(scope["headers"]).get(b"x-api-key", b"").decode()
+        while (await receive()).get("more_body"):
+            pass
+        start = {
+            "type": "message_start",
+            "message": {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-haiku-4-5",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 3, "output_tokens": 1},
+            },
+        }
+        block = {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "text", "text": ""},
+        }
+        delta = {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": "Hello"},
+        }
+        error = {
+            "type": "error",
+            "error": {"type": "overloaded_error", "message": f"overloaded; your key {key}"},
+        }
+        failing = frame_json("error", error)
+        half = failing.index(key.encode()) + len(key) // 2
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        for chunk in (
+            frame_json("message_start", start)
+            + frame_json("content_block_start", block)
+            + frame_json("content_block_delta", delta),
+            failing[:half],
+            failing[half:],
+        ):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await asyncio.sleep(0.02)
+        await send({"type": "http.response.body", "body": b""})
+
+
+def test_provider_key_never_reaches_a_client_in_a_mid_stream_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_PROVIDER_KEY", PROVIDER_KEY)
+    with BackgroundServer(EchoingStreamUpstream()) as upstream:
+        server = serve_gateway(
+            {
+                "providers": {
+                    "up": {
+                        "type": "anthropic",
+                        "base_url": upstream.url,
+                        "api_key": "env:TEST_PROVIDER_KEY",
+                    }
+                },
+                "models": {
+                    "claude-haiku-4-5": {
+                        "deployments": [{"provider": "up", "model": "claude-haiku-4-5"}]
+                    }
+                },
+                "reliability": {"retry": {"max_attempts": 1}},
+            }
+        )
+        try:
+            claude = anthropic.Anthropic(base_url=server.url, api_key="client-key", max_retries=0)
+            with (
+                pytest.raises(anthropic.APIStatusError) as anthropic_error,
+                claude.messages.stream(
+                    model="claude-haiku-4-5",
+                    max_tokens=5,
+                    messages=[{"role": "user", "content": "hi"}],
+                ) as stream,
+            ):
+                for _ in stream:
+                    pass
+            gpt = openai.OpenAI(base_url=server.url + "/v1", api_key="client-key", max_retries=0)
+            with pytest.raises(openai.APIError) as openai_error:
+                for _ in gpt.chat.completions.create(
+                    model="claude-haiku-4-5",
+                    max_tokens=5,
+                    messages=[{"role": "user", "content": "hi"}],
+                    stream=True,
+                ):
+                    pass
+            raw = httpx.post(
+                server.url + "/v1/messages",
+                json={
+                    "model": "claude-haiku-4-5",
+                    "max_tokens": 5,
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "hi"}],
+                },
+                headers={"x-api-key": "client-key"},
+            ).content
+        finally:
+            server.stop()
+    for text in (str(anthropic_error.value), str(openai_error.value), raw.decode()):
+        assert PROVIDER_KEY not in text
+        assert "[REDACTED]" in text

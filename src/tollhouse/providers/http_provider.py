@@ -4,10 +4,9 @@ wire format and how the gateway's key is presented; everything else is the trans
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-
 from tollhouse.providers.base import UpstreamRequest, UpstreamResponse
 from tollhouse.providers.http_transport import HttpTransport
+from tollhouse.providers.secret_redaction import RedactedResponse, SecretRedactor
 from tollhouse.types import WireFormat
 
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
@@ -23,8 +22,9 @@ def credential_headers(wire_format: WireFormat, api_key: str | None) -> dict[str
 
 class HttpProvider:
     """`api_key` is only used to keep it out of what the upstream sends back: an error
-    body the gateway relays to its client never carries the gateway's own credential,
-    even from an upstream that echoes it (the transport is what sends it)."""
+    body or a stream's error event the gateway relays to its client never carries the
+    gateway's own credential, even from an upstream that echoes it (the transport is what
+    sends it)."""
 
     def __init__(
         self,
@@ -37,41 +37,15 @@ class HttpProvider:
         self.name = name
         self.wire_format: WireFormat = wire_format
         self._transport = transport
-        self._secret = api_key.encode() if api_key else None
+        self._redactor = SecretRedactor(api_key.encode()) if api_key else None
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         if self.wire_format == "anthropic" and "anthropic-version" not in request.headers:
             request.headers = {**request.headers, "anthropic-version": DEFAULT_ANTHROPIC_VERSION}
         response = await self._transport.send(request)
-        if response.status >= 400 and self._secret is not None:
-            return _RedactedError(response, self._secret)
+        if self._redactor is not None:
+            return RedactedResponse(response, self._redactor)
         return response
 
     async def aclose(self) -> None:
         await self._transport.aclose()
-
-
-class _RedactedError:
-    """An error response whose body has the provider key replaced by `[REDACTED]`."""
-
-    def __init__(self, response: UpstreamResponse, secret: bytes) -> None:
-        self._response = response
-        self._secret = secret
-
-    @property
-    def status(self) -> int:
-        return self._response.status
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self._response.headers
-
-    async def read(self) -> bytes:
-        return (await self._response.read()).replace(self._secret, b"[REDACTED]")
-
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        async for chunk in self._response.iter_chunks():
-            yield chunk.replace(self._secret, b"[REDACTED]")
-
-    async def aclose(self) -> None:
-        await self._response.aclose()
