@@ -34,4 +34,20 @@ function chat(r) {
     reply(r, bodies.openaiJson, bodies.openaiSse, 'x-request-id', 'req_bench_canned_0001');
 }
 
-export default { messages, chat };
+// The Anthropic stream again, one HTTP chunk per SSE event (as a real upstream sends it while
+// it generates), for clients whose per-chunk cost matters (bench/upstream_client.py).
+function messagesEvents(r) {
+    r.headersOut['Content-Type'] = 'text/event-stream; charset=utf-8';
+    r.headersOut['Cache-Control'] = 'no-cache';
+    r.status = 200;
+    r.sendHeader();
+    for (var i = 0; i < EVENTS.length; i++) {
+        r.send(EVENTS[i]);
+    }
+    r.finish();
+}
+
+const EVENTS = bodies.anthropicSse.split('\n\n').filter(function (e) { return e.length; })
+    .map(function (e) { return e + '\n\n'; });
+
+export default { messages, chat, messagesEvents };

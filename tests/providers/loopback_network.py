@@ -15,7 +15,9 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import anthropic
 import trustme
+from tests.support import GATEWAY_KEY
 
 from tollhouse.providers.base import UpstreamRequest
 from tollhouse.providers.http_transport import HttpTransport
@@ -184,3 +186,13 @@ def provider_config(base_url: str, **settings: Any) -> dict[str, Any]:
         "timeouts": {"first_byte": 5.0, "read_idle": 5.0, "connect": 5.0},
         "reliability": {"retry": {"max_attempts": 1}},
     }
+
+
+def assert_sdk_answers(gateway_url: str) -> None:
+    """The Anthropic SDK gets a whole answer and a complete stream from `gateway_url`."""
+    client = anthropic.Anthropic(base_url=gateway_url, api_key=GATEWAY_KEY, max_retries=0)
+    hi: list[anthropic.types.MessageParam] = [{"role": "user", "content": "hi"}]
+    message = client.messages.create(model="claude-haiku-4-5", max_tokens=300, messages=hi)
+    assert message.content[0].type == "text"
+    with client.messages.stream(model="claude-haiku-4-5", max_tokens=300, messages=hi) as s:
+        assert s.get_final_message().stop_reason == "end_turn"

@@ -8,11 +8,11 @@ import base64
 import logging
 from pathlib import Path
 
-import anthropic
 import pytest
 import trustme
 from tests.providers.loopback_network import (
     answer_ok,
+    assert_sdk_answers,
     call_once,
     connect_proxy,
     provider_config,
@@ -20,7 +20,7 @@ from tests.providers.loopback_network import (
     serving_on_thread,
     tls_front,
 )
-from tests.support import GATEWAY_KEY, serve_gateway
+from tests.support import serve_gateway
 
 from tollhouse.config import load_config, parse_config
 from tollhouse.config.loader import ConfigError
@@ -208,12 +208,7 @@ def test_sdk_calls_go_through_the_provider_proxy_setting(
             provider_config("https://api.anthropic.test", ca_bundle=ca_file, proxy="env:CORP_PROXY")
         )
         try:
-            client = anthropic.Anthropic(base_url=server.url, api_key=GATEWAY_KEY, max_retries=0)
-            hi = [{"role": "user", "content": "hi"}]
-            message = client.messages.create(model="claude-haiku-4-5", max_tokens=300, messages=hi)  # type: ignore[arg-type]
-            assert message.content[0].type == "text"
-            with client.messages.stream(model="claude-haiku-4-5", max_tokens=300, messages=hi) as s:  # type: ignore[arg-type]
-                assert s.get_final_message().stop_reason == "end_turn"
+            assert_sdk_answers(server.url)
         finally:
             server.stop()
     assert set(proxy.targets) == {"api.anthropic.test:443"}

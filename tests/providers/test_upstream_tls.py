@@ -16,6 +16,7 @@ import trustme
 from tests.providers.loopback_network import (
     REQUEST,
     answer_ok,
+    assert_sdk_answers,
     call_once,
     provider_config,
     server_context,
@@ -114,11 +115,7 @@ def test_sdk_calls_reach_a_tls_upstream_verified_with_ca_bundle(
         provider_config(f"https://localhost:{simulator_over_tls}", ca_bundle=ca_file)
     )
     try:
-        client = anthropic.Anthropic(base_url=server.url, api_key=GATEWAY_KEY, max_retries=0)
-        message = client.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=HI)  # type: ignore[arg-type]
-        assert message.content[0].type == "text"
-        with client.messages.stream(model="claude-haiku-4-5", max_tokens=300, messages=HI) as s:  # type: ignore[arg-type]
-            assert s.get_final_message().stop_reason == "end_turn"
+        assert_sdk_answers(server.url)
     finally:
         server.stop()
 
