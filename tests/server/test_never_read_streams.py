@@ -19,8 +19,9 @@ from tollhouse.server.runner import BackgroundServer
 def test_a_client_that_reads_nothing_of_its_stream_is_dropped_and_recorded(
     tmp_path: Path,
 ) -> None:
-    # A few MB a second: enough to fill the socket buffers of a client that reads nothing.
-    upstream_app = SlowStreamUpstream(events=20_000, interval=0.002, text="x" * 8000)
+    # About 200 KB a second: with the kernel's autotuned send buffer (megabytes) a client
+    # that reads nothing was noticed only after ~17 s; with the gateway's fixed one, in ~2 s.
+    upstream_app = SlowStreamUpstream(events=20_000, interval=0.01, text="x" * 2000)
     with BackgroundServer(upstream_app) as upstream:
         gateway = serve_gateway(
             {
@@ -48,7 +49,7 @@ def test_a_client_that_reads_nothing_of_its_stream_is_dropped_and_recorded(
                 b"x-api-key: %s\r\nanthropic-version: 2023-06-01\r\ncontent-length: %d\r\n\r\n%s"
                 % (GATEWAY_KEY.encode(), len(body), body)
             )
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 10  # generous: read_idle is 1 s
             while time.monotonic() < deadline and not upstream_app.client_left:
                 time.sleep(0.1)
             assert upstream_app.client_left

@@ -14,7 +14,8 @@ are slow or hostile on purpose.
 - A client whose socket takes nothing for `write_idle_timeout` while an answer waits to be
   written is dropped. Until then the answer waits: uvicorn's `send` blocks while the
   transport's write buffer is above its high-water mark, so the relay (and the upstream read
-  behind it) waits too, and no more than that buffer piles up per connection.
+  behind it) waits too, and no more than that buffer and a fixed kernel send buffer pile up
+  per connection.
 
 What the edge sheds is logged, summed, at most once every 10 s per kind. Deadlines are
 checked by one timer per server every `tick` seconds instead of a timer per request, so a
@@ -26,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -56,6 +58,11 @@ _READING_HEAD = (_OPENED, _HEAD, _IDLE)
 # closing at once with unread input makes the kernel send a reset, which can destroy the
 # refusal before the client reads it.
 _LINGER = 1.0
+# The kernel's send buffer per client connection (Linux doubles it for its bookkeeping).
+# Autotuned, it grows to megabytes for a client that reads nothing, so a write would block,
+# and the client be found idle, only after that much; fixed, a client that stops reading
+# is seen within this much of its answer. An LLM answer needs no more at any realistic RTT.
+_SEND_BUFFER = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER)
         watch = self.watch
         watch.opened(self.loop)
         limit = watch.limits.max_connections
