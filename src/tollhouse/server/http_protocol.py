@@ -192,14 +192,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if len(self.connections) > limit:
             if watch.make_room(self):
                 watch.log.count(
-                    "at the limit of %d open connections (server.max_connections): "
-                    "closed %d connections waiting for a request to make room",
+                    "shedding connections: %d closed while waiting for a request, to make "
+                    "room at the limit of %d open connections (server.max_connections)",
                     limit,
                 )
             else:
                 watch.log.count(
-                    "at the limit of %d open connections (server.max_connections), none "
-                    "waiting for a request: refused %d new connections",
+                    "shedding connections: %d new ones refused with 503 at the limit of %d "
+                    "open connections (server.max_connections), none waiting for a request",
                     limit,
                 )
                 self._refuse(
@@ -309,7 +309,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._phase == _CLOSING:
             self.transport.abort()
             return
-        watch.log.count("closed %d connections whose request did not arrive in time")
+        watch.log.count(
+            "shedding slow clients: closed %d connections whose request did not arrive in "
+            "time (server.header_timeout, server.body_timeout)"
+        )
         if self._phase == _OPENED or (self._phase == _BODY and self.cycle.response_started):
             self.transport.close()
             return
@@ -327,7 +330,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         watch = self.watch
         watch.writing.pop(self, None)
         watch.log.count(
-            "dropped %d clients that read nothing of their answer for %g s (timeouts.read_idle)",
+            "shedding slow clients: dropped %d that read nothing of their answer for %g s "
+            "(timeouts.read_idle)",
             watch.limits.write_idle_timeout,
         )
         self.transport.abort()
