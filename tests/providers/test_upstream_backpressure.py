@@ -1,18 +1,23 @@
 """Back-pressure from the consumer of an upstream body to the upstream's socket: a stream
 nobody pulls stops being read (memory per stream stays bounded while the upstream is held by
-TCP flow control), and loses nothing once pulled again; a body read whole is never held."""
+TCP flow control), and loses nothing once pulled again; a body read whole is never held. End
+to end, a gateway client that reads nothing holds the upstream back the same way."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import ssl
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
 import trustme
 import uvloop
-from tests.providers.loopback_network import server_context
+from tests.providers.loopback_network import provider_config, server_context, serving_on_thread
+from tests.support import serve_gateway
 
 from tollhouse.providers.base import UpstreamRequest
 from tollhouse.providers.http1_connection import Http1Response
@@ -122,3 +127,83 @@ def test_whole_body_larger_than_the_stream_bound_is_read(loop: str) -> None:
             server.close()
 
     run(loop, main)
+
+
+class FastAnthropicStream:
+    """An Anthropic upstream whose answer is a 64 MiB stream of 16 KB text deltas, written as
+    fast as the socket takes them; `sent` counts what the kernel has accepted."""
+
+    TOTAL = 64 << 20
+    START = (
+        b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1",'
+        b'"type":"message","role":"assistant","model":"c","content":[],"stop_reason":null,'
+        b'"usage":{"input_tokens":1,"output_tokens":1}}}\n\n'
+        b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+        b'"content_block":{"type":"text","text":""}}\n\n'
+    )
+    DELTA = (
+        b"event: content_block_delta\ndata: "
+        + json.dumps(
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": "x" * 16_000},
+            }
+        ).encode()
+        + b"\n\n"
+    )
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n")
+        writer.write(b"transfer-encoding: chunked\r\n\r\n")
+        parts = [self.START] + [self.DELTA] * (self.TOTAL // len(self.DELTA))
+        try:
+            for part in parts:
+                writer.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                await writer.drain()
+                self.sent += len(part)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+
+def test_gateway_stops_reading_the_upstream_for_a_client_that_reads_nothing() -> None:
+    upstream = FastAnthropicStream()
+    body = json.dumps(
+        {
+            "model": "claude-haiku-4-5",
+            "max_tokens": 100,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+    ).encode()
+    with serving_on_thread(upstream.handle) as port:
+        server = serve_gateway(provider_config(f"http://127.0.0.1:{port}"))
+        client = socket.create_connection(("127.0.0.1", server.port))
+        try:
+            client.sendall(
+                b"POST /v1/messages HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n"
+                b"anthropic-version: 2023-06-01\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+            )
+            deadline = time.monotonic() + 10
+            while upstream.sent == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(2)  # the client reads nothing
+            held = upstream.sent
+        finally:
+            client.close()
+            server.stop()
+    # What left the upstream sits in socket buffers (kernel, both hops) and one bounded read
+    # buffer per connection: most of the answer was never pulled from the upstream.
+    assert 0 < held < upstream.TOTAL // 2, f"{held >> 20} MiB of {upstream.TOTAL >> 20} sent"
