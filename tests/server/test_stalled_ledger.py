@@ -6,6 +6,7 @@ controls in front of the real server, never the shared server itself."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import anthropic
@@ -26,14 +27,16 @@ def ledger_rows(conninfo: str) -> int:
     return int(row[0]) if row else 0
 
 
-def wait_for(condition: object, timeout: float, what: str) -> float:
-    """Seconds until `condition()` held; fails after `timeout`."""
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, url: str) -> float:
+    """Seconds until `condition()` held; fails after `timeout`, with the gateway's state."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if condition():  # type: ignore[operator]
+        if condition():
             return time.monotonic() - started
         time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout} s")
+    ledger = [line for line in httpx.get(url + "/metrics").text.splitlines() if "ledger" in line]
+    state = httpx.get(url + "/readyz").text
+    raise AssertionError(f"{what}: not within {timeout} s; /readyz {state}; " + "; ".join(ledger))
 
 
 def test_a_stalled_postgres_is_reported_within_seconds_and_loses_no_record(
@@ -63,7 +66,12 @@ def test_a_stalled_postgres_is_reported_within_seconds_and_loses_no_record(
                     calls += 1
 
             call_some(20)
-            wait_for(lambda: ledger_rows(postgres_conninfo) == 20, 15, "first records written")
+            wait_for(
+                lambda: ledger_rows(postgres_conninfo) == 20,
+                15,
+                "first records written",
+                gateway.url,
+            )
 
             proxy.stall()
             stalled_at = time.monotonic()
@@ -73,23 +81,27 @@ def test_a_stalled_postgres_is_reported_within_seconds_and_loses_no_record(
                 doc = httpx.get(gateway.url + "/readyz").json()
                 return doc["status"] == "degraded" and "ledger" in doc.get("problems", {})
 
-            wait_for(ledger_reported, 10, "/readyz reports the stalled ledger")
+            wait_for(ledger_reported, 10, "/readyz reports the stalled ledger", gateway.url)
             assert time.monotonic() - stalled_at < 10
             wait_for(
                 lambda: metric(gateway.url, "tollhouse_ledger_records_total", fate="spilled") >= 50,
                 15,
                 "the records written while stalled are spilled",
+                gateway.url,
             )
             assert metric(gateway.url, "tollhouse_ledger_queue_depth", sink="ledger") == 0
             assert metric(gateway.url, "tollhouse_ledger_store_up", sink="ledger") == 0
 
             proxy.resume()
             call_some(10)
-            wait_for(lambda: ledger_rows(postgres_conninfo) == calls, 30, "records replayed")
+            wait_for(
+                lambda: ledger_rows(postgres_conninfo) == calls, 30, "records replayed", gateway.url
+            )
             wait_for(
                 lambda: httpx.get(gateway.url + "/readyz").json()["status"] == "ready",
                 15,
                 "/readyz ready again",
+                gateway.url,
             )
             assert gateway.stop() in (0, -15)
     assert ledger_rows(postgres_conninfo) == calls == 80

@@ -184,11 +184,14 @@ class LedgerWriter:
     async def _step(self) -> bool:
         """One round of work; True when closing and nothing is left that can be done."""
         await self._wait_for_work()
-        if time.monotonic() < self._retry_at:
-            if self.spill is None:
-                return False  # the records wait in the queue for the next try
+        if self._failures and self.spill is not None:
+            # While the store fails, records wait on disk, not in memory; the next try
+            # replays them from the spill, in order. (A retry may come at once, jittered:
+            # waiting for the backoff to spill would keep a whole stalled write's worth.)
             await self._spill_queue()
-            return self._closing
+        if time.monotonic() < self._retry_at:
+            # Without a spill the records wait in the queue for the next try.
+            return self.spill is not None and self._closing
         if self._replay_pending() and not await self._replay_batch():
             return False
         batch = self._take_batch()
