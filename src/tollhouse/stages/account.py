@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import time
 
-import orjson
-
-from tollhouse.accounting import CallCost, Usage, cost_of
+from tollhouse.accounting import NO_COST, CallCost, Usage, cost_of
 from tollhouse.accounting.call_ledger import CallLedger
-from tollhouse.accounting.cost import NO_COST
 from tollhouse.call import Call
 from tollhouse.catalog.models import ModelCatalog
 from tollhouse.errors import ANTHROPIC_TYPE_BY_STATUS, OPENAI_TYPE_BY_STATUS
@@ -44,7 +41,6 @@ ANSWER_CAPTURE_LIMIT = 1 << 20
 # How much of a stream's end is read for the event it ended with: an error event is far
 # smaller, and what precedes it in the tail is only skipped.
 _TAIL_BYTES = 4096
-_ERROR_MARKERS: dict[WireFormat, bytes] = {"anthropic": b"event: error", "openai": b'"error"'}
 
 
 def _status_by_type(table: dict[int, str]) -> dict[str, int]:
@@ -115,27 +111,17 @@ def stream_error(call: Call) -> tuple[int, str] | None:
     previous = call.previous_chunk
     if previous is not None and len(tail) < _TAIL_BYTES:
         tail = previous[len(tail) - _TAIL_BYTES :] + tail
-    fmt = call.client_format
-    if _ERROR_MARKERS[fmt] not in tail:
+    wire = call.wire
+    if wire.error_marker not in tail:
         return None
     parser = SSEParser()
     events = parser.feed(tail) + parser.flush()
     while events and events[-1].data.strip() == "[DONE]":
         events.pop()
-    if not events:
+    error_type = wire.classify_event(events[-1]) if events else None
+    if not isinstance(error_type, str):  # the stream ended otherwise
         return None
-    final = events[-1]
-    try:
-        doc = orjson.loads(final.data)
-    except orjson.JSONDecodeError:
-        return None
-    error = doc.get("error") if isinstance(doc, dict) else None
-    if not isinstance(error, dict) or (fmt == "anthropic" and final.event != "error"):
-        return None
-    error_type = error.get("type")
-    if not isinstance(error_type, str):
-        error_type = "api_error" if fmt == "anthropic" else "server_error"
-    return _STREAM_ERROR_STATUS[fmt].get(error_type, 500), error_type
+    return _STREAM_ERROR_STATUS[call.client_format].get(error_type, 500), error_type
 
 
 class Accounting:
