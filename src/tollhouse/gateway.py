@@ -60,7 +60,9 @@ class Gateway:
                 config.response_cache.max_entries, config.response_cache.max_bytes
             )
         )
-        self.metrics = GatewayMetrics()
+        self.metrics = GatewayMetrics(
+            models=config.models, providers=config.providers, deployments=self.router.breakers
+        )
         self.metrics.add_gauges(self._live_gauges)
         try:
             self.ledger = CallLedger(config)

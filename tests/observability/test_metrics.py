@@ -88,3 +88,47 @@ def test_failures_retries_and_breakers_are_visible(gateway_url: str) -> None:
     states = dict((lab["deployment"], v) for lab, v in samples["tollhouse_breaker_state"])
     assert states[deployment] == 0.0
     assert "tollhouse_in_flight_calls" in samples
+
+
+def series(url: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    return {
+        (name, tuple(sorted(labels.items())))
+        for name, samples in scrape(url).items()
+        for labels, _ in samples
+    }
+
+
+def test_model_names_and_end_users_from_clients_add_no_series() -> None:
+    """Label values come from the configuration: any model name a client makes up counts
+    as `other`, and end users' budgets show per key, not per end user."""
+    server = serve_gateway({**IN_PROCESS_CONFIG, "spend": {"end_user_budget": {"daily_usd": "5"}}})
+    claude = anthropic.Anthropic(base_url=server.url, api_key=GATEWAY_KEY, max_retries=0)
+    gpt = openai.OpenAI(base_url=server.url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+
+    def calls(tag: str) -> None:
+        with pytest.raises(anthropic.NotFoundError):
+            claude.messages.create(model=f"made-up-{tag}", max_tokens=5, messages=HI)  # type: ignore[arg-type]
+        with pytest.raises(openai.NotFoundError):
+            gpt.chat.completions.create(model=f"gpt-{tag}", messages=HI)  # type: ignore[arg-type]
+        claude.messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=5,
+            messages=HI,  # type: ignore[arg-type]
+            metadata={"user_id": f"user-{tag}"},
+        )
+
+    try:
+        calls("first")
+        before = series(server.url)
+        for n in range(20):
+            calls(f"{n}-{n * 7919 % 1000}")
+        after = series(server.url)
+    finally:
+        server.stop()
+    assert after == before
+    models = {dict(labels).get("model") for _, labels in before} - {None}
+    assert models == {"claude-haiku-4-5", "other"}
+    scopes = {
+        dict(labels)["scope"] for name, labels in before if name == "tollhouse_budget_used_ratio"
+    }
+    assert scopes == {"user:-/other"}

@@ -4,6 +4,11 @@ The request path only bumps plain counters and bucket arrays (a dict lookup and 
 `prometheus_client` renders them at scrape time through a custom collector. Gauges of live
 state (breakers, calls in flight, the ledger queue) are read from their owners when scraped,
 so they are never stale and cost nothing per call.
+
+Label values come only from the configuration (models served, providers, deployments) and
+from the gateway's own fixed vocabularies (statuses, formats, failure classes, token
+types): a name a client makes up, a model no route serves, counts as `other`, so no client
+can grow the number of series (or the memory behind them) by sending new names.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from prometheus_client.registry import Collector
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 TOKEN_TYPES = ("input", "output", "cache_write", "cache_read")
 BREAKER_STATE_VALUE = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
+OTHER = "other"  # the label value of every name outside the configured set
 
 
 @dataclass(slots=True)
@@ -71,7 +77,19 @@ class CallObservation:
 
 
 class GatewayMetrics(Collector):
-    def __init__(self) -> None:
+    """The gateway's counters; `models`, `providers` and `deployments` are the label
+    values those labels may take (anything else is `other`)."""
+
+    def __init__(
+        self,
+        *,
+        models: Iterable[str] = (),
+        providers: Iterable[str] = (),
+        deployments: Iterable[str] = (),
+    ) -> None:
+        self.models = frozenset(models)
+        self.providers = frozenset(providers) | {"-"}  # "-": no provider was reached
+        self.deployments = frozenset(deployments)
         self.calls: defaultdict[tuple[str, str, str, str], int] = defaultdict(int)
         self.latency: defaultdict[str, Histogram] = defaultdict(lambda: Histogram(LATENCY_BUCKETS))
         self.ttft: defaultdict[str, Histogram] = defaultdict(lambda: Histogram(LATENCY_BUCKETS))
@@ -88,26 +106,30 @@ class GatewayMetrics(Collector):
         self.registry.register(self)
 
     def observe_call(self, obs: CallObservation) -> None:
-        self.calls[(obs.model, obs.provider, str(obs.status), obs.client_format)] += 1
-        self.latency[obs.model].observe(obs.latency)
+        model = obs.model if obs.model in self.models else OTHER
+        provider = obs.provider if obs.provider in self.providers else OTHER
+        status = str(obs.status) if 100 <= obs.status <= 599 else OTHER
+        self.calls[(model, provider, status, obs.client_format)] += 1
+        self.latency[model].observe(obs.latency)
         if obs.ttft is not None:
-            self.ttft[obs.model].observe(obs.ttft)
+            self.ttft[model].observe(obs.ttft)
         for kind, count in zip(TOKEN_TYPES, obs.tokens, strict=True):
             if count:
-                self.tokens[(obs.model, kind)] += count
+                self.tokens[(model, kind)] += count
         if obs.cost:  # a free call adds nothing, and no series for its model
-            self.cost[obs.model] += obs.cost
+            self.cost[model] += obs.cost
         if not obs.priced:
-            self.unpriced[obs.model] += 1
+            self.unpriced[model] += 1
         if obs.retries:
-            self.retries[obs.model] += obs.retries
+            self.retries[model] += obs.retries
         if obs.fallback:
-            self.fallbacks[obs.model] += 1
+            self.fallbacks[model] += 1
         if obs.truncated:
-            self.truncated[obs.model] += 1
+            self.truncated[model] += 1
 
     def observe_failure(self, deployment: str, kind: str) -> None:
-        self.failures[(deployment, kind)] += 1
+        """`kind` is a failure class (reliability/failure_class.py), a fixed vocabulary."""
+        self.failures[(deployment if deployment in self.deployments else OTHER, kind)] += 1
 
     def add_gauges(self, source: Callable[[], Iterable[Metric]]) -> None:
         """Register a callable that yields gauge families of live state at scrape time."""

@@ -34,7 +34,7 @@ from tollhouse.catalog.models import CatalogModel, ModelCatalog
 from tollhouse.config.model import Budget, GatewayConfig, Limits
 from tollhouse.errors import BudgetExceeded, PermissionDenied, RateLimited, ServiceUnavailable
 from tollhouse.observability.alerts import Alerts
-from tollhouse.observability.metrics import gauge
+from tollhouse.observability.metrics import OTHER, gauge
 from tollhouse.ports.counters import (
     Admission,
     Amounts,
@@ -567,12 +567,10 @@ class Admitter:
         yield unpriced
         yield gauge(
             "tollhouse_budget_used_ratio",
-            "Spend committed (settled and reserved) over the limit, per budget, this period",
+            "Spend committed (settled and reserved) over the limit, per budget, this period; "
+            "end users' budgets as one per key (user:<key>/other), the nearest its limit",
             ["scope", "period"],
-            (
-                ([scope, every], _used_ratio(remaining, limit))
-                for (scope, every), (remaining, limit) in self.budget_use.items()
-            ),
+            (([scope, every], ratio) for (scope, every), ratio in self._budget_ratios().items()),
         )
         yield gauge(
             "tollhouse_counters_up",
@@ -580,6 +578,18 @@ class Admitter:
             [],
             [([], int(self.store_available))],
         )
+
+    def _budget_ratios(self) -> dict[tuple[str, str], float]:
+        """The used ratio per budget scope and period. End users are named by clients, so
+        theirs fold into one value per key (the highest): no client can add series."""
+        ratios: dict[tuple[str, str], float] = {}
+        for (scope, every), (remaining, limit) in self.budget_use.items():
+            if scope.startswith("user:"):
+                scope = scope.split("/", 1)[0] + "/" + OTHER
+            ratio = _used_ratio(remaining, limit)
+            if ratio >= ratios.get((scope, every), -1.0):
+                ratios[(scope, every)] = ratio
+        return ratios
 
 
 def _used_ratio(remaining: int, limit: int) -> float:
