@@ -78,6 +78,10 @@ class Call:
     # Filled by request shaping when it had to estimate the prompt (stages/shape), for
     # the policies after it and admission to reuse; None when nobody counted yet.
     input_estimate: int | None = None
+    # Set when the gateway lowered the call's max_tokens: (by "cap" | "budget", what the
+    # request asked or None when it set none, what was sent); stated in a reply header
+    # and the ledger record.
+    max_tokens_clamp: tuple[str, int | None, int] | None = None
     # Filled by admission: the reservation to settle when the call ends (stages/admit.py),
     # and "estimated" when an unpriced model was admitted at the configured estimate.
     admission: AdmissionTicket | None = None

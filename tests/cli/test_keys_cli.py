@@ -68,7 +68,7 @@ def test_created_secret_authenticates_with_every_flag_applied(cli: Cli) -> None:
         "create", "--name", "ci", "--user", "ada", "--team", "payments", "--project", "checkout",
         "--models", "claude-*", "--models", "gpt-4o-mini", "--rpm", "60", "--input-tpm", "1000",
         "--output-tpm", "500", "--concurrency", "2", "--daily-budget", "1.50",
-        "--monthly-budget", "30", "--end-users", "--expires", "30d",
+        "--monthly-budget", "30", "--budget-mode", "reserve", "--end-users", "--expires", "30d",
     )  # fmt: skip
     assert status == 0
     record = cli.authenticate(out.strip())
@@ -78,6 +78,7 @@ def test_created_secret_authenticates_with_every_flag_applied(cli: Cli) -> None:
     assert (record.limits.output_tpm, record.limits.concurrency) == (500, 2)
     assert record.budget.daily_usd == Decimal("1.50")
     assert record.budget.monthly_usd == Decimal("30")
+    assert record.budget.mode == "reserve"
     assert record.end_users
     assert record.expires_at is not None
     assert record.expires_at > datetime.now(UTC) + timedelta(days=29)

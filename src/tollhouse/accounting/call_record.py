@@ -60,6 +60,9 @@ class CallRecorder:
             metadata["response_cache"] = call.cache_hit
         if call.unpriced_admission:
             metadata["unpriced_admission"] = call.unpriced_admission
+        if call.max_tokens_clamp is not None:
+            by, asked, sent = call.max_tokens_clamp
+            metadata["max_tokens_clamp"] = {"by": by, "asked": asked, "sent": sent}
         if call.failures:
             metadata["failures"] = [f"{deployment}:{kind}" for deployment, kind in call.failures]
         prompt = answer = None

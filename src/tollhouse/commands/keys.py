@@ -62,6 +62,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     create.add_argument("--daily-budget", type=_usd, metavar="USD")
     create.add_argument("--monthly-budget", type=_usd, metavar="USD")
     create.add_argument(
+        "--budget-mode", choices=("clamp", "reserve"), default="clamp",
+        help="a call whose worst case exceeds what is left: its max_tokens lowered to fit "
+        "(clamp) or the call refused (reserve)",
+    )  # fmt: skip
+    create.add_argument(
         "--end-users", action="store_true",
         help="the key may name its own end users in requests",
     )  # fmt: skip
@@ -122,7 +127,9 @@ def _create(args: argparse.Namespace) -> int:
             output_tpm=args.output_tpm,
             concurrency=args.concurrency,
         ),
-        budget=Budget(daily_usd=args.daily_budget, monthly_usd=args.monthly_budget),
+        budget=Budget(
+            daily_usd=args.daily_budget, monthly_usd=args.monthly_budget, mode=args.budget_mode
+        ),
         end_users=args.end_users,
         expires_at=args.expires,
     )

@@ -51,12 +51,22 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     concurrency: PositiveInt | None = None
 
 
+BudgetMode = Literal["clamp", "reserve"]
+
+
 class Budget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Spend caps in US dollars, exact; None means no cap for that period. Days and months
-    are UTC calendar periods."""
+    are UTC calendar periods.
+
+    Each call holds its worst case (estimated input plus `max_tokens`, or the model's whole
+    output limit when the request sets none) until it settles. `mode` decides what happens
+    when that worst case exceeds what is left: `clamp` (the default) lowers the call's
+    `max_tokens` to what the rest of the budget affords, and refuses only when not even a
+    minimal answer fits; `reserve` refuses the call and says which `max_tokens` would fit."""
 
     daily_usd: Decimal | None = None
     monthly_usd: Decimal | None = None
+    mode: BudgetMode = "clamp"
 
     def __post_init__(self) -> None:
         for field in ("daily_usd", "monthly_usd"):

@@ -306,6 +306,12 @@ def _identify(reply: Reply, fmt: WireFormat, request_id: str, call: Call | None)
         return
     if call.upstream_request_id:
         reply.add_header("x-upstream-request-id", call.upstream_request_id)
+    if call.max_tokens_clamp is not None:
+        by, asked, sent = call.max_tokens_clamp
+        reply.add_header(
+            "x-tollhouse-max-tokens-clamped",
+            f"sent={sent}; asked={'unset' if asked is None else asked}; by={by}",
+        )
     if call.attempts and all(name != b"x-tollhouse-attempts" for name, _ in reply.headers):
         # Replies built by dispatch carry it already; errors raised past dispatch do not.
         reply.add_header("x-tollhouse-attempts", str(call.attempts))

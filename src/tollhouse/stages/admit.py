@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
+import orjson
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from tollhouse.accounting import Usage, cost_of
@@ -60,6 +61,8 @@ from tollhouse.types import Header
 log = logging.getLogger("tollhouse.admit")
 
 DEFAULT_OUTPUT_RESERVE = 4096  # when a request sets no max_tokens and the model's is unknown
+# A budget in `clamp` mode lowers max_tokens no further: below this, the call is refused.
+MIN_CLAMPED_TOKENS = 16
 _DAY_TTL = 2 * 86400
 _MONTH_TTL = 32 * 86400
 _RETRY_UNAVAILABLE_AFTER = 1.0  # seconds a down counter store is left alone
@@ -94,6 +97,7 @@ class _Shape:
     concurrency: tuple[ConcurrencyLimit, ...]
     budgets: tuple[tuple[str, int, str], ...]  # (key without its period, cap, "day"|"month")
     budget_use_keys: tuple[tuple[str, str], ...]  # (scope, "day"|"month") per budget
+    budget_clamps: tuple[bool, ...]  # per budget: its mode is `clamp` (else `reserve`)
     needs_input: bool  # an input-token bucket or a budget: the prompt must be estimated
     needs_output: bool  # an output-token bucket or a budget: max_tokens is reserved
     labels: dict[str, str]  # how a refusal names each limit (budget keys: by prefix)
@@ -149,6 +153,7 @@ def _shape_of(scopes: list[Scope]) -> _Shape | None:
     concurrency: list[ConcurrencyLimit] = []
     budgets: list[tuple[str, int, str]] = []
     budget_use_keys: list[tuple[str, str]] = []
+    budget_clamps: list[bool] = []
     labels: dict[str, str] = {}
     for scope in scopes:
         limits = scope.limits
@@ -170,6 +175,7 @@ def _shape_of(scopes: list[Scope]) -> _Shape | None:
                 prefix = f"budget:{scope.name}:{every}:"
                 budgets.append((prefix, to_nanousd(cap), every))
                 budget_use_keys.append((scope.name, every))
+                budget_clamps.append(scope.budget.mode == "clamp")
                 adjective = "daily" if every == "day" else "monthly"
                 labels[prefix] = f"the {adjective} budget of ${cap} for {scope.label}"
     return _Shape(
@@ -177,6 +183,7 @@ def _shape_of(scopes: list[Scope]) -> _Shape | None:
         concurrency=tuple(concurrency),
         budgets=tuple(budgets),
         budget_use_keys=tuple(budget_use_keys),
+        budget_clamps=tuple(budget_clamps),
         needs_input=bool(budgets) or any(b.takes == Takes.INPUT for b in buckets),
         needs_output=bool(budgets) or any(b.takes == Takes.OUTPUT for b in buckets),
         labels=labels,
@@ -276,20 +283,45 @@ class Admitter:
         admission = shape.admission(day, month, plan.timeouts.total + 60.0, worst is not None)
         amounts = Amounts(input_tokens, output_tokens, worst or 0)
         decision = self.store.admit_now(admission, amounts)
-        if decision is not None:
-            self._conclude(call, shape, decision)
-            return None
-        return self._admit_remotely(call, shape, admission, amounts)
+        if decision is None:
+            return self._admit_remotely(call, shape, admission, amounts, prices)
+        clamped = self._conclude(call, shape, decision, amounts, prices, may_clamp=True)
+        if clamped is not None:
+            decision = self.store.admit_now(admission, clamped)
+            assert decision is not None  # a store that decides in line always does
+            self._conclude(call, shape, decision, clamped, prices, may_clamp=False)
+        return None
 
     async def _admit_remotely(
-        self, call: Call, shape: _Shape, admission: Admission, amounts: Amounts
+        self,
+        call: Call,
+        shape: _Shape,
+        admission: Admission,
+        amounts: Amounts,
+        prices: _RoutePrices,
     ) -> None:
         decision = await self._decide(admission, amounts)
-        if decision is not None:  # else the counters are away and the gateway fails open
-            self._conclude(call, shape, decision)
+        if decision is None:  # the counters are away and the gateway fails open
+            return
+        clamped = self._conclude(call, shape, decision, amounts, prices, may_clamp=True)
+        if clamped is not None:
+            decision = await self._decide(admission, clamped)
+            if decision is not None:
+                self._conclude(call, shape, decision, clamped, prices, may_clamp=False)
 
-    def _conclude(self, call: Call, shape: _Shape, decision: Decision) -> None:
-        """Give `call` its ticket, or raise the refusal `decision` holds."""
+    def _conclude(
+        self,
+        call: Call,
+        shape: _Shape,
+        decision: Decision,
+        amounts: Amounts,
+        prices: _RoutePrices,
+        *,
+        may_clamp: bool,
+    ) -> Amounts | None:
+        """Give `call` its ticket, or raise the refusal `decision` holds; or, when only
+        budgets in `clamp` mode refused it and `may_clamp`, lower its `max_tokens` to what
+        they afford and return the smaller amounts to admit it with instead."""
         header_plan = (
             shape.anthropic_headers if call.client_format == "anthropic" else shape.openai_headers
         )
@@ -298,6 +330,8 @@ class Admitter:
         if budgets:
             self._observe_budgets(budgets, shape.budget_use_keys, decision)
         if not decision.admitted:
+            if decision.refused_kind == LimitKind.BUDGET:
+                return self._fit_budgets(call, shape, decision, amounts, prices, may_clamp, headers)
             self.results[str(decision.refused_kind)] += 1
             raise _refusal(decision, shape.labels, {k.decode(): v.decode() for k, v in headers})
         self.results["admitted"] += 1
@@ -305,6 +339,86 @@ class Admitter:
             self.unpriced[call.unpriced_admission] += 1
         assert decision.reservation is not None
         call.admission = Ticket(decision.reservation, headers)
+        return None
+
+    def _fit_budgets(
+        self,
+        call: Call,
+        shape: _Shape,
+        decision: Decision,
+        amounts: Amounts,
+        prices: _RoutePrices,
+        may_clamp: bool,
+        headers: list[Header],
+    ) -> Amounts:
+        """The call `decision`'s budgets refused, with `max_tokens` lowered to what every
+        budget affords, when each budget that refused is in `clamp` mode (and `may_clamp`)
+        and at least `MIN_CLAMPED_TOKENS` fit; else raise the refusal, saying which budget,
+        what is left of it and the `max_tokens` that would fit, or that the budget is
+        reached (not even a minimal answer fits: the 100% alert then fires)."""
+        budgets = decision.admission.budgets
+        remaining = decision.remaining
+        first = len(remaining) - len(budgets)  # budgets come last
+        reserve = amounts.reserve_nanousd
+        clamp = may_clamp
+        binding = 0
+        for position in range(len(budgets)):
+            headroom = remaining[first + position]
+            if headroom < remaining[first + binding]:
+                binding = position
+            if (headroom == 0 or reserve > headroom) and not shape.budget_clamps[position]:
+                clamp = False
+        left = remaining[first + binding]
+        most = amounts.output_tokens
+        fits = self._affordable_output(call, amounts.input_tokens, left, most, prices)
+        field = call.wire.max_tokens_field(call.body)
+        if clamp and fits >= MIN_CLAMPED_TOKENS:
+            asked = call.body.get(field)
+            call.body[field] = fits
+            call.raw_body = orjson.dumps(call.body)
+            call.max_tokens_clamp = ("budget", asked if isinstance(asked, int) else None, fits)
+            worst = self._worst_case(call, amounts.input_tokens, fits, prices)
+            return Amounts(amounts.input_tokens, fits, worst or 0)
+        self.results[str(LimitKind.BUDGET)] += 1
+        budget = budgets[binding]
+        label = shape.labels.get(budget.key.rsplit(":", 1)[0] + ":", "a budget")
+        refusal_headers = {k.decode(): v.decode() for k, v in headers}
+        if fits >= (MIN_CLAMPED_TOKENS if shape.budget_clamps[binding] else 1):
+            raise BudgetExceeded(
+                f"this call's worst case of {_dollars(reserve)} exceeds the {_dollars(left)} "
+                f"left of {label}; lower {field} to {fits} to fit",
+                headers=refusal_headers,
+            )
+        scope, _ = shape.budget_use_keys[binding]
+        limit = budget.limit_nanousd
+        self.alerts.observe_budget(
+            scope=scope,
+            period=budget.key.rpartition(":")[2],
+            spent=from_nanousd(limit),
+            limit=from_nanousd(limit),
+        )
+        raise BudgetExceeded(
+            f"{label} is reached ({_dollars(left)} left, not enough for a minimal answer); "
+            "calls resume when the period turns",
+            headers=refusal_headers,
+        )
+
+    def _affordable_output(
+        self, call: Call, input_tokens: int, headroom: int, most: int, prices: _RoutePrices
+    ) -> int:
+        """The largest `max_tokens` up to `most` whose worst case fits in `headroom`
+        nano-USD (0 when none does): a bisection over `_worst_case`, the one pricing rule,
+        which grows with the output tokens."""
+        low, high = 0, most
+        if headroom <= 0 or (self._worst_case(call, input_tokens, 0, prices) or 0) > headroom:
+            return 0
+        while low < high:
+            middle = (low + high + 1) // 2
+            if (self._worst_case(call, input_tokens, middle, prices) or 0) <= headroom:
+                low = middle
+            else:
+                high = middle - 1
+        return low
 
     def finish(self, call: Call) -> None:
         """Settle or release the call's reservation, off the request path."""
@@ -592,6 +706,10 @@ class Admitter:
         return ratios
 
 
+def _dollars(nanousd: int) -> str:
+    return f"${from_nanousd(nanousd):.6f}"
+
+
 def _used_ratio(remaining: int, limit: int) -> float:
     return max(limit - remaining, 0) / limit if limit else 1.0
 
@@ -638,17 +756,10 @@ def _any_limit(config: GatewayConfig) -> bool:
     )
 
 
-def _refusal(
-    decision: Decision, labels: dict[str, str], headers: dict[str, str]
-) -> RateLimited | BudgetExceeded:
+def _refusal(decision: Decision, labels: dict[str, str], headers: dict[str, str]) -> RateLimited:
+    """The refusal of a bucket or concurrency limit (budgets: `Admitter._fit_budgets`)."""
     key_name = decision.refused_by or ""
     label = labels.get(key_name, "this gateway")
-    if decision.refused_kind == LimitKind.BUDGET:
-        return BudgetExceeded(
-            f"{labels.get(key_name.rsplit(':', 1)[0] + ':', 'a budget')} is reached; "
-            "calls resume when the period turns",
-            headers=headers,
-        )
     if decision.refused_kind == LimitKind.CONCURRENCY:
         return RateLimited(
             f"too many concurrent calls for {label}; retry when one finishes",

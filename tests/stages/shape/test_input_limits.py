@@ -4,13 +4,15 @@ message that states the limit; an oversized `max_tokens` is clamped or refused."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import anthropic
 import openai
 import orjson
 import pytest
+from tests.observability.test_call_ledger import read_sqlite
 from tests.server.upstream_recorder import RecordingUpstream
-from tests.support import GATEWAY_KEY, serve_gateway
+from tests.support import GATEWAY_KEY, IN_PROCESS_CONFIG, serve_gateway
 
 from tollhouse.server.runner import BackgroundServer
 
@@ -113,6 +115,42 @@ def test_max_tokens_over_the_cap_is_clamped_and_the_rest_of_the_body_kept(
     sent = orjson.loads(recorded[1].requests[-1][2])
     assert sent["max_tokens"] == 100
     assert sent["future_field"] == {"kept": True}
+
+
+def test_a_clamp_by_the_cap_is_stated_in_a_header_and_in_the_record(tmp_path: Path) -> None:
+    server = serve_gateway(
+        {
+            **IN_PROCESS_CONFIG,
+            "limits": {"input": {"max_tokens_cap": 100}},
+            "ledger": {"sqlite_path": str(tmp_path / "ledger.db"), "spill_path": None},
+        }
+    )
+    try:
+        claude = anthropic.Anthropic(base_url=server.url, api_key=GATEWAY_KEY, max_retries=0)
+        lowered = claude.messages.with_raw_response.create(
+            model="claude-haiku-4-5", max_tokens=5000, messages=[user("hi")]
+        )
+        gpt = openai.OpenAI(base_url=server.url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+        stated = gpt.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=[user("hi")]
+        )
+        within = claude.messages.with_raw_response.create(
+            model="claude-haiku-4-5", max_tokens=50, messages=[user("hi")]
+        )
+    finally:
+        server.stop()
+    assert lowered.headers["x-tollhouse-max-tokens-clamped"] == "sent=100; asked=5000; by=cap"
+    assert stated.headers["x-tollhouse-max-tokens-clamped"] == "sent=100; asked=unset; by=cap"
+    assert "x-tollhouse-max-tokens-clamped" not in within.headers
+    clamps = [r.metadata.get("max_tokens_clamp") for r in read_sqlite(tmp_path / "ledger.db")]
+    assert sorted(clamps, key=str) == sorted(
+        [
+            {"by": "cap", "asked": 5000, "sent": 100},
+            {"by": "cap", "asked": None, "sent": 100},
+            None,
+        ],
+        key=str,
+    )
 
 
 def test_a_route_that_refuses_oversized_max_tokens_says_so(claude: anthropic.Anthropic) -> None:
