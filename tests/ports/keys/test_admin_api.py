@@ -55,7 +55,7 @@ def test_create_answers_201_with_the_secret_once_and_never_a_hash(tmp_path: Path
     status, created, shown = run(tmp_path, scenario)
     assert status == 201
     assert created["secret"].startswith(created["prefix"])
-    assert created["budget"] == {"daily_usd": "12.50", "monthly_usd": "100"}
+    assert created["budget"] == {"daily_usd": "12.50", "monthly_usd": "100", "mode": "clamp"}
     assert created["status"] == "active"
     assert "secret" not in shown
     for view in (created, shown):
