@@ -124,7 +124,9 @@ class Processes:
             self._running.append(process)
         return process
 
-    def stop(self, process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    def stop(self, process: subprocess.Popen[bytes], timeout: float = 10.0) -> bool:
+        """SIGTERM, then SIGKILL after `timeout` s; whether it had to be killed."""
+        killed = False
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGCONT)
@@ -132,12 +134,14 @@ class Processes:
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
+                killed = True
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(5)
         with self._lock:
             if process in self._running:
                 self._running.remove(process)
+        return killed
 
     def stop_all(self) -> None:
         with self._lock:
@@ -309,9 +313,16 @@ class Gateway:
             raise RuntimeError(f"gateway did not become ready: {self.log_tail()}")
         return self
 
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.process is not None:
-            PROCESSES.stop(self.process, timeout)
+    def stop(self, timeout: float = 15.0) -> bool:
+        """SIGTERM and wait (blocking: use `astop` when this loop serves the gateway, as
+        the PostgreSQL proxy does); whether it had to be killed."""
+        return self.process is not None and PROCESSES.stop(self.process, timeout)
+
+    async def astop(self, grace: float = 15.0) -> tuple[float, bool]:
+        """`stop` off the event loop; seconds it took and whether it had to be killed."""
+        started = time.monotonic()
+        killed = await asyncio.to_thread(self.stop, grace)
+        return time.monotonic() - started, killed
 
     def log_text(self) -> str:
         try:
@@ -1555,7 +1566,7 @@ async def case_postgres_stall(run: Run) -> list[Row]:
             await asyncio.sleep(8.0)
             stop.set()
             await asyncio.wait(tasks, timeout=10)
-        gateway.stop(timeout=40)
+        stop_s, killed = await gateway.astop(grace=40)
         with psycopg.connect(admin, autocommit=True) as db:
             try:
                 ids = {row[0] for row in db.execute(f"SELECT request_id FROM {schema}.calls")}
@@ -1563,7 +1574,7 @@ async def case_postgres_stall(run: Run) -> list[Row]:
                 ids = set()
         at_stop = sum(1 for rid in answered if rid in ids)
         again = await Gateway(run, d, config, env={"ADV_PG_CONNINFO": conninfo}).start_ready()
-        again.stop(timeout=40)
+        await again.astop(grace=40)
         with psycopg.connect(admin, autocommit=True) as db, contextlib.suppress(psycopg.Error):
             ids = {row[0] for row in db.execute(f"SELECT request_id FROM {schema}.calls")}
         lost = sum(1 for rid in answered if rid not in ids)
@@ -1577,7 +1588,8 @@ async def case_postgres_stall(run: Run) -> list[Row]:
             "Stalled PostgreSQL (#13.12)",
             "ledger on PostgreSQL through a proxy; 8 clients of fast calls; proxy stalls "
             f"{stall:g} s, resumes",
-            f"/readyz reported it after {seen}; {len(answered)} answered, in the ledger at stop: "
+            f"/readyz reported it after {seen}; {len(answered)} answered; SIGTERM exit took "
+            f"{stop_s:.0f} s{' (killed at 40 s)' if killed else ''}; in the ledger then: "
             f"{at_stop}, "
             f"after a restart's spill replay: {len(answered) - lost} ({lost} lost)",
             "reported within 10 s (ours; was 35-45 s), 0 records lost",
