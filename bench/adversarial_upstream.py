@@ -10,6 +10,9 @@ it was sent, and echoes the credential it received when asked to fail.
 - Upstream model `echo-key`: a whole answer is a 400 error whose message carries the key
   it was sent (`x-api-key` or the bearer token); a stream starts normally, then its error
   event (Anthropic `event: error`, OpenAI `data: {"error": ...}`) carries the key.
+- Upstream model `firehose` (Anthropic streams): 16 MiB of text in 4 KiB deltas, written
+  as fast as the gateway reads them (a client that never reads must not make the gateway
+  hold them).
 - Every request is appended to `--record` as one JSON line: method, path, every header
   (names lower-cased, values as sent), and the raw body (first 64 KiB, latin-1), so a run
   can tell which headers and which duplicate keys reached the provider.
@@ -22,9 +25,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 TEXT_WORDS = ["Hello", " from", " the", " adversarial", " upstream", "."]
+FIREHOSE_DELTAS = 4_096
 
 
 def _key(headers: dict[str, str]) -> str:
@@ -108,6 +113,40 @@ def _anthropic_stream(model: str, echo: str | None) -> list[bytes]:
         _sse("message_stop", {"type": "message_stop"}),
     ]
     return events
+
+
+def _firehose(model: str) -> Iterator[bytes]:
+    """An Anthropic stream of 16 MiB of text, 4 KiB a delta, as fast as the reader takes it."""
+    message = _anthropic_message(model)
+    message["content"] = []
+    message["usage"] = {"input_tokens": 5, "output_tokens": 0}
+    yield _sse("message_start", {"type": "message_start", "message": message})
+    block = {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "text", "text": ""},
+    }
+    yield _sse("content_block_start", block)
+    delta = _sse(
+        "content_block_delta",
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": "x" * 4096},
+        },
+    )
+    for _ in range(FIREHOSE_DELTAS):
+        yield delta
+    yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+    yield _sse(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": FIREHOSE_DELTAS * 1024},
+        },
+    )
+    yield _sse("message_stop", {"type": "message_stop"})
 
 
 def _openai_stream(model: str, echo: str | None) -> list[bytes]:
@@ -204,7 +243,11 @@ class Upstream:
         if method != "POST" or path not in ("/v1/messages", "/v1/chat/completions"):
             self._whole(writer, 404, {"error": {"type": "not_found_error", "message": path}})
         elif doc.get("stream"):
-            events = _anthropic_stream(model, echo) if anthropic else _openai_stream(model, echo)
+            events: Iterable[bytes]
+            if model == "firehose" and anthropic:
+                events = _firehose(model)
+            else:
+                events = (_anthropic_stream if anthropic else _openai_stream)(model, echo)
             writer.write(
                 b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
                 b"transfer-encoding: chunked\r\n\r\n"
