@@ -14,12 +14,14 @@ import openai
 import pytest
 from tests.observability.test_call_accounting import metric
 from tests.observability.test_call_ledger import read_sqlite
+from tests.server.stream_upstream import START
 from tests.support import GATEWAY_KEY, IN_PROCESS_CONFIG, serve_gateway
 
 from tollhouse.cli import main as tollhouse
 from tollhouse.ports.ledger.sqlite import SQLiteLedgerStore
 from tollhouse.reports import cost_report
 from tollhouse.server.runner import BackgroundServer
+from tollhouse.wire.sse import frame_json
 
 HI = [{"role": "user", "content": "tell me a long story"}]
 
@@ -29,11 +31,13 @@ def gateway_with_ledger(tmp_path: Path, **sections: object) -> BackgroundServer:
     return serve_gateway({**IN_PROCESS_CONFIG, "ledger": ledger, **sections})
 
 
-def break_anthropic_stream(url: str, fault: str, model: str = "claude-haiku-4-5") -> str:
-    """Stream through the Anthropic SDK until the fault breaks it; the call's request id."""
+def break_anthropic_stream(url: str, fault: str | None, model: str = "claude-haiku-4-5") -> str:
+    """Stream through the Anthropic SDK until the simulator's `fault` (or the upstream
+    itself, when None) breaks it; the call's request id."""
     client = anthropic.Anthropic(base_url=url, api_key=GATEWAY_KEY, max_retries=0)
+    faults = {"x-simulator-fault": fault} if fault else None
     with client.messages.stream(
-        model=model, max_tokens=200, messages=HI, extra_headers={"x-simulator-fault": fault}
+        model=model, max_tokens=200, messages=HI, extra_headers=faults
     ) as stream:
         request_id = stream.response.headers["request-id"]
         with pytest.raises(anthropic.APIStatusError):
@@ -153,3 +157,57 @@ def test_calls_refused_before_any_upstream_cost_nothing_in_usage_logs_and_the_co
     (result,) = bucket["results"]
     assert result["unpriced_calls"] == 0
     assert Decimal(result["amount"]) == spent * 100  # cents
+
+
+class SplitErrorUpstream:
+    """An Anthropic upstream whose stream starts, then sends its `overloaded_error` event cut
+    in two halves that reach the gateway as two chunks."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        while (await receive()).get("more_body"):
+            pass
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta"}}
+        error = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
+        events = [
+            frame_json("message_start", START),
+            frame_json(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            ),
+            frame_json("content_block_delta", {**delta, "delta": {**delta["delta"], "text": "hi"}}),
+        ]
+        failure = frame_json("error", error)
+        for body in (*events, failure[:8], failure[8:]):
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+            await asyncio.sleep(0.05)  # each its own read at the gateway
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def test_an_error_event_split_over_two_chunks_is_still_the_error_recorded(
+    tmp_path: Path,
+) -> None:
+    with BackgroundServer(SplitErrorUpstream()) as upstream:
+        server = gateway_with_ledger(
+            tmp_path,
+            providers={"split": {"type": "anthropic", "base_url": upstream.url}},
+            models={"split": {"deployments": [{"provider": "split", "model": "split"}]}},
+        )
+        try:
+            request_id = break_anthropic_stream(server.url, None, model="split")
+        finally:
+            server.stop()
+    (record,) = read_sqlite(tmp_path / "ledger.db")
+    assert record.request_id == request_id
+    assert (record.status, record.error_type) == (529, "overloaded_error")
