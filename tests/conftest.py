@@ -131,9 +131,21 @@ def http_gateway_url(simulator_url: str) -> Iterator[str]:
     """A gateway whose providers reach the simulator over real HTTP, as they would a provider."""
     config = {
         "providers": {
-            "anthropic-http": {"type": "anthropic", "base_url": simulator_url},
-            "openai-http": {"type": "openai", "base_url": simulator_url + "/v1"},
-            "local-llm": {"type": "openai-compatible", "base_url": simulator_url + "/v1"},
+            "anthropic-http": {
+                "type": "anthropic",
+                "base_url": simulator_url,
+                "simulator_headers": True,
+            },
+            "openai-http": {
+                "type": "openai",
+                "base_url": simulator_url + "/v1",
+                "simulator_headers": True,
+            },
+            "local-llm": {
+                "type": "openai-compatible",
+                "base_url": simulator_url + "/v1",
+                "simulator_headers": True,
+            },
         },
         "models": {
             "claude-haiku-4-5": {

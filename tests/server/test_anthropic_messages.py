@@ -7,6 +7,7 @@ import base64
 
 import anthropic
 import httpx
+import openai
 import orjson
 import pytest
 from tests.server.upstream_recorder import RecordingUpstream
@@ -279,6 +280,52 @@ def test_unknown_fields_and_beta_headers_reach_the_upstream_untouched() -> None:
     assert headers["anthropic-beta"] == "brand-new-2026-11-01"
     assert headers["anthropic-version"] == "2099-01-01"
     assert GATEWAY_KEY not in headers.values()
+
+
+CLIENT_ONLY = {
+    "x-simulator-fault": "500",
+    "x-simulator-ttft-ms": "1",
+    "x-tollhouse-timeout": "30",
+    "x-tollhouse-debug": "1",
+}
+
+
+@pytest.mark.parametrize("simulator_headers", [False, True])
+def test_client_only_headers_never_reach_a_real_provider(simulator_headers: bool) -> None:
+    recorder = RecordingUpstream()
+    with BackgroundServer(recorder) as upstream:
+        provider: dict[str, object] = {"type": "anthropic", "base_url": upstream.url}
+        if simulator_headers:  # an HTTP `tollhouse simulate` server that opted in to them
+            provider["simulator_headers"] = True
+        gateway = serve_gateway(
+            {
+                "providers": {"up": provider},
+                "models": {"claude-x": {"deployments": [{"provider": "up", "model": "claude-x"}]}},
+            }
+        )
+        try:
+            hi = [{"role": "user", "content": "hi"}]
+            claude = anthropic.Anthropic(base_url=gateway.url, api_key=GATEWAY_KEY, max_retries=0)
+            claude.messages.create(
+                model="claude-x", max_tokens=10, messages=hi, extra_headers=CLIENT_ONLY
+            )
+            gpt = openai.OpenAI(base_url=gateway.url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+            gpt.chat.completions.create(model="claude-x", messages=hi, extra_headers=CLIENT_ONLY)  # type: ignore[arg-type]
+            httpx.post(
+                gateway.url + "/v1/messages",
+                json={"model": "claude-x", "max_tokens": 10, "stream": True, "messages": hi},
+                headers={"x-api-key": GATEWAY_KEY, **CLIENT_ONLY},
+            )
+        finally:
+            gateway.stop()
+    assert len(recorder.requests) == 3
+    for _, headers, _ in recorder.requests:
+        assert not [name for name in headers if name.startswith("x-tollhouse-")]
+        simulator = {k: v for k, v in headers.items() if k.startswith("x-simulator-")}
+        if simulator_headers:
+            assert simulator == {"x-simulator-fault": "500", "x-simulator-ttft-ms": "1"}
+        else:
+            assert simulator == {}
 
 
 def test_model_is_rewritten_to_the_upstream_id_and_nothing_else_changes() -> None:

@@ -257,6 +257,9 @@ class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     certificate instead of the default store. `proxy`: `off`, or an `http://host:port` proxy
     URL (a secret reference to it when it holds a password) reached with CONNECT; unset, the
     HTTPS_PROXY / HTTP_PROXY / NO_PROXY environment decides (providers/proxy_selection.py).
+    `simulator_headers`: forward the client's `x-simulator-*` test headers (fault injection)
+    to this upstream; only for a `tollhouse simulate` server reached over HTTP. Every other
+    upstream never sees them.
     """
 
     type: ProviderType
@@ -267,6 +270,7 @@ class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ca_bundle: str | None = None
     proxy: str | None = None
     simulator: dict[str, Any] = {}
+    simulator_headers: bool = False
 
 
 class Deployment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -76,6 +76,9 @@ class Provider(Protocol):
 
     name: str
     wire_format: WireFormat
+    # Whether the client's `x-simulator-*` test headers reach this upstream: a simulator's
+    # only, never a real provider's.
+    simulator_headers: bool
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse: ...
 

@@ -33,9 +33,11 @@ class HttpProvider:
         transport: HttpTransport,
         *,
         api_key: str | None = None,
+        simulator_headers: bool = False,
     ) -> None:
         self.name = name
         self.wire_format: WireFormat = wire_format
+        self.simulator_headers = simulator_headers
         self._transport = transport
         self._redactor = SecretRedactor(api_key.encode()) if api_key else None
 

@@ -53,4 +53,6 @@ def build_provider(name: str, pc: ProviderConfig, config: GatewayConfig) -> Prov
     except ValueError as exc:
         # The reason never quotes a proxy URL: it may hold a password.
         raise ConfigError(f"$.providers.{name}: {exc}") from None
-    return HttpProvider(name, wire_format, transport, api_key=api_key)
+    return HttpProvider(
+        name, wire_format, transport, api_key=api_key, simulator_headers=pc.simulator_headers
+    )

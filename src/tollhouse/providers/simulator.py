@@ -29,6 +29,7 @@ class SimulatorProvider:
         self.name = name
         self.wire_format: WireFormat = wire_format
         self.simulator = simulator
+        self.simulator_headers = True
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         headers = {k.lower(): v for k, v in request.headers.items()}

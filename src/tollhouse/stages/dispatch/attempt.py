@@ -70,9 +70,7 @@ async def _attempt(
     call: Call, target: Target, first_byte_timeout: float, read_idle: float | None
 ) -> Answer | Failure:
     provider = target.provider
-    request = build_upstream_request(
-        call, provider.wire_format, target.upstream_model, first_byte_timeout
-    )
+    request = build_upstream_request(call, provider, target.upstream_model, first_byte_timeout)
     request.read_idle_timeout = read_idle
     try:
         response = await provider.send(request)

@@ -4,6 +4,11 @@ Same format in and out: the client's bytes are forwarded untouched (unknown fiel
 unless the model id must change, in which case only `model` is rewritten. Cross format: the
 request is translated here, and the answer is translated back by `answer_reply` (whole
 answers) or `stream_relay` (streams).
+
+Of the client's headers only those that mean something to the upstream's format go on
+(`anthropic-version`, `anthropic-beta`); credentials never (the provider adds its own), nor
+the gateway's own `x-tollhouse-*`; the simulator's test headers (`x-simulator-*`) reach a
+simulator only, never a real provider.
 """
 
 from __future__ import annotations
@@ -15,15 +20,16 @@ import orjson
 
 from tollhouse.call import Call
 from tollhouse.errors import BadRequest, TollhouseError
-from tollhouse.providers.base import UpstreamRequest
-from tollhouse.types import WireFormat
+from tollhouse.providers.base import Provider, UpstreamRequest
 from tollhouse.wire.formats import FORMATS, Format
 
 _SIMULATOR_PREFIX = "x-simulator-"
 
 
-def _upstream_headers(headers: Mapping[str, str], upstream: Format) -> dict[str, str]:
-    out = {k: v for k, v in headers.items() if k.startswith(_SIMULATOR_PREFIX)}
+def _upstream_headers(
+    headers: Mapping[str, str], upstream: Format, simulator: bool
+) -> dict[str, str]:
+    out = {k: v for k, v in headers.items() if k.startswith(_SIMULATOR_PREFIX)} if simulator else {}
     for name in upstream.passthrough_headers:
         value = headers.get(name)
         if value:
@@ -32,15 +38,15 @@ def _upstream_headers(headers: Mapping[str, str], upstream: Format) -> dict[str,
 
 
 def build_upstream_request(
-    call: Call, upstream_format: WireFormat, upstream_model: str, timeout: float | None
+    call: Call, provider: Provider, upstream_model: str, timeout: float | None
 ) -> UpstreamRequest:
-    upstream = FORMATS[upstream_format]
+    upstream = FORMATS[provider.wire_format]
     body = _upstream_body(call, upstream, upstream_model)
     return UpstreamRequest(
         path=upstream.upstream_paths[call.endpoint],
         body=body,
         stream=call.stream,
-        headers=_upstream_headers(call.headers, upstream),
+        headers=_upstream_headers(call.headers, upstream, provider.simulator_headers),
         timeout=timeout,
     )
 
