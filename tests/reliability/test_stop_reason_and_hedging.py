@@ -77,6 +77,61 @@ def test_refuse_mode_never_passes_a_truncated_answer(make_gateway: Make) -> None
     assert caught.value.response.request.headers["x-stainless-retry-count"] == "0"
 
 
+@pytest.mark.parametrize(
+    ("upstream", "client"),
+    [
+        ("anthropic", "anthropic"),
+        ("openai", "openai"),
+        ("anthropic", "openai"),
+        ("openai", "anthropic"),
+    ],
+)
+def test_refuse_mode_ends_a_truncated_stream_with_an_error_event(
+    make_gateway: Make, upstream: str, client: str
+) -> None:
+    url = make_gateway(one_route(simulator(upstream), truncation={"mode": "refuse"}))
+    if client == "anthropic":
+        claude = anthropic.Anthropic(base_url=url, api_key=GATEWAY_KEY, max_retries=0)
+        with (
+            pytest.raises(anthropic.APIStatusError, match="cut at its length limit"),
+            claude.messages.stream(model="m", max_tokens=3, messages=HI) as stream,  # type: ignore[arg-type]
+        ):
+            for _ in stream:
+                pass
+    else:
+        gpt = openai.OpenAI(base_url=url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+        with pytest.raises(openai.APIError, match="cut at its length limit"):
+            for _ in gpt.chat.completions.create(
+                model="m",
+                messages=HI,  # type: ignore[arg-type]
+                max_tokens=3,
+                stream=True,
+                stream_options={"include_usage": True},
+            ):
+                pass
+
+
+def test_refuse_mode_passes_a_complete_stream_untouched(make_gateway: Make) -> None:
+    url = make_gateway(one_route(simulator("openai"), truncation={"mode": "refuse"}))
+    gpt = openai.OpenAI(base_url=url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+    chunks = list(
+        gpt.chat.completions.create(model="m", messages=HI, max_tokens=300, stream=True)  # type: ignore[arg-type]
+    )
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+def test_retry_larger_flags_a_truncated_stream_it_cannot_retry(make_gateway: Make) -> None:
+    url = make_gateway(
+        one_route(
+            simulator("anthropic"), truncation={"mode": "retry_larger", "max_tokens_cap": 2000}
+        )
+    )
+    claude = anthropic.Anthropic(base_url=url, api_key=GATEWAY_KEY, max_retries=0)
+    with claude.messages.stream(model="m", max_tokens=3, messages=HI) as stream:  # type: ignore[arg-type]
+        message = stream.get_final_message()
+    assert message.stop_reason == "max_tokens"
+
+
 @pytest.mark.parametrize("reason", ["refusal", "pause_turn"])
 def test_refusal_and_pause_turn_are_flagged(make_gateway: Make, reason: str) -> None:
     upstream = RecordingUpstream(doc={**CANNED_MESSAGE, "stop_reason": reason})

@@ -225,7 +225,8 @@ class TruncationPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A `max_tokens` / `length` stop is always flagged (header and record). On top of that:
     `retry_larger` retries once with `max_tokens` raised to `max_tokens_cap`; `refuse`
     answers 422 instead of passing a truncated answer off, for routes that need complete
-    structured output."""
+    structured output. On a stream, `refuse` ends a cut stream with an error event; a stream
+    cannot be retried once read, so `retry_larger` flags it (see stages/check/truncation.py)."""
 
     mode: Literal["flag", "retry_larger", "refuse"] = "flag"
     max_tokens_cap: int = 16384

@@ -1,8 +1,16 @@
 """Truncation is never silent: an answer cut at its length limit is marked (always), and per
 the route's `truncation.mode` either passed on (`flag`), refused (`refuse`), or tried once
-more with `max_tokens` raised to `truncation.max_tokens_cap` (`retry_larger`)."""
+more with `max_tokens` raised to `truncation.max_tokens_cap` (`retry_larger`).
+
+A stream's stop reason comes at its end, once its content has reached the client. `refuse`
+then ends the stream with the client format's error event instead of its normal end (see
+`refuse_truncated_stream`), so no SDK takes the cut answer for a whole one. `retry_larger`
+cannot retry what the client has already read: a cut stream is flagged, as with `flag` (its
+own stop reason says so, and so does the call's record)."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
 
 import orjson
 
@@ -35,12 +43,44 @@ def check_truncation(call: Call, plan: RoutePlan, checked_again: bool) -> bool:
     ):
         return True
     if policy.mode == "refuse":
-        raise TruncatedAnswer(
-            f"the answer was cut at its length limit (stop reason {call.stop_reason}); "
-            "this route requires complete output: raise max_tokens",
-            headers={"x-should-retry": "false"},
-        )
+        raise TruncatedAnswer(_refusal(call.stop_reason), headers={"x-should-retry": "false"})
     return False
+
+
+# Where an OpenAI stream ends; the SDK stops reading there, so an error must come before it.
+_OPENAI_END = b"data: [DONE]"
+
+
+async def refuse_truncated_stream(
+    call: Call, chunks: AsyncIterator[bytes], stop_reason: Callable[[], str | None]
+) -> AsyncIterator[bytes]:
+    """`chunks` (the client's stream) as they come, but a stream that turns out cut at its
+    length limit (`stop_reason()`, in Anthropic's words, read once the upstream ended) ends
+    with the client format's error event instead of its normal end."""
+    end = b""
+    async for chunk in chunks:
+        if end:
+            end += chunk
+            continue
+        at = chunk.find(_OPENAI_END)
+        if at < 0:
+            yield chunk
+            continue
+        if at:
+            yield chunk[:at]
+        end = chunk[at:]
+    reason = stop_reason()
+    if reason in TRUNCATED:
+        yield call.wire.stream_error_event(_refusal(reason), TruncatedAnswer.status)
+    elif end:
+        yield end
+
+
+def _refusal(stop_reason: str | None) -> str:
+    return (
+        f"the answer was cut at its length limit (stop reason {stop_reason}); "
+        "this route requires complete output: raise max_tokens"
+    )
 
 
 def _enlarge_max_tokens(call: Call, cap: int) -> bool:

@@ -38,7 +38,14 @@ async def answer_reply(
     if answer.chunks is not None:
         reply = Reply(
             status=200,
-            stream=relay_stream(call, answer.response, upstream, answer.chunks, answer.first_chunk),
+            stream=relay_stream(
+                call,
+                answer.response,
+                upstream,
+                answer.chunks,
+                answer.first_chunk,
+                refuse_truncated=plan.truncation.mode == "refuse",
+            ),
             content_type=SSE_CONTENT_TYPE,
         )
         return _decorate(call, reply)

@@ -22,6 +22,7 @@ from tollhouse.providers.base import (
     UpstreamTimeoutError,
 )
 from tollhouse.stages.account import note_stream
+from tollhouse.stages.check.truncation import refuse_truncated_stream
 from tollhouse.stages.dispatch.stream_markers import (
     accounting_events,
     complete_events,
@@ -37,9 +38,11 @@ async def relay_stream(
     upstream: Format,
     chunks: AsyncIterator[bytes],
     first_chunk: bytes,
+    refuse_truncated: bool = False,
 ) -> AsyncIterator[bytes]:
     """The client's stream: `first_chunk` (read before the reply was committed, so that a
-    failure up to then could still be retried), then the rest of `chunks`."""
+    failure up to then could still be retried), then the rest of `chunks`.
+    `refuse_truncated`: the route refuses cut answers (see `stages.check.truncation`)."""
     observer = upstream.stream_usage()
     translator: StreamTranslator | None = None
     kept: list[bytes] = []
@@ -52,6 +55,14 @@ async def relay_stream(
             relayed = _without_usage_chunk(source, observer, kept)
         else:
             relayed = _observed(source, observer, upstream, kept)
+        if refuse_truncated:
+
+            def stop_reason() -> str | None:
+                if translator is not None:
+                    return translator.stop_reason
+                return upstream.stop_reason(observer.stop_reason)
+
+            relayed = refuse_truncated_stream(call, relayed, stop_reason)
         async for chunk in relayed:
             yield chunk
     except UpstreamTimeoutError:
