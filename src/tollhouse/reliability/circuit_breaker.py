@@ -4,22 +4,36 @@ so they go straight to a fallback instead of waiting on a dead upstream.
 closed ──(N consecutive failures, or error rate ≥ r over ≥ m calls in the window)──▶ open
 open ──(after `open_seconds`)──▶ half-open: one probe call is let through
 half-open ──probe succeeds──▶ closed;  ──probe fails──▶ open again
+
+Every change of state is one `tollhouse.breaker` log line (`breaker deployment=... from=...
+to=...`), rate-limited per deployment and state.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from typing import Literal
 
 from tollhouse.config.model import BreakerPolicy
+from tollhouse.observability.rate_limited_log import RateLimitedLog
 
 BreakerState = Literal["closed", "open", "half_open"]
 
+_log = RateLimitedLog(logging.getLogger("tollhouse.breaker"))
+_LEVEL: dict[BreakerState, int] = {
+    "open": logging.WARNING,
+    "half_open": logging.INFO,
+    "closed": logging.INFO,
+}
+
 
 class CircuitBreaker:
-    def __init__(self, policy: BreakerPolicy) -> None:
+    def __init__(self, policy: BreakerPolicy, name: str = "") -> None:
+        """`name`: the deployment's, for the log."""
         self.policy = policy
+        self.name = name
         self.state: BreakerState = "closed"
         self._consecutive = 0
         self._outcomes: deque[tuple[float, bool]] = deque()
@@ -35,7 +49,7 @@ class CircuitBreaker:
         if self.state == "open":
             if now - self._opened_at < self.policy.open_seconds:
                 return False
-            self.state = "half_open"
+            self._change("half_open")
             self._probe_in_flight = False
         if self._probe_in_flight:
             return False
@@ -52,7 +66,7 @@ class CircuitBreaker:
     def record_success(self, now: float | None = None) -> None:
         self._consecutive = 0
         if self.state != "closed":
-            self.state = "closed"
+            self._change("closed")
             self._probe_in_flight = False
             self._outcomes.clear()
         self._remember(True, now)
@@ -88,7 +102,21 @@ class CircuitBreaker:
         return failures / calls >= self.policy.error_rate
 
     def _open(self, now: float) -> None:
-        self.state = "open"
+        self._change("open")
         self._opened_at = now
         self._probe_in_flight = False
         self.times_opened += 1
+
+    def _change(self, state: BreakerState) -> None:
+        _log.event(
+            _LEVEL[state],
+            "breaker",
+            (self.name, state),
+            {
+                "deployment": self.name,
+                "from": self.state,
+                "to": state,
+                "consecutive_failures": self._consecutive,
+            },
+        )
+        self.state = state

@@ -59,7 +59,7 @@ class Router:
             targets = []
             for d in route.deployments:
                 key = f"{d.provider}/{d.model}"
-                breaker = self.breakers.setdefault(key, CircuitBreaker(defaults.breaker))
+                breaker = self.breakers.setdefault(key, CircuitBreaker(defaults.breaker, key))
                 targets.append(Target(providers[d.provider], d.model, breaker))
             self._plans[model] = RoutePlan(
                 model=model,

@@ -6,11 +6,20 @@ timeout cut short by the client's own deadline (`x-tollhouse-timeout`, the SDK's
 client that went away, and the client's own bad request (4xx) never count; nor does a
 context-window overflow, which says the prompt was too long for this model. Such an attempt,
 if it was a half-open breaker's probe, hands the probe back, so the next call probes.
+
+Each failure the upstream is to blame for is one `tollhouse.upstream` log line
+(`upstream_failure deployment=... kind=... status=...`), rate-limited per deployment and
+failure class.
 """
 
 from __future__ import annotations
 
+import logging
+
+from tollhouse.observability.rate_limited_log import RateLimitedLog
 from tollhouse.stages.dispatch.attempt import Failure
+
+_log = RateLimitedLog(logging.getLogger("tollhouse.upstream"))
 
 
 def record_failure(failure: Failure, cut_by_client_deadline: bool) -> None:
@@ -22,3 +31,16 @@ def record_failure(failure: Failure, cut_by_client_deadline: bool) -> None:
         breaker.release_probe()
     else:
         breaker.record_failure()
+        label = failure.target.label
+        _log.event(
+            logging.WARNING,
+            "upstream_failure",
+            (label, failure.kind),
+            {
+                "deployment": label,
+                "kind": failure.kind,
+                "status": failure.status or "-",
+                "breaker": breaker.state,
+                "detail": repr(failure.message),
+            },
+        )

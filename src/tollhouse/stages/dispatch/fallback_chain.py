@@ -1,7 +1,7 @@
 """The fallback chain: deployments are tried in order; open circuit breakers are skipped at
 once. A deployment's failure moves the call on to the next one when the route's
 `fallback_on` lists the failure's class and the deadline has not passed. When nothing is
-left, `degrade` answers.
+left, `degrade` answers. Each move on is logged (`fallback_log`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from tollhouse.call import Call
 from tollhouse.stages.dispatch.attempt import Failure
 from tollhouse.stages.dispatch.deadline import call_deadline
 from tollhouse.stages.dispatch.degrade import StaleLookup, degrade
+from tollhouse.stages.dispatch.fallback_log import log_fallback
 from tollhouse.stages.dispatch.retry import try_deployment
 from tollhouse.stages.route import RoutePlan, Target
 from tollhouse.types import Reply
@@ -28,6 +29,7 @@ async def dispatch(call: Call, plan: RoutePlan, stale: StaleLookup | None = None
             continue
         if index > 0 and (failures or skipped):
             call.fallback_used = True
+            log_fallback(plan, target, failures[-1].kind if failures else "breaker_open")
         hedge = _next_open(targets, index) if plan.hedge_after is not None else None
         outcome = await try_deployment(call, plan, target, hedge, failures)
         if isinstance(outcome, Reply):

@@ -8,6 +8,7 @@ import contextlib
 from tollhouse.call import Call
 from tollhouse.stages.dispatch.attempt import Answer, Failure, attempt
 from tollhouse.stages.dispatch.breaker_blame import record_failure
+from tollhouse.stages.dispatch.fallback_log import log_fallback
 from tollhouse.stages.route import RoutePlan, Target
 
 
@@ -45,6 +46,7 @@ async def hedged_attempt(
                     await loser.response.aclose()
                 if winner.target is secondary:
                     call.fallback_used = True
+                    log_fallback(plan, secondary, "slow")
                 return winner
             for outcome in outcomes:
                 assert isinstance(outcome, Failure)  # an answer has returned above
