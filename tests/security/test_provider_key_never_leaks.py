@@ -21,6 +21,29 @@ from tollhouse.wire.sse import frame_json
 PROVIDER_KEY = "sk-ant-api03-PROVIDERSECRET0123456789abcdefXYZ"
 
 
+def keyed_gateway(upstream_url: str, **sections: Any) -> BackgroundServer:
+    """A gateway whose one model is served by the upstream at `upstream_url`, reached with
+    the provider key from TEST_PROVIDER_KEY, with one attempt per call."""
+    return serve_gateway(
+        {
+            "providers": {
+                "up": {
+                    "type": "anthropic",
+                    "base_url": upstream_url,
+                    "api_key": "env:TEST_PROVIDER_KEY",
+                }
+            },
+            "models": {
+                "claude-haiku-4-5": {
+                    "deployments": [{"provider": "up", "model": "claude-haiku-4-5"}]
+                }
+            },
+            "reliability": {"retry": {"max_attempts": 1}},
+            **sections,
+        }
+    )
+
+
 class EchoingUpstream:
     """An Anthropic-style upstream that answers by what the prompt asks for, and puts the
     credential it received into its error messages, as a careless provider might."""
@@ -76,28 +99,14 @@ def test_provider_key_appears_in_no_response_log_ledger_or_metric(
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
     with BackgroundServer(EchoingUpstream()) as upstream:
-        server = serve_gateway(
-            {
-                "providers": {
-                    "up": {
-                        "type": "anthropic",
-                        "base_url": upstream.url,
-                        "api_key": "env:TEST_PROVIDER_KEY",
-                    }
-                },
-                "models": {
-                    "claude-haiku-4-5": {
-                        "deployments": [{"provider": "up", "model": "claude-haiku-4-5"}]
-                    }
-                },
-                "reliability": {"retry": {"max_attempts": 1}},
-                "ledger": {
-                    "sqlite_path": str(tmp_path / "ledger.db"),
-                    "spill_path": str(tmp_path / "spill"),
-                    "text": "full",
-                },
-                "logging": {"call_log": str(tmp_path / "calls.jsonl"), "level": "debug"},
-            }
+        server = keyed_gateway(
+            upstream.url,
+            ledger={
+                "sqlite_path": str(tmp_path / "ledger.db"),
+                "spill_path": str(tmp_path / "spill"),
+                "text": "full",
+            },
+            logging={"call_log": str(tmp_path / "calls.jsonl"), "level": "debug"},
         )
         claude = anthropic.Anthropic(base_url=server.url, api_key="client-key", max_retries=0)
         gpt = openai.OpenAI(base_url=server.url + "/v1", api_key="client-key", max_retries=0)
@@ -207,23 +216,7 @@ def test_provider_key_never_reaches_a_client_in_a_mid_stream_error(
 ) -> None:
     monkeypatch.setenv("TEST_PROVIDER_KEY", PROVIDER_KEY)
     with BackgroundServer(EchoingStreamUpstream()) as upstream:
-        server = serve_gateway(
-            {
-                "providers": {
-                    "up": {
-                        "type": "anthropic",
-                        "base_url": upstream.url,
-                        "api_key": "env:TEST_PROVIDER_KEY",
-                    }
-                },
-                "models": {
-                    "claude-haiku-4-5": {
-                        "deployments": [{"provider": "up", "model": "claude-haiku-4-5"}]
-                    }
-                },
-                "reliability": {"retry": {"max_attempts": 1}},
-            }
-        )
+        server = keyed_gateway(upstream.url)
         try:
             claude = anthropic.Anthropic(base_url=server.url, api_key="client-key", max_retries=0)
             with (

@@ -71,6 +71,31 @@ class UpstreamResponse(Protocol):
         ...
 
 
+class WrappedResponse:
+    """An `UpstreamResponse` that passes everything on to the one it wraps: a base for
+    wrappers that change one part of it (the body, its pace) and keep the rest."""
+
+    def __init__(self, response: UpstreamResponse) -> None:
+        self._response = response
+
+    @property
+    def status(self) -> int:
+        return self._response.status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._response.headers
+
+    async def read(self) -> bytes:
+        return await self._response.read()
+
+    def iter_chunks(self) -> AsyncIterator[bytes]:
+        return self._response.iter_chunks()
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
 class Provider(Protocol):
     """An upstream reachable in one wire format."""
 

@@ -10,9 +10,9 @@ split across two chunks is caught too.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 
-from tollhouse.providers.base import UpstreamResponse
+from tollhouse.providers.base import UpstreamResponse, WrappedResponse
 
 REDACTED = b"[REDACTED]"
 
@@ -58,26 +58,15 @@ class SecretRedactor:
         return size
 
 
-class RedactedResponse:
+class RedactedResponse(WrappedResponse):
     """An upstream response whose body, whole or streamed, never shows the secret."""
 
     def __init__(self, response: UpstreamResponse, redactor: SecretRedactor) -> None:
-        self._response = response
+        super().__init__(response)
         self._redactor = redactor
-
-    @property
-    def status(self) -> int:
-        return self._response.status
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self._response.headers
 
     async def read(self) -> bytes:
         return self._redactor.whole(await self._response.read())
 
     def iter_chunks(self) -> AsyncIterator[bytes]:
         return self._redactor.stream(self._response.iter_chunks())
-
-    async def aclose(self) -> None:
-        await self._response.aclose()

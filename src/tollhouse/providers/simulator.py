@@ -9,12 +9,13 @@ The request's timeout bounds the wait for the status line, as over HTTP, so a `h
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 
 from tollhouse.providers.base import (
     UpstreamRequest,
     UpstreamResponse,
     UpstreamTimeoutError,
+    WrappedResponse,
 )
 from tollhouse.simulator.engine import Simulator
 from tollhouse.types import WireFormat
@@ -56,20 +57,12 @@ class SimulatorProvider:
         """Nothing to release: no connection is held."""
 
 
-class _IdleBounded:
+class _IdleBounded(WrappedResponse):
     """A simulator response whose chunks may not be further apart than `idle` seconds."""
 
     def __init__(self, response: UpstreamResponse, idle: float) -> None:
-        self._response = response
+        super().__init__(response)
         self._idle = idle
-
-    @property
-    def status(self) -> int:
-        return self._response.status
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self._response.headers
 
     async def read(self) -> bytes:
         return b"".join([chunk async for chunk in self.iter_chunks()])
@@ -85,6 +78,3 @@ class _IdleBounded:
             except TimeoutError as exc:
                 raise UpstreamTimeoutError(f"simulator sent nothing for {self._idle:g} s") from exc
             yield chunk
-
-    async def aclose(self) -> None:
-        await self._response.aclose()
