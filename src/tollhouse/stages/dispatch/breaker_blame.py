@@ -15,19 +15,25 @@ failure class.
 from __future__ import annotations
 
 import logging
+import time
 
+from tollhouse.call import Call
 from tollhouse.observability.rate_limited_log import RateLimitedLog
 from tollhouse.stages.dispatch.attempt import Failure
+from tollhouse.stages.route import RoutePlan
 
 _log = RateLimitedLog(logging.getLogger("tollhouse.upstream"))
 
 
-def record_failure(failure: Failure, cut_by_client_deadline: bool) -> None:
-    """Record `failure` on its deployment's breaker, as far as the upstream is to blame."""
+def record_failure(call: Call, plan: RoutePlan, failure: Failure) -> None:
+    """Record `failure`, which has just ended an attempt of `call`, on its deployment's
+    breaker, as far as the upstream is to blame."""
     breaker = failure.target.breaker
     if failure.kind == "client_error":
         breaker.record_success()  # it answered; the request was wrong
-    elif failure.kind == "context_window" or (cut_by_client_deadline and failure.kind == "timeout"):
+    elif failure.kind == "context_window" or (
+        failure.kind == "timeout" and _client_deadline_came(call, plan)
+    ):
         breaker.release_probe()
     else:
         breaker.record_failure()
@@ -44,3 +50,17 @@ def record_failure(failure: Failure, cut_by_client_deadline: bool) -> None:
                 "detail": repr(failure.message),
             },
         )
+
+
+def _client_deadline_came(call: Call, plan: RoutePlan) -> bool:
+    """Whether a timeout ending now is the client's own deadline: one the client set,
+    shorter than the route's `timeouts.total`, has come (an earlier timeout, say on connect,
+    is the upstream's)."""
+    return (
+        call.deadline < call.started + plan.timeouts.total
+        and time.monotonic() >= call.deadline - _CLOCK_SLACK
+    )
+
+
+# Timers fire at their deadline or after; this only absorbs rounding.
+_CLOCK_SLACK = 0.001

@@ -18,11 +18,9 @@ async def hedged_attempt(
     secondary: Target,
     plan: RoutePlan,
     first_byte: float,
-    client_cut: bool,
 ) -> Answer | Failure:
     """Start on `primary`; if its answer has not started after `hedge_after`, also try
-    `secondary`. The first answer to start wins and the other attempt is cancelled.
-    `client_cut`: `first_byte` is the client's deadline, not the route's timeout."""
+    `secondary`. The first answer to start wins and the other attempt is cancelled."""
     assert plan.hedge_after is not None
     call.attempts += 1
     first: asyncio.Future[Answer | Failure] = asyncio.ensure_future(
@@ -51,7 +49,7 @@ async def hedged_attempt(
             for outcome in outcomes:
                 assert isinstance(outcome, Failure)  # an answer has returned above
                 if outcome.target is secondary:
-                    record_failure(outcome, client_cut)
+                    record_failure(call, plan, outcome)
                 result = outcome if outcome.target is primary or result is None else result
     finally:
         for task in pending:

@@ -34,7 +34,6 @@ async def try_deployment(
     """Attempts at one deployment. A Reply ends the call; a Failure may move it on to the
     next deployment; None means the deadline has passed."""
     retry = plan.retry
-    client_deadline = call.deadline < call.started + plan.timeouts.total
     checked_again = False
     allowed = retry.max_attempts
     for number in itertools.count():
@@ -44,10 +43,8 @@ async def try_deployment(
         if remaining <= 0:
             return None
         first_byte = min(plan.timeouts.first_byte, remaining)
-        # A timeout the client's own deadline cut short is no upstream failure.
-        client_cut = remaining < plan.timeouts.first_byte and client_deadline
         if hedge is not None and number == 0:
-            outcome = await hedged_attempt(call, target, hedge, plan, first_byte, client_cut)
+            outcome = await hedged_attempt(call, target, hedge, plan, first_byte)
         else:
             call.attempts += 1
             outcome = await attempt(call, target, first_byte, plan.timeouts.read_idle)
@@ -62,7 +59,7 @@ async def try_deployment(
         failure = outcome
         failures.append(failure)
         call.failures.append((failure.target.label, failure.kind))
-        record_failure(failure, client_cut)
+        record_failure(call, plan, failure)
         if failure.kind == "client_error":
             return error_reply(call, failure)
         if failure.kind == "context_window":
