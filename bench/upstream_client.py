@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import resource
+import ssl
 import statistics
 import subprocess
 import sys
@@ -59,6 +60,9 @@ EXPECTED = {
     "events": (gateway_bench.UPSTREAM_DIR / "canned" / "anthropic.sse").read_bytes(),
 }
 
+# With --tls, the PEM file of the CA that signed the upstream's certificate (for the workers).
+CA_VARIABLE = "BENCH_UPSTREAM_CA_FILE"
+
 # One call: send the mode's request, read its answer whole or chunk by chunk, return the bytes.
 Call = Callable[[], Awaitable[bytes]]
 
@@ -67,7 +71,9 @@ async def tollhouse_client(base: str, mode: str) -> tuple[Call, Callable[[], Awa
     from tollhouse.providers.base import UpstreamRequest
     from tollhouse.providers.http_transport import HttpTransport
 
-    transport = HttpTransport(base, {"x-api-key": gateway_bench.UPSTREAM_KEY})
+    transport = HttpTransport(
+        base, {"x-api-key": gateway_bench.UPSTREAM_KEY}, ca_bundle=os.environ.get(CA_VARIABLE)
+    )
     stream = mode != "whole"
     request = UpstreamRequest(
         path=MODES[mode],
@@ -92,7 +98,8 @@ async def aiohttp_client(base: str, mode: str) -> tuple[Call, Callable[[], Await
     import aiohttp
 
     session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=512), auto_decompress=False
+        connector=aiohttp.TCPConnector(limit=512, ssl=_verifying() or True),
+        auto_decompress=False,
     )
     url = base + MODES[mode]
     stream = mode != "whole"
@@ -113,7 +120,9 @@ async def httpx_client(base: str, mode: str) -> tuple[Call, Callable[[], Awaitab
     import httpx
 
     limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
-    client = httpx.AsyncClient(base_url=base, limits=limits, timeout=30)
+    client = httpx.AsyncClient(
+        base_url=base, limits=limits, timeout=30, verify=_verifying() or True
+    )
     path = MODES[mode]
     stream = mode != "whole"
     body = STREAM_BODY if stream else BODY
@@ -135,7 +144,10 @@ async def httpx_client(base: str, mode: str) -> tuple[Call, Callable[[], Awaitab
 async def pyreqwest_client(base: str, mode: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
     from pyreqwest.client import ClientBuilder
 
-    client = ClientBuilder().max_connections(512).http1_only().build()
+    builder = ClientBuilder().max_connections(512).http1_only()
+    if ca := os.environ.get(CA_VARIABLE):
+        builder = builder.add_root_certificate_pem(Path(ca).read_bytes())  # noqa: ASYNC240 - once, at set-up
+    client = builder.build()
     url = base + MODES[mode]
     stream = mode != "whole"
     body = STREAM_BODY if stream else BODY
@@ -156,6 +168,12 @@ async def pyreqwest_client(base: str, mode: str) -> tuple[Call, Callable[[], Awa
             return b"".join(parts)
 
     return call, client.close
+
+
+def _verifying() -> ssl.SSLContext | None:
+    """A context trusting the bench CA when the upstream speaks TLS (`--tls`)."""
+    ca = os.environ.get(CA_VARIABLE)
+    return ssl.create_default_context(cafile=ca) if ca else None
 
 
 FACTORIES = {
@@ -267,7 +285,8 @@ def report(
 ) -> str:
     concurrencies = sorted({c for _, _, c in results})
     lines = [
-        "# The upstream HTTP client: Tollhouse's own vs aiohttp, httpx, pyreqwest",
+        "# The upstream HTTP client: Tollhouse's own vs aiohttp, httpx, pyreqwest"
+        + (", over TLS" if args.tls else ""),
         "",
         f"`{' '.join(['python', 'bench/upstream_client.py', *args.argv])}` "
         f"({info['date_utc']}). {info['nproc']}-core {info['cpu_model']}, kernel "
@@ -318,7 +337,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--nginx", default="nginx")
     parser.add_argument("--output", type=Path, default=BENCH / "results" / "upstream_client.md")
     parser.add_argument("--quick", action="store_true", help="1 s runs, 2 repeats")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="the upstream over TLS (a generated CA every client trusts); default output "
+        "bench/results/upstream_client_tls.md",
+    )
     args = parser.parse_args(argv)
+    if args.tls and args.output == BENCH / "results" / "upstream_client.md":
+        args.output = BENCH / "results" / "upstream_client_tls.md"
     args.argv = argv
     if args.quick:
         args.duration, args.repeats = 1.0, 2
@@ -331,6 +358,34 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def serve_tls(upstream: gateway_bench.Service) -> int:
+    """Add a TLS listener (a trustme certificate for localhost) to the upstream's rendered
+    nginx config, its plain port kept for the health check; the TLS port."""
+    import trustme
+
+    ca = trustme.CA()
+    issued = ca.issue_cert("localhost")
+    work = gateway_bench.WORK
+    ca.cert_pem.write_to_path(str(work / "ca.pem"))
+    issued.private_key_pem.write_to_path(str(work / "key.pem"))
+    chain = work / "chain.pem"
+    chain.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
+    os.environ[CA_VARIABLE] = str(work / "ca.pem")
+    port = gateway_bench.free_port()
+    conf = work / "nginx.conf"
+    plain = f"listen 127.0.0.1:{upstream.port} backlog=4096;"
+    text = conf.read_text()
+    assert plain in text, "bench/upstream/nginx.conf changed its listen line"
+    conf.write_text(
+        text.replace(
+            plain,
+            f"{plain}\n        listen 127.0.0.1:{port} ssl backlog=4096;\n"
+            f"        ssl_certificate {chain};\n        ssl_certificate_key {work / 'key.pem'};",
+        )
+    )
+    return port
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--worker"]:
         worker(argv[1:])
@@ -341,9 +396,11 @@ def main(argv: list[str]) -> int:
     results: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     info = gateway_bench.machine_info(args, targets=[])
     try:
+        base = f"http://127.0.0.1:{upstream.port}"
+        if args.tls:
+            base = f"https://localhost:{serve_tls(upstream)}"
         upstream.start()
         upstream.wait_ready(20)
-        base = f"http://127.0.0.1:{upstream.port}"
         for repeat in range(args.repeats):
             order = args.clients[repeat % len(args.clients) :]
             order += args.clients[: repeat % len(args.clients)]
@@ -362,7 +419,7 @@ def main(argv: list[str]) -> int:
         upstream.stop()
     text = report(args, info, results)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    raw = BENCH / "results" / "raw" / "upstream_client.json"
+    raw = BENCH / "results" / "raw" / f"{args.output.stem}.json"
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(json.dumps({f"{c}|{m}|{n}": r for (c, m, n), r in results.items()}, indent=1))
     print(text)
