@@ -60,12 +60,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "simulate":
             return _simulate(args)
-        load_config(args.config)
-        print(f"{args.config}: valid")
-        return 0
+        return _check_config(args.config)
     except ConfigError as exc:
         print(f"tollhouse: config error: {exc}", file=sys.stderr)
         return 2
+
+
+def _check_config(path: str) -> int:
+    """Every check `serve` makes of a config before it takes a call: the same loader and the
+    same builders (gateway_parts.py), nothing opened or written."""
+    from tollhouse.gateway_parts import build_parts
+
+    build_parts(load_config(path))
+    print(f"{path}: valid")
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

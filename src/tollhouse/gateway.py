@@ -16,21 +16,18 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from tollhouse.accounting.call_ledger import CallLedger
 from tollhouse.call import Call
 from tollhouse.catalog.models import load_catalog
-from tollhouse.config import ConfigError, GatewayConfig
-from tollhouse.observability.alerts import Alerts
+from tollhouse.config import GatewayConfig
+from tollhouse.gateway_parts import build_parts
 from tollhouse.observability.metrics import (
     BREAKER_STATE_VALUE,
     GatewayMetrics,
     gauge,
 )
 from tollhouse.ports.cache.in_process import InProcessResponseStore
-from tollhouse.ports.counters.from_config import counter_store_from_config
 from tollhouse.ports.keys.base import KeyStore
-from tollhouse.ports.keys.from_config import key_store_from_config
 from tollhouse.ports.keys.key_ring import KeyRing
 from tollhouse.ports.keys.record import KeyRecord
 from tollhouse.providers.base import Provider
-from tollhouse.providers.registry import build_providers
 from tollhouse.stages.account import Accounting
 from tollhouse.stages.admit import Admitter
 from tollhouse.stages.auth import Authenticator
@@ -51,7 +48,8 @@ log = logging.getLogger("tollhouse")
 class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
-        self.providers: dict[str, Provider] = build_providers(config)
+        parts = build_parts(config)
+        self.providers: dict[str, Provider] = parts.providers
         self.router = Router(config, self.providers)
         self.started_at = int(time.time())
         self.catalog = config.catalog.apply(load_catalog())
@@ -64,13 +62,10 @@ class Gateway:
             models=config.models, providers=config.providers, deployments=self.router.breakers
         )
         self.metrics.add_gauges(self._live_gauges)
-        try:
-            self.ledger = CallLedger(config)
-            self.alerts = Alerts(config.alerts)
-            self.keys: KeyStore = key_store_from_config(config.keys)
-            counters = counter_store_from_config(config.counters)
-        except ValueError as exc:  # an unresolvable secret reference, named by its key
-            raise ConfigError(str(exc)) from None
+        self.ledger = CallLedger(config, parts.ledger_store)
+        self.alerts = parts.alerts
+        self.keys: KeyStore = parts.keys
+        counters = parts.counters
         self.key_ring = KeyRing(self.keys, ttl=config.keys.cache_ttl_seconds)
         self.auth = Authenticator(config.keys, self.key_ring)
         self.admitter = Admitter(config, counters, self.catalog, self.alerts)

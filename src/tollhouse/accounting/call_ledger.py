@@ -19,7 +19,6 @@ from tollhouse.config import ConfigError, GatewayConfig
 from tollhouse.observability.call_log import JsonLinesSink
 from tollhouse.observability.metrics import gauge
 from tollhouse.ports.ledger.base import LedgerStore
-from tollhouse.ports.ledger.from_config import store_from_config
 from tollhouse.ports.ledger.spill import SpillFile, open_spill
 from tollhouse.ports.ledger.writer import LedgerWriter
 
@@ -27,10 +26,12 @@ log = logging.getLogger("tollhouse.ledger")
 
 
 class CallLedger:
-    def __init__(self, config: GatewayConfig) -> None:
+    def __init__(self, config: GatewayConfig, store: LedgerStore | None) -> None:
+        """`store`: the unopened store `config.ledger` names (gateway_parts.py), None when
+        the ledger is off."""
         settings = config.ledger
         self.recorder = CallRecorder(settings.text, max_text_chars=settings.max_text_chars)
-        self.store: LedgerStore | None = store_from_config(settings)
+        self.store = store
         self.spill: SpillFile | None = None
         self.writer: LedgerWriter | None = None
         if self.store is not None:

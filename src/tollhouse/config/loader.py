@@ -151,17 +151,6 @@ def _check(config: GatewayConfig, source: str) -> None:
             f"{source}: $.{section}.postgres",
             " to the connection string (it usually holds a password)",
         )
-    for name in (
-        "batch_size",
-        "max_queue",
-        "spill_max_bytes",
-        "max_text_chars",
-        "write_timeout_seconds",
-    ):
-        if getattr(ledger, name) <= 0:
-            raise ConfigError(f"{source}: $.ledger.{name}: expected a positive number")
-    if config.limits.max_body_bytes <= 0:
-        raise ConfigError(f"{source}: $.limits.max_body_bytes: expected a positive number")
 
 
 def _check_transport(provider: ProviderConfig, where: str) -> None:

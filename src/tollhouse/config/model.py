@@ -20,6 +20,8 @@ ProviderType = Literal["anthropic", "openai", "openai-compatible", "simulator"]
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
+NonNegativeSeconds = Annotated[float, msgspec.Meta(ge=0)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -85,7 +87,7 @@ class KeysConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     backend: Literal["sqlite", "postgres"] = "sqlite"
     sqlite_path: str = "tollhouse.db"
     postgres: str | None = None
-    cache_ttl_seconds: float = 5.0
+    cache_ttl_seconds: NonNegativeSeconds = 5.0
 
 
 class CountersConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -98,7 +100,7 @@ class CountersConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     backend: Literal["in_process", "redis"] = "in_process"
     redis_url: str = "redis://127.0.0.1:6379/0"
     prefix: str = "tollhouse:counters:"
-    timeout_seconds: float = 0.5
+    timeout_seconds: PositiveSeconds = 0.5
     on_unavailable: Literal["open", "closed"] = "open"
 
 
@@ -119,6 +121,11 @@ class SpendControlConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     project_budgets: dict[str, Budget] = {}
     unpriced: Literal["admit", "refuse"] = "admit"
     unpriced_estimate_usd: Decimal = Decimal("0.05")
+
+    def __post_init__(self) -> None:
+        value = self.unpriced_estimate_usd
+        if not (value.is_finite() and value >= 0):
+            raise ValueError("unpriced_estimate_usd must be a finite amount >= 0")
 
 
 class InputLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -152,7 +159,7 @@ class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     from holding the process. `input` is the per-call policy that routes and keys may
     narrow further."""
 
-    max_body_bytes: int = 32 * 1024 * 1024
+    max_body_bytes: PositiveInt = 32 * 1024 * 1024
     max_body_reads_per_key: PositiveInt = 64
     max_partial_body_bytes: PositiveInt = 256 * 1024 * 1024
     max_messages: PositiveInt = 10_000
@@ -171,10 +178,10 @@ class TimeoutsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     timeout (`x-stainless-timeout`, `x-stainless-read-timeout`), honoured the same way, so the
     gateway answers before the client gives up."""
 
-    connect: float = 10.0
-    first_byte: float = 120.0
-    read_idle: float = 120.0
-    total: float = 600.0
+    connect: PositiveSeconds = 10.0
+    first_byte: PositiveSeconds = 120.0
+    read_idle: PositiveSeconds = 120.0
+    total: PositiveSeconds = 600.0
 
 
 class RetryPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -182,18 +189,18 @@ class RetryPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     An upstream `retry-after` longer than `max_retry_after` is not waited for: the call moves
     to the next deployment (or fails fast) instead."""
 
-    max_attempts: int = 3
-    base_delay: float = 0.25
-    max_delay: float = 8.0
-    max_retry_after: float = 20.0
+    max_attempts: PositiveInt = 3
+    base_delay: NonNegativeSeconds = 0.25
+    max_delay: NonNegativeSeconds = 8.0
+    max_retry_after: NonNegativeSeconds = 20.0
 
 
 class BreakerPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    consecutive_failures: int = 5
-    error_rate: float = 0.5
-    min_calls: int = 20
-    window_seconds: float = 30.0
-    open_seconds: float = 15.0
+    consecutive_failures: PositiveInt = 5
+    error_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
+    min_calls: PositiveInt = 20
+    window_seconds: PositiveSeconds = 30.0
+    open_seconds: PositiveSeconds = 15.0
 
 
 FailureName = Literal[
@@ -218,7 +225,7 @@ class DegradePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     mode: Literal["error", "static", "stale_cache"] = "error"
     static_text: str = ""
-    retry_after_seconds: int = 10
+    retry_after_seconds: NonNegativeInt = 10
 
 
 class TruncationPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -229,26 +236,26 @@ class TruncationPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cannot be retried once read, so `retry_larger` flags it (see stages/check/truncation.py)."""
 
     mode: Literal["flag", "retry_larger", "refuse"] = "flag"
-    max_tokens_cap: int = 16384
+    max_tokens_cap: PositiveInt = 16384
 
 
 class CachePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Exact-match response caching for a route: off unless `ttl_seconds` > 0. Answers stay
     usable for degradation `stale_seconds` past their TTL."""
 
-    ttl_seconds: float = 0.0
-    stale_seconds: float = 0.0
+    ttl_seconds: NonNegativeSeconds = 0.0
+    stale_seconds: NonNegativeSeconds = 0.0
 
 
 class ResponseCacheConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    max_entries: int = 10_000
-    max_bytes: int = 256 * 1024 * 1024
+    max_entries: PositiveInt = 10_000
+    max_bytes: PositiveInt = 256 * 1024 * 1024
 
 
 class ReliabilityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     retry: RetryPolicy = RetryPolicy()
     breaker: BreakerPolicy = BreakerPolicy()
-    max_in_flight: int = 2048
+    max_in_flight: PositiveInt = 2048
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -267,7 +274,7 @@ class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     base_url: str | None = None
     api_key: str | None = None
     headers: dict[str, str] = {}
-    max_connections: int = 512
+    max_connections: PositiveInt = 512
     ca_bundle: str | None = None
     proxy: str | None = None
     simulator: dict[str, Any] = {}
@@ -292,7 +299,7 @@ class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     fallback_on: tuple[FailureName, ...] = ALL_FALLBACK_CLASSES
     degrade: DegradePolicy = DegradePolicy()
     truncation: TruncationPolicy = TruncationPolicy()
-    hedge_after_ms: float | None = None
+    hedge_after_ms: NonNegativeSeconds | None = None
     cache: CachePolicy = CachePolicy()
     input_limits: InputLimits | None = None
 
@@ -317,15 +324,15 @@ class LedgerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sqlite_path: str = "tollhouse.db"
     postgres: str | None = None
     spill_path: str | None = "tollhouse-ledger.spill"
-    spill_max_bytes: int = 1 << 30
+    spill_max_bytes: PositiveInt = 1 << 30
     text: Literal["off", "redacted", "full"] = "off"
-    max_text_chars: int = 32_768
-    max_queue: int = 100_000
-    batch_size: int = 500
-    flush_interval: float = 0.2
+    max_text_chars: PositiveInt = 32_768
+    max_queue: PositiveInt = 100_000
+    batch_size: PositiveInt = 500
+    flush_interval: PositiveSeconds = 0.2
     # A batch write the store hasn't finished in this many seconds counts as a store
     # failure: the records are spilled and /readyz reports the ledger degraded.
-    write_timeout_seconds: float = 5.0
+    write_timeout_seconds: PositiveSeconds = 5.0
 
 
 class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -10,10 +10,18 @@ from tollhouse.ports.counters.redis import RedisCounterStore
 
 
 def counter_store_from_config(config: CountersConfig) -> CounterStore:
-    """Raises `SecretError` (a ValueError naming the key) for an unresolvable reference."""
+    """An unconnected store. Raises ValueError naming the key for an unresolvable reference
+    (`SecretError`) or a URL that is no Redis URL; the message never quotes the URL, which
+    may hold a password."""
     if config.backend == "in_process":
         return InProcessCounterStore()
     url = config.redis_url
     if url.startswith(("env:", "file:")):
         url = resolve_secret(url, key_path="$.counters.redis_url")
-    return RedisCounterStore(url, prefix=config.prefix, timeout=config.timeout_seconds)
+    try:
+        return RedisCounterStore(url, prefix=config.prefix, timeout=config.timeout_seconds)
+    except ValueError:
+        raise ValueError(
+            "$.counters.redis_url: expected redis://[[user]:password@]host[:port][/db] "
+            "(or rediss:// for TLS)"
+        ) from None

@@ -1,0 +1,50 @@
+"""The parts of a gateway that a config names, built unopened: providers, key store,
+counter store, alerts and ledger store. No socket is opened and no file written until the
+gateway starts.
+
+Building them is how a config is checked beyond its shape (which `config/loader.py` checks
+as it loads): every secret reference resolves, simulator options and faults parse, webhook,
+Redis and proxy URLs are usable, CA bundles are readable. `tollhouse serve` builds them to
+run and `tollhouse check-config` builds them to throw away, so the two check the same
+things and can't drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tollhouse.config import ConfigError, GatewayConfig
+from tollhouse.observability.alerts import Alerts
+from tollhouse.ports.counters.base import CounterStore
+from tollhouse.ports.counters.from_config import counter_store_from_config
+from tollhouse.ports.keys.base import KeyStore
+from tollhouse.ports.keys.from_config import key_store_from_config
+from tollhouse.ports.ledger.base import LedgerStore
+from tollhouse.ports.ledger.from_config import store_from_config
+from tollhouse.providers.base import Provider
+from tollhouse.providers.registry import build_providers
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayParts:
+    providers: dict[str, Provider]
+    keys: KeyStore
+    counters: CounterStore
+    alerts: Alerts
+    ledger_store: LedgerStore | None  # None when the ledger is off
+
+
+def build_parts(config: GatewayConfig) -> GatewayParts:
+    """The parts `config` names, unopened; `ConfigError` naming the key when one can't be
+    built (never quoting a secret)."""
+    providers = build_providers(config)
+    try:
+        return GatewayParts(
+            providers=providers,
+            keys=key_store_from_config(config.keys),
+            counters=counter_store_from_config(config.counters),
+            alerts=Alerts(config.alerts),
+            ledger_store=store_from_config(config.ledger),
+        )
+    except ValueError as exc:  # an unresolvable secret reference or unusable URL, by its key
+        raise ConfigError(str(exc)) from None
