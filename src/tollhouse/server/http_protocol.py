@@ -347,6 +347,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         is no longer to be trusted: our side at once, theirs after `_LINGER` at most."""
         if self.transport.is_closing():
             return
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started and not cycle.response_complete:
+            self.transport.close()  # an answer is on its way: a refusal can't follow its bytes
+            return
         headers = {
             name.decode("latin-1"): value.decode("latin-1") for name, value in self.headers or ()
         }
