@@ -17,7 +17,8 @@ are slow or hostile on purpose.
   behind it) waits too, and no more than that buffer and a fixed kernel send buffer pile up
   per connection.
 
-What the edge sheds is logged, summed, at most once every 10 s per kind. Deadlines are
+What the edge sheds is logged as structured warnings (observability/rate_limited_log.py: at
+most one line per kind every few seconds, with the count held back). Deadlines are
 checked by one timer per server every `tick` seconds instead of a timer per request, so a
 request costs a few dict operations.
 """
@@ -28,7 +29,6 @@ import asyncio
 import logging
 import resource
 import socket
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -44,11 +44,11 @@ from tollhouse.errors import (
     RequestTimeout,
     TollhouseError,
 )
+from tollhouse.observability.rate_limited_log import RateLimitedLog
 from tollhouse.server.client_format import guess_format
 
 log = logging.getLogger("tollhouse.server")
 
-_LOG_INTERVAL = 10.0
 # A connection is in one phase at a time: opened and silent, sending a request head, sending
 # its body, waiting for its answer, idle between requests (keep-alive), or refused and
 # closing.
@@ -103,26 +103,6 @@ def _half_the_open_file_limit() -> int:
     return max(1, soft // 2)
 
 
-class _EdgeLog:
-    """Warnings about what the edge shed, each kind summed and logged at most once every
-    `_LOG_INTERVAL` seconds (a flood of bad clients must not flood the log)."""
-
-    def __init__(self) -> None:
-        self._pending: dict[str, int] = {}
-        self._next_at: dict[str, float] = {}
-
-    def count(self, message: str, *args: object) -> None:
-        """`message` has a `%d` first, for how many happened since its last line."""
-        pending = self._pending.get(message, 0) + 1
-        now = time.monotonic()
-        if now < self._next_at.get(message, 0.0):
-            self._pending[message] = pending
-            return
-        self._pending[message] = 0
-        self._next_at[message] = now + _LOG_INTERVAL
-        log.warning(message, pending, *args)
-
-
 class ConnectionWatch:
     """One server's connections under deadline: read deadlines (head or body), write
     deadlines (answer blocked on a client that reads nothing), and the connections waiting
@@ -133,7 +113,7 @@ class ConnectionWatch:
         self.reading: dict[GuardedHttpProtocol, float] = {}
         self.writing: dict[GuardedHttpProtocol, float] = {}
         self.waiting: dict[GuardedHttpProtocol, None] = {}
-        self.log = _EdgeLog()
+        self.log = RateLimitedLog(log)
         self._open = 0
         self._timer: asyncio.TimerHandle | None = None
 
@@ -191,16 +171,18 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         limit = watch.limits.max_connections
         if len(self.connections) > limit:
             if watch.make_room(self):
-                watch.log.count(
-                    "shedding connections: %d closed while waiting for a request, to make "
-                    "room at the limit of %d open connections (server.max_connections)",
-                    limit,
+                watch.log.event(
+                    logging.WARNING,
+                    "shedding_connections",
+                    ("make_room",),
+                    {"closed": "longest_waiting_for_a_request", **_at_limit(limit)},
                 )
             else:
-                watch.log.count(
-                    "shedding connections: %d new ones refused with 503 at the limit of %d "
-                    "open connections (server.max_connections), none waiting for a request",
-                    limit,
+                watch.log.event(
+                    logging.WARNING,
+                    "shedding_connections",
+                    ("refused",),
+                    {"refused": "new_connection_503", **_at_limit(limit)},
                 )
                 self._refuse(
                     Overloaded(
@@ -235,7 +217,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             if isinstance(cause, TollhouseError):
                 self._refuse(cause)
             else:
-                self.watch.log.count("refused %d malformed HTTP requests with 400")
+                self.watch.log.event(logging.WARNING, "malformed_request", (), {"status": 400})
                 self._refuse(BadRequest(f"malformed HTTP request: {error}"))
             return
         limit = self.watch.limits.max_header_bytes
@@ -309,17 +291,19 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._phase == _CLOSING:
             self.transport.abort()
             return
-        watch.log.count(
-            "shedding slow clients: closed %d connections whose request did not arrive in "
-            "time (server.header_timeout, server.body_timeout)"
-        )
-        if self._phase == _OPENED or (self._phase == _BODY and self.cycle.response_started):
-            self.transport.close()
-            return
         if self._phase == _BODY:
             what, key, seconds = "body", "body_timeout", watch.limits.body_timeout
         else:
             what, key, seconds = "head", "header_timeout", watch.limits.header_timeout
+        watch.log.event(
+            logging.WARNING,
+            "shedding_slow_clients",
+            (key,),
+            {"closed": f"request_{what}_late", "seconds": seconds, "setting": f"server.{key}"},
+        )
+        if self._phase == _OPENED or (self._phase == _BODY and self.cycle.response_started):
+            self.transport.close()
+            return
         self._refuse(
             RequestTimeout(f"the request {what} did not arrive within {seconds:g} s (server.{key})")
         )
@@ -329,15 +313,25 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         with it), which ends the relay as a client disconnect does."""
         watch = self.watch
         watch.writing.pop(self, None)
-        watch.log.count(
-            "shedding slow clients: dropped %d that read nothing of their answer for %g s "
-            "(timeouts.read_idle)",
-            watch.limits.write_idle_timeout,
+        watch.log.event(
+            logging.WARNING,
+            "shedding_slow_clients",
+            ("read_idle",),
+            {
+                "dropped": "read_nothing_of_its_answer",
+                "seconds": watch.limits.write_idle_timeout,
+                "setting": "timeouts.read_idle",
+            },
         )
         self.transport.abort()
 
     def _head_too_large(self, limit: int) -> HeadersTooLarge:
-        self.watch.log.count("refused %d requests whose head exceeded %d bytes", limit)
+        self.watch.log.event(
+            logging.WARNING,
+            "request_head_too_large",
+            (),
+            {"status": 431, "limit": limit, "setting": "server.max_header_bytes"},
+        )
         return HeadersTooLarge(
             f"the request line and headers exceed {limit} bytes (server.max_header_bytes)"
         )
@@ -379,6 +373,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _now_idle(self) -> None:
         self._phase = _IDLE
         self.watch.waiting[self] = None
+
+
+def _at_limit(limit: int) -> dict[str, object]:
+    return {"limit": limit, "setting": "server.max_connections"}
 
 
 def guarded_protocol(limits: ConnectionLimits) -> type[GuardedHttpProtocol]:
