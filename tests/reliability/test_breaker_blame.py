@@ -14,6 +14,7 @@ import httpx
 import pytest
 from tests.reliability.conftest import simulator
 from tests.stages.test_keys_limits_budgets import create_key
+from tests.support import GATEWAY_KEY
 
 HI = [{"role": "user", "content": "hi"}]
 Make = Callable[[dict[str, Any]], str]
@@ -126,3 +127,40 @@ def test_bad_requests_never_open_the_breaker(tmp_path: Path, make_gateway: Make)
                 extra_headers={"x-simulator-fault": "400"},
             )
     assert breaker_state(url).endswith(" 0.0")
+
+
+def test_a_half_open_probe_that_loses_a_hedge_is_handed_back(make_gateway: Make) -> None:
+    url = make_gateway(
+        {
+            "reliability": {
+                "retry": {"max_attempts": 1},
+                "breaker": {"consecutive_failures": 1, "open_seconds": 0.3},
+            },
+            "providers": {
+                "slow": simulator(
+                    "anthropic",
+                    {"fault": "500", "first_n": 1},  # opens the breaker
+                    {"fault": "slow-first-byte:400"},  # then every probe loses the hedge
+                ),
+                "quick": simulator("anthropic"),
+            },
+            "models": {
+                "m": {
+                    "deployments": [
+                        {"provider": "slow", "model": "s"},
+                        {"provider": "quick", "model": "q"},
+                    ],
+                    "hedge_after_ms": 50,
+                }
+            },
+        }
+    )
+    client = anthropic.Anthropic(base_url=url, api_key=GATEWAY_KEY, max_retries=0)
+    first = client.messages.with_raw_response.create(model="m", max_tokens=20, messages=HI)  # type: ignore[arg-type]
+    assert first.headers["x-tollhouse-served-by"] == "quick/q"
+    for _ in range(2):
+        time.sleep(0.4)  # half-open: the call probes "slow", and the hedge on "quick" wins
+        raw = client.messages.with_raw_response.create(model="m", max_tokens=20, messages=HI)  # type: ignore[arg-type]
+        assert raw.headers["x-tollhouse-served-by"] == "quick/q"
+        # The probe was let through: the breaker did not stay stuck half-open.
+        assert raw.headers["x-tollhouse-attempts"] == "2"
