@@ -46,6 +46,33 @@ def test_yaml_and_toml_files_load_to_the_same_config(tmp_path: Path) -> None:
         ({"models": {"m": {"deployments": []}}}, "at least one"),
         ({"server": {"port": "eighty"}}, "$.server.port"),
         ({"surprise": 1}, "surprise"),
+        (
+            {
+                "providers": {"a": {"type": "simulator"}},
+                "models": {
+                    "m": {
+                        "deployments": [{"provider": "a", "model": "x"}],
+                        "truncation": {"mode": "retry_larger", "max_tokens_cap": 8000},
+                        "input_limits": {"max_tokens_cap": 4000},
+                    }
+                },
+            },
+            "$.models.m.truncation.max_tokens_cap: 8000 is above "
+            "$.models.m.input_limits.max_tokens_cap (4000)",
+        ),
+        (
+            {
+                "providers": {"a": {"type": "simulator"}},
+                "limits": {"input": {"max_tokens_cap": 1000}},
+                "models": {
+                    "m": {
+                        "deployments": [{"provider": "a", "model": "x"}],
+                        "truncation": {"mode": "retry_larger"},
+                    }
+                },
+            },
+            "16384 is above $.limits.input.max_tokens_cap (1000)",
+        ),
     ],
 )
 def test_invalid_configs_name_the_key(patch: dict[str, object], fragment: str) -> None:

@@ -138,6 +138,7 @@ def _check(config: GatewayConfig, source: str) -> None:
                     f"{source}: $.models.{model}.deployments[{i}].provider: unknown provider "
                     f"{deployment.provider!r}; defined providers: {known}"
                 )
+        _check_truncation(config, model, route, source)
     if not 0 < config.server.port < 65536:
         raise ConfigError(f"{source}: $.server.port: expected 1..65535")
     ledger = config.ledger
@@ -151,6 +152,28 @@ def _check(config: GatewayConfig, source: str) -> None:
             f"{source}: $.{section}.postgres",
             " to the connection string (it usually holds a password)",
         )
+
+
+def _check_truncation(config: GatewayConfig, model: str, route: ModelRoute, source: str) -> None:
+    """`retry_larger` raises a cut answer's `max_tokens` to `truncation.max_tokens_cap`: a cap
+    above the route's input limit would ask the upstream for more than a client may ask (and
+    than admission priced), so that combination cannot work."""
+    policy = route.truncation
+    if policy.mode != "retry_larger":
+        return
+    for where, cap in (
+        (
+            f"$.models.{model}.input_limits.max_tokens_cap",
+            route.input_limits.max_tokens_cap if route.input_limits else None,
+        ),
+        ("$.limits.input.max_tokens_cap", config.limits.input.max_tokens_cap),
+    ):
+        if cap is not None and policy.max_tokens_cap > cap:
+            raise ConfigError(
+                f"{source}: $.models.{model}.truncation.max_tokens_cap: {policy.max_tokens_cap} "
+                f"is above {where} ({cap}); retry_larger would ask the upstream for more than "
+                f"a client may: set it to at most {cap}"
+            )
 
 
 def _check_transport(provider: ProviderConfig, where: str) -> None:

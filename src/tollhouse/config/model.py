@@ -233,7 +233,8 @@ class TruncationPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     `retry_larger` retries once with `max_tokens` raised to `max_tokens_cap`; `refuse`
     answers 422 instead of passing a truncated answer off, for routes that need complete
     structured output. On a stream, `refuse` ends a cut stream with an error event; a stream
-    cannot be retried once read, so `retry_larger` flags it (see stages/check/truncation.py)."""
+    cannot be retried once read, so `retry_larger` flags it (see stages/check/truncation.py).
+    With `retry_larger`, `max_tokens_cap` may not be above the input limits' (refused at load)."""
 
     mode: Literal["flag", "retry_larger", "refuse"] = "flag"
     max_tokens_cap: PositiveInt = 16384
