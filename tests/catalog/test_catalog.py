@@ -321,3 +321,77 @@ def test_catalog_overrides_from_a_config_apply_over_the_shipped_catalog() -> Non
 
     assert entry is not None
     assert entry.display_name == "o3 (EU)"
+
+
+# ------------------------------------------------------------- the state the dates decide
+
+
+def test_a_model_past_its_retirement_date_is_retired_whatever_its_listed_state() -> None:
+    lifecycle = Lifecycle(state="deprecated", retires_on=date(2026, 3, 1))
+
+    assert lifecycle.effective_state(date(2026, 2, 28)) == "deprecated"
+    assert lifecycle.effective_state(date(2026, 3, 1)) == "retired"
+
+
+def test_an_active_model_past_its_deprecation_date_is_deprecated() -> None:
+    lifecycle = Lifecycle(
+        state="active", deprecated_on=date(2026, 1, 10), retires_on=date(2026, 4, 10)
+    )
+
+    assert lifecycle.effective_state(date(2026, 1, 9)) == "active"
+    assert lifecycle.effective_state(date(2026, 1, 10)) == "deprecated"
+    assert lifecycle.effective_state(date(2026, 4, 10)) == "retired"
+
+
+def test_a_listed_retired_state_stays_retired_before_its_date() -> None:
+    lifecycle = Lifecycle(state="retired", retires_on=date(2026, 6, 1))
+
+    assert lifecycle.effective_state(date(2026, 5, 1)) == "retired"
+
+
+def test_every_shipped_replacement_names_an_unretired_model_of_the_same_provider() -> None:
+    catalog = load_catalog()
+    named = [entry for entry in catalog.models if entry.lifecycle.replacement]
+    assert named
+    for entry in named:
+        successor = catalog.get(entry.lifecycle.replacement or "")
+        assert successor is not None, entry.id
+        assert successor.provider == entry.provider, entry.id
+        assert successor.lifecycle.state in ("active", "legacy"), entry.id
+
+
+def test_a_replacement_naming_no_catalog_model_is_refused_naming_the_field() -> None:
+    overrides = [{"id": "o3", "lifecycle": {"state": "legacy", "replacement": "o9-unknown"}}]
+
+    with pytest.raises(CatalogError, match=r"o3\).lifecycle.replacement: 'o9-unknown'"):
+        merge_catalog(load_catalog(), overrides)
+
+
+def test_a_model_may_not_be_its_own_replacement() -> None:
+    overrides = [{"id": "o3", "lifecycle": {"state": "legacy", "replacement": "o3-2025-04-16"}}]
+
+    with pytest.raises(CatalogError, match="is the model itself"):
+        merge_catalog(load_catalog(), overrides)
+
+
+def test_a_config_override_sets_a_replacement() -> None:
+    section = msgspec.convert(
+        {
+            "models": [
+                {
+                    "id": "gpt-4o",
+                    "lifecycle": {
+                        "state": "deprecated",
+                        "retires_on": "2027-01-14",
+                        "replacement": "gpt-5.4",
+                    },
+                }
+            ]
+        },
+        CatalogOverrides,
+    )
+
+    entry = section.apply(load_catalog()).get("gpt-4o")
+
+    assert entry is not None
+    assert entry.lifecycle.replacement == "gpt-5.4"

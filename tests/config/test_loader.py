@@ -114,6 +114,13 @@ def test_defaults_use_the_simulator_without_provider_keys() -> None:
     assert "gpt-4o-mini" in config.models
 
 
+def test_defaults_leave_out_a_model_whose_retirement_date_has_passed() -> None:
+    # Listed as deprecated in the shipped catalog, but its retires_on (2026-11-30) is past.
+    config = default_config({})
+    assert "claude-sonnet-4-5" not in config.models
+    assert "claude-sonnet-4-5-20250929" not in config.models
+
+
 def test_defaults_use_real_providers_when_keys_are_present() -> None:
     config = default_config({"ANTHROPIC_API_KEY": "x", "OPENAI_API_KEY": "y"})
     assert {p.type for p in config.providers.values()} == {"anthropic", "openai"}

@@ -91,11 +91,27 @@ class Pricing(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Lifecycle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The provider's lifecycle state; deprecated and retired models carry their end date."""
+    """The provider's lifecycle state; deprecated and retired models carry their end date,
+    and `replacement` names the successor the provider recommends (an id or alias in the
+    catalog), where it names one."""
 
     state: LifecycleState = "active"
     deprecated_on: date | None = None
     retires_on: date | None = None
+    replacement: str | None = None
+
+    def effective_state(self, today: date) -> LifecycleState:
+        """The state on `today`: the listed state, or a later one its dates have reached (a
+        model is retired from its `retires_on` and deprecated from its `deprecated_on`)."""
+        if self.retires_on is not None and today >= self.retires_on:
+            return "retired"
+        if (
+            self.deprecated_on is not None
+            and today >= self.deprecated_on
+            and self.state in ("active", "legacy")
+        ):
+            return "deprecated"
+        return self.state
 
     def __post_init__(self) -> None:
         if self.state in ("deprecated", "retired") and self.retires_on is None:
@@ -160,6 +176,16 @@ class ModelCatalog:
                         f"models[{index}] ({entry.id}): the name {name!r} is already "
                         f"used by {other.id}"
                     )
+        for index, entry in enumerate(self.models):
+            replacement = entry.lifecycle.replacement
+            if replacement is None:
+                continue
+            successor = self._by_name.get(replacement)
+            if successor is None or successor is entry:
+                why = "is the model itself" if successor is entry else "names no catalog model"
+                raise CatalogError(
+                    f"models[{index}] ({entry.id}).lifecycle.replacement: {replacement!r} {why}"
+                )
 
     def get(self, model_id: str) -> CatalogModel | None:
         return self._by_name.get(model_id)

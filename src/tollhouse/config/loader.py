@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -225,8 +226,9 @@ def default_config(environ: dict[str, str] | None = None) -> GatewayConfig:
             )
             family_provider[family] = name
     models: dict[str, ModelRoute] = {}
+    today = datetime.now(UTC).date()
     for entry in load_catalog().models:
-        if entry.lifecycle.state == "retired":
+        if entry.lifecycle.effective_state(today) == "retired":
             continue
         deployment = Deployment(provider=family_provider[entry.provider], model=entry.id)
         for name in (entry.id, *entry.aliases):
