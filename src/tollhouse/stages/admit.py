@@ -485,7 +485,7 @@ class Admitter:
                     cost_nanousd=cost,
                 )
         except CountersUnavailable as error:
-            # The reservation expires by itself; the spend of this call is lost to budgets.
+            # The store retries it until it lands; meanwhile its lease and hold expire.
             self._unavailable(error)
         except Exception:
             log.exception("settling the reservation of %s failed", call.request_id)

@@ -4,6 +4,7 @@ or flushing its scripts."""
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -52,6 +53,15 @@ class PrivateRedis:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.02)
+
+    def pause(self) -> None:
+        """Stall the server (SIGSTOP): connections stay open, nothing is answered."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         if self._process is not None:

@@ -2,10 +2,13 @@
 -- Runs atomically inside Redis, so concurrent admits from any number of gateways see each
 -- other's takes exactly, and a key seen for the first time needs no set-up step to race.
 --
--- KEYS: nb bucket hashes, nc lease zsets, ng budget hashes, ng budget zsets (that order).
+-- KEYS: nb bucket hashes, nc lease zsets, ng budget hashes, ng budget zsets (that order),
+--       then the zset of this process's reservations not yet ended (what makes settle.lua
+--       idempotent: see there).
 -- ARGV: id, lease_ttl_ms, nb, nc, ng,
 --       then per bucket (capacity, window_us, amount), per lease key (limit),
---       per budget (limit_nanousd, reserve_nanousd, period_ttl_s).
+--       per budget (limit_nanousd, reserve_nanousd, period_ttl_s),
+--       then open_ms: how long an admitted id stays in the open zset if never settled.
 -- Reply: {admitted 0|1, refused index (0-based over buckets, leases, budgets) or -1,
 --         retry_after_us or -1, remaining per limit..., us until full per bucket...}
 -- Time is Redis's own clock, so gateways with skewed clocks still agree.
@@ -73,6 +76,11 @@ end
 local reply = {0, refused, retry_us}
 if refused < 0 then
   reply[1] = 1
+  local open_set = KEYS[nb + nc + 2 * ng + 1]
+  local open_ms = tonumber(ARGV[a])
+  redis.call('ZREMRANGEBYSCORE', open_set, '-inf', int(now_ms))
+  redis.call('ZADD', open_set, int(now_ms + open_ms), id)
+  if redis.call('PTTL', open_set) < open_ms then redis.call('PEXPIRE', open_set, int(open_ms)) end
   a = 6
   for i = 1, nb do
     local cap, win, amount = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])

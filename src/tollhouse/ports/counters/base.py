@@ -14,7 +14,11 @@ Contract shared by all stores:
   (the estimate was low): later calls then wait until the debt has refilled.
 - Concurrency leases and budget reservations expire `lease_ttl_seconds` after `admit`
   if nobody settled them (the process died), so a limit is never pinned by a call that
-  no longer runs. A `settle` that arrives after the expiry still books the spend.
+  no longer runs; a store shared by processes (Redis) gives them a short lease renewed
+  while the call runs instead, so they expire seconds after it ends unsettled. A
+  `settle` that arrives after the expiry still books the spend.
+- A `settle`/`release` that raises `CountersUnavailable` has not landed yet: the store
+  retries it by itself, in order, until it lands (for a bounded time), booking it once.
 - Budget spend is booked in nano-USD integers (`nanousd.to_nanousd`), never floats.
 - A second `settle`/`release` of the same reservation is a no-op, so a
   `finally: release(...)` after a `settle` does no harm.

@@ -1,15 +1,17 @@
 -- End one admitted call: correct its buckets, release its leases, and replace its budget
 -- reservations by the actual spend; the spend is booked even if the reservation had
--- already expired. The caller runs it once per reservation (the Reservation is marked
--- ended in the process that holds it), so there is nothing to deduplicate here.
+-- already expired. Idempotent on the reservation id: admit.lua put the id in the open zset
+-- of its process, and only the run that takes it out does anything, so a settle retried
+-- after a timeout (it may have run, its reply lost) is booked once.
 --
--- KEYS: nb bucket hashes, nc lease zsets, ng budget hashes, ng budget zsets.
+-- KEYS: nb bucket hashes, nc lease zsets, ng budget hashes, ng budget zsets, the open zset.
 -- ARGV: id, nb, nc, ng, cost_nanousd (-1: unknown, book the reservation),
 --       then per bucket (capacity, window_us, give_back), per budget (reserve, period_ttl_s).
 --       give_back = amount taken - actual amount: positive refunds, negative takes more.
--- Reply: 1.
+-- Reply: 1, or 0 when the id was already settled (or never admitted).
 local id = ARGV[1]
 local nb, nc, ng = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if redis.call('ZREM', KEYS[nb + nc + 2 * ng + 1], id) == 0 then return 0 end
 
 -- Lua numbers are doubles and print with 14 digits: integers go back to Redis as %d.
 local function int(x) return string.format('%d', x) end
