@@ -8,6 +8,7 @@ is logged, not fatal: the writer spills and replays, see ports/ledger/writer.py)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 
@@ -19,6 +20,7 @@ from tollhouse.config import ConfigError, GatewayConfig
 from tollhouse.observability.call_log import JsonLinesSink
 from tollhouse.observability.metrics import gauge
 from tollhouse.ports.ledger.base import LedgerStore
+from tollhouse.ports.ledger.journal import Journal
 from tollhouse.ports.ledger.spill import SpillFile, open_spill
 from tollhouse.ports.ledger.writer import LedgerWriter
 
@@ -33,11 +35,16 @@ class CallLedger:
         self.recorder = CallRecorder(settings.text, max_text_chars=settings.max_text_chars)
         self.store = store
         self.spill: SpillFile | None = None
+        self.journal: Journal | None = None
         self.writer: LedgerWriter | None = None
         if self.store is not None:
             if settings.spill_path:
                 try:
                     self.spill = open_spill(settings.spill_path, max_bytes=settings.spill_max_bytes)
+                    if settings.durability == "synced":
+                        self.journal = Journal(
+                            settings.spill_path, max_bytes=settings.spill_max_bytes
+                        )
                 except OSError as error:
                     raise ConfigError(
                         f"ledger.spill_path: cannot open {settings.spill_path}: "
@@ -50,6 +57,7 @@ class CallLedger:
                 flush_interval=settings.flush_interval,
                 spill=self.spill,
                 write_timeout=settings.write_timeout_seconds,
+                journal=self.journal,
             )
         self.log_sink: JsonLinesSink | None = None
         self.log_writer: LedgerWriter | None = None
@@ -77,12 +85,23 @@ class CallLedger:
             if writer is not None:
                 writer.start()
 
-    def submit(self, call: Call, status: int, *, latency: float, ttft: float | None) -> None:
+    @property
+    def synced(self) -> bool:
+        """`ledger.durability: synced`: `submit` returns what to await before the answer's
+        last byte leaves."""
+        return self.journal is not None
+
+    def submit(
+        self, call: Call, status: int, *, latency: float, ttft: float | None
+    ) -> asyncio.Future[None] | None:
+        """Hand the call's record to the writers; when synced, the future that resolves once
+        it is on disk."""
         record = self.recorder.record(call, status, latency=latency, ttft=ttft)
         if self.writer is not None:
             self.writer.submit(record)
         if self.log_writer is not None:
             self.log_writer.submit(record)
+        return None if self.journal is None else self.journal.append(record)
 
     async def aclose(self) -> None:
         for writer in (self.writer, self.log_writer):
@@ -90,6 +109,9 @@ class CallLedger:
                 await writer.aclose()
         if self.store is not None:
             await self.store.aclose()
+        if self.journal is not None:
+            # The writer has put every record in the store or the spill.
+            await self.journal.aclose(clear=True)
         if self.spill is not None:
             self.spill.close()
         if self.log_sink is not None:

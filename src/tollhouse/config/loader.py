@@ -153,6 +153,11 @@ def _check(config: GatewayConfig, source: str) -> None:
             f"{source}: $.{section}.postgres",
             " to the connection string (it usually holds a password)",
         )
+    if ledger.durability == "synced" and ledger.backend != "off" and not ledger.spill_path:
+        raise ConfigError(
+            f"{source}: $.ledger.durability: synced keeps records in the spill file; "
+            "set ledger.spill_path"
+        )
 
 
 def _check_truncation(config: GatewayConfig, model: str, route: ModelRoute, source: str) -> None:

@@ -31,10 +31,16 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     (request line and headers) over `max_header_bytes` gets 431. `max_connections` bounds
     open client connections per process (default: half the open-file limit): at it, the
     connection waiting longest for a request is closed to make room, or the new one is
-    refused with 503, and a warning says so."""
+    refused with 503, and a warning says so.
+
+    On SIGTERM the calls in flight get `drain_seconds` to finish; then each one still running
+    is ended with an error in its client's format (529/503, a stream's error event), recorded
+    and settled, before exit (server/drain.py). Keep it below the orchestrator's kill timeout
+    (Kubernetes: 30 s) by a few seconds."""
 
     host: str = "127.0.0.1"
     port: int = 8080
+    drain_seconds: Annotated[float, msgspec.Meta(ge=0)] = 25.0
     header_timeout: PositiveSeconds = 10.0
     body_timeout: PositiveSeconds = 30.0
     max_header_bytes: PositiveInt = 64 * 1024
@@ -334,6 +340,10 @@ class LedgerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # A batch write the store hasn't finished in this many seconds counts as a store
     # failure: the records are spilled and /readyz reports the ledger degraded.
     write_timeout_seconds: PositiveSeconds = 5.0
+    # `batched`: records are written in batches; a SIGKILL loses the last batch window.
+    # `synced`: each record is fsync'd (in groups) to the spill file before the answer's
+    # last byte leaves (ports/ledger/journal.py).
+    durability: Literal["batched", "synced"] = "batched"
 
 
 class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -39,6 +39,7 @@ from tollhouse.server.admin import (
 )
 from tollhouse.server.body_reader import CLIENT_CLOSED, BodyReader
 from tollhouse.server.client_format import guess_format
+from tollhouse.server.drain import Drain
 from tollhouse.server.http_protocol import ConnectionLimits
 from tollhouse.stages.account import chunk_sent, reply_leaving
 from tollhouse.types import Reply, WireFormat, json_reply
@@ -88,7 +89,19 @@ class GatewayApp:
         self.connection_limits = ConnectionLimits.from_config(gateway.config)
         limits = gateway.config.limits
         self.bodies = BodyReader(limits.max_body_reads_per_key, limits.max_partial_body_bytes)
+        self.drain = Drain(gateway.config.server.drain_seconds)
         gateway.metrics.add_gauges(self._load_gauges)
+
+    @property
+    def drain_seconds(self) -> float:
+        """How long a shutdown lets calls finish before ending them (the runner reads it)."""
+        return self.drain.seconds
+
+    def begin_drain(self) -> None:
+        """A shutdown has begun (called by the runner on the serving loop): /readyz says
+        so, and calls still running after `drain_seconds` are ended (server/drain.py)."""
+        self.ready = False
+        self.drain.begin()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -160,7 +173,8 @@ class GatewayApp:
                     )
                 admitted = True
                 call = decoded
-                reply = await self.gateway.handle(call, key)
+                async with self.drain.cuttable():
+                    reply = await self.gateway.handle(call, key)
             elif is_admin_path(path):
                 limit = self.gateway.config.limits.max_body_bytes
                 reply = await self.admin.handle(
@@ -185,10 +199,29 @@ class GatewayApp:
         if call is not None:
             reply_leaving(call, reply, self.gateway.ledger.keeps_answer_text)
         status = reply.status
+        finished = False
+        before_end: Callable[[], Awaitable[None]] | None = None
+        if call is not None and self.gateway.ledger.synced:
+            accounted = call
+
+            async def finish_durably() -> None:
+                # ledger.durability synced: the record is on disk before the last byte.
+                nonlocal finished
+                finished = True
+                durable = self.gateway.accounting.finish(accounted, status)
+                if durable is not None:
+                    await durable
+
+            before_end = finish_durably
         try:
             if reply.stream is None:
+                if before_end is not None:
+                    await before_end()
                 await _send_whole(send, reply)
-            elif not await _send_stream(send, receive, reply, call) and call is not None:
+            elif (
+                not await _send_stream(send, receive, reply, call, self.drain, before_end)
+                and call is not None
+            ):
                 # Gone before the stream's end (or dropped for reading nothing of it,
                 # timeouts.read_idle): recorded as the client's doing, nginx's 499.
                 status = CLIENT_CLOSED
@@ -196,7 +229,7 @@ class GatewayApp:
         finally:
             if admitted:
                 self.in_flight.release()
-            if call is not None:
+            if call is not None and not finished:
                 self.gateway.accounting.finish(call, status)
 
     async def _decode_call(
@@ -247,7 +280,8 @@ class GatewayApp:
         if path == "/readyz":
             _require_method(method, "GET", path)
             if not self.ready:
-                return json_reply({"status": "starting"}, status=503)
+                state = "draining" if self.drain.draining else "starting"
+                return json_reply({"status": state}, status=503)
             return self._readiness()
         raise NotFound(f"{method} {path}: no such endpoint")
 
@@ -327,9 +361,18 @@ async def _send_whole(send: Send, reply: Reply) -> None:
     await send({"type": "http.response.body", "body": reply.body})
 
 
-async def _send_stream(send: Send, receive: Receive, reply: Reply, call: Call | None) -> bool:
+async def _send_stream(
+    send: Send,
+    receive: Receive,
+    reply: Reply,
+    call: Call | None,
+    drain: Drain,
+    before_end: Callable[[], Awaitable[None]] | None = None,
+) -> bool:
     """Relay chunks as they come; a client that goes away cancels the upstream call. True
-    when the stream was relayed to its end, False when the client left first."""
+    when the stream was relayed to its end (or ended by a shutdown's drain, with an error
+    event in the client's format), False when the client left first. `before_end` runs
+    after the last chunk, before the end of the body."""
     assert reply.stream is not None
     stream = reply.stream
     headers = [
@@ -339,12 +382,21 @@ async def _send_stream(send: Send, receive: Receive, reply: Reply, call: Call | 
         *reply.headers,
     ]
 
-    async def pump() -> None:
+    started = False
+
+    async def start() -> None:
+        nonlocal started
+        started = True
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+
+    async def pump() -> None:
+        await start()
         async for chunk in stream:
             if call is not None:
                 chunk_sent(call, chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if before_end is not None:
+            await before_end()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def watch_disconnect() -> None:
@@ -353,8 +405,12 @@ async def _send_stream(send: Send, receive: Receive, reply: Reply, call: Call | 
 
     pump_task = asyncio.ensure_future(pump())
     watch_task = asyncio.ensure_future(watch_disconnect())
+    cut: Overloaded | None = None
     try:
-        await asyncio.wait((pump_task, watch_task), return_when=asyncio.FIRST_COMPLETED)
+        async with drain.cuttable():
+            await asyncio.wait((pump_task, watch_task), return_when=asyncio.FIRST_COMPLETED)
+    except Overloaded as refusal:
+        cut = refusal
     finally:
         for task in (pump_task, watch_task):
             task.cancel()
@@ -363,6 +419,15 @@ async def _send_stream(send: Send, receive: Receive, reply: Reply, call: Call | 
         if aclose is not None:
             with contextlib.suppress(Exception):
                 await aclose()
+    if cut is not None and call is not None:
+        if not started:
+            await start()
+        status = cut.status_for(call.client_format)
+        event = call.wire.stream_error_event(f"{cut.message}; the answer is incomplete", status)
+        chunk_sent(call, event)
+        await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True
     failure = results[0]
     if isinstance(failure, Exception):
         log.error("stream relay failed", exc_info=failure)

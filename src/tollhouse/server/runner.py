@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import socket
 import threading
 from collections.abc import Iterator
@@ -18,11 +19,29 @@ import uvicorn
 
 from tollhouse.server.http_protocol import ConnectionLimits, guarded_protocol
 
+# Seconds uvicorn waits, past the app's own drain time, for the calls the app ended to send
+# their errors and finish, before it cancels what is left.
+_ENDING_GRACE = 5.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling an app that drains (GatewayApp: `begin_drain`) when a
+    shutdown begins, so the app ends its long calls itself (server/drain.py) before
+    uvicorn's graceful timeout would cancel them into bare 500s."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        begin_drain = getattr(self.config.app, "begin_drain", None)
+        if begin_drain is not None:
+            begin_drain()
+        await super().shutdown(sockets=sockets)
+
 
 def _config(app: Any, host: str, port: int, log_level: str, access_log: bool) -> uvicorn.Config:
     # An app that knows its bounds says so (GatewayApp, from its config); others get the
     # defaults.
     limits = getattr(app, "connection_limits", None) or ConnectionLimits()
+    drain_seconds = getattr(app, "drain_seconds", None)
+    graceful = 10 if drain_seconds is None else math.ceil(drain_seconds + _ENDING_GRACE)
     return uvicorn.Config(
         app,
         host=host,
@@ -36,7 +55,7 @@ def _config(app: Any, host: str, port: int, log_level: str, access_log: bool) ->
         proxy_headers=False,
         date_header=False,
         timeout_keep_alive=75,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=graceful,
     )
 
 
@@ -68,7 +87,7 @@ def serve_forever(
 ) -> None:
     """Serve until interrupted (SIGINT/SIGTERM drain in-flight requests, then stop), on
     `sock` when given (see `listen`), else on a socket bound to host:port."""
-    server = uvicorn.Server(_config(app, host, port, log_level, access_log))
+    server = _Server(_config(app, host, port, log_level, access_log))
     server.run(sockets=None if sock is None else [sock])
 
 
@@ -104,7 +123,7 @@ class BackgroundServer:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
-        self._server = uvicorn.Server(_config(app, self.host, self.port, "warning", False))
+        self._server = _Server(_config(app, self.host, self.port, "warning", False))
         self._thread = threading.Thread(target=self._run, name=f"asgi:{self.port}", daemon=True)
         self.loop: asyncio.AbstractEventLoop | None = None
 

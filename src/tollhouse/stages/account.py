@@ -18,6 +18,7 @@ was 200.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from tollhouse.accounting import NO_COST, CallCost, Usage, cost_of
@@ -141,8 +142,10 @@ class Accounting:
         self.alerts = alerts
         self.metrics = metrics
 
-    def finish(self, call: Call, status: int) -> None:
-        """Account for `call`, answered with `status`: cost, settle, record, alerts, metrics."""
+    def finish(self, call: Call, status: int) -> asyncio.Future[None] | None:
+        """Account for `call`, answered with `status`: cost, settle, record, alerts, metrics.
+        With `ledger.durability: synced`, the future that resolves once the record is on
+        disk (the HTTP layer awaits it before the answer's last byte)."""
         now = time.perf_counter()
         if call.last_chunk is not None:
             broken = stream_error(call)
@@ -171,8 +174,9 @@ class Accounting:
             cost = call.cost = NO_COST
         latency = now - call.started
         self.admitter.finish(call)
+        durable = None
         if self.ledger.enabled:
-            self.ledger.submit(call, status, latency=latency, ttft=ttft)
+            durable = self.ledger.submit(call, status, latency=latency, ttft=ttft)
         # Errors for the spike alert are failures of the service (the gateway's or the
         # upstream's), not a client's bad request or the gateway's own rate limiting.
         self.alerts.observe_call(
@@ -197,3 +201,4 @@ class Accounting:
                 priced=cost is None or cost.total is not None,
             )
         )
+        return durable

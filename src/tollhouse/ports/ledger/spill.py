@@ -195,10 +195,12 @@ def _other_slots(path: Path, own: Path) -> list[Path]:
     return [p for p in family if p != own]
 
 
-def open_spill(path: str | os.PathLike[str], *, max_bytes: int = 1 << 30) -> SpillFile:
+def open_spill(
+    path: str | os.PathLike[str], *, max_bytes: int = 1 << 30, take_over: bool = True
+) -> SpillFile:
     """This process's spill file in the family `path` names (see the module docstring):
-    the first slot no other process holds, holding also the records of every slot no
-    process holds. Raises OSError when the file can't be created."""
+    the first slot no other process holds, holding also (with `take_over`) the records of
+    every slot no process holds. Raises OSError when the file can't be created."""
     path = Path(path)
     slot = 0
     while True:
@@ -207,6 +209,8 @@ def open_spill(path: str | os.PathLike[str], *, max_bytes: int = 1 << 30) -> Spi
             break
         except SpillFileInUse:
             slot += 1
+    if not take_over:
+        return spill
     for other_path in _other_slots(path, spill.path):
         try:
             other = SpillFile(other_path, max_bytes=max_bytes)

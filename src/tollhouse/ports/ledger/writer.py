@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from tollhouse.ports.ledger.base import LedgerRejected
+from tollhouse.ports.ledger.journal import Journal
 from tollhouse.ports.ledger.record import CallRecord
 from tollhouse.ports.ledger.spill import SpillFile
 from tollhouse.reliability.backoff import backoff_delay
@@ -69,6 +70,7 @@ class LedgerWriter:
         retry_cap: float = 5.0,
         close_timeout: float = 30.0,
         write_timeout: float = 5.0,
+        journal: Journal | None = None,
     ) -> None:
         self.store = store
         self.max_queue = max_queue
@@ -79,6 +81,7 @@ class LedgerWriter:
         self.retry_cap = retry_cap
         self.close_timeout = close_timeout
         self.write_timeout = write_timeout
+        self.journal = journal
 
         self.queued = 0
         self.written = 0
@@ -196,11 +199,14 @@ class LedgerWriter:
             return False
         batch = self._take_batch()
         if batch:
+            sealed = self._seal_journal()
             self._in_flight = batch
             written, unwritten = await self._write(batch)
             self.written += written
             await self._keep(unwritten)
             self._in_flight = ()
+            if sealed:
+                await self._release_journal()
             return False
         return self._closing and not self._replay_pending()
 
@@ -293,9 +299,21 @@ class LedgerWriter:
     async def _spill_queue(self) -> None:
         while self._queue:
             batch = self._take_batch()
+            sealed = self._seal_journal()
             self._in_flight = batch
             await self._spill(batch)
             self._in_flight = ()
+            if sealed:
+                await self._release_journal()
+
+    def _seal_journal(self) -> bool:
+        """The batch just taken emptied the queue: every record journaled so far is in
+        hand, so the journal's active segment can be sealed (see ports/ledger/journal.py)."""
+        return self.journal is not None and not self._queue and self.journal.seal()
+
+    async def _release_journal(self) -> None:
+        assert self.journal is not None
+        await self.journal.release_sealed()
 
     def _replay_pending(self) -> bool:
         return self.spill is not None and self.spill.size > self._replay_offset
