@@ -5,9 +5,9 @@
 
 One small Anthropic `POST /v1/messages` at a time, each on a fresh TCP connection (a new
 client arriving, not a connection opened before the attack), paced every `--interval`
-seconds; one line per call on stdout, `<milliseconds> <status>` (status 0: no answer within
-`--timeout`, counted at the timeout), flushed at once, until killed. It runs in its own
-process so that the attack's own event loop never delays it.
+seconds; one line per call on stdout, `<milliseconds> <status> <unix time it ended>`
+(status 0: no answer within `--timeout`, counted at the timeout), flushed at once, until
+killed. It runs in its own process so that the attack's own event loop never delays it.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def main() -> None:
         status = one_call(host, port, payload, args.timeout)
         elapsed = time.monotonic() - started
         spent = elapsed if status else max(elapsed, args.timeout)
-        sys.stdout.write(f"{spent * 1000:.2f} {status}\n")
+        sys.stdout.write(f"{spent * 1000:.2f} {status} {time.time():.3f}\n")
         sys.stdout.flush()
         time.sleep(max(0.0, args.interval - elapsed))
 
