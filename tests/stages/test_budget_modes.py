@@ -15,8 +15,7 @@ import openai
 import pytest
 from tests.observability.test_call_accounting import metric
 from tests.observability.test_call_ledger import read_sqlite
-from tests.stages.test_keys_limits_budgets import HI, claude, create_key, gpt
-from tests.support import IN_PROCESS_CONFIG, serve_gateway
+from tests.stages.test_keys_limits_budgets import HI, claude, create_key, gpt, keyed_gateway
 
 from tollhouse.config.model import Budget
 from tollhouse.server.runner import BackgroundServer
@@ -57,17 +56,7 @@ def wordy_gateway(tmp_path: Path, counters: dict[str, Any], **sections: Any) -> 
         "wordy": {"deployments": [{"provider": "sim-anthropic", "model": "wordy-anthropic"}]},
         "wordy-gpt": {"deployments": [{"provider": "sim-openai", "model": "wordy-openai"}]},
     }
-    return serve_gateway(
-        {
-            **IN_PROCESS_CONFIG,
-            "models": models,
-            "catalog": WORDY,
-            "keys": {"required": True, "sqlite_path": str(tmp_path / "keys.db")},
-            "ledger": {"sqlite_path": str(tmp_path / "ledger.db"), "spill_path": None},
-            "counters": counters,
-            **sections,
-        }
-    )
+    return keyed_gateway(tmp_path, models=models, catalog=WORDY, counters=counters, **sections)
 
 
 def clamp_of(header: str) -> dict[str, str]:
