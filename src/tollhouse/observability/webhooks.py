@@ -14,7 +14,6 @@ logged; logs and metrics name a webhook by its host only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from urllib.parse import urlsplit
@@ -27,6 +26,7 @@ from tollhouse.providers.base import (
     UpstreamTimeoutError,
 )
 from tollhouse.providers.http_transport import HttpTransport
+from tollhouse.queue_worker import QueueWorker
 from tollhouse.reliability.backoff import backoff_delay
 
 log = logging.getLogger("tollhouse.alerts")
@@ -38,10 +38,11 @@ def _resolved(value: str, key_path: str) -> str:
     return value
 
 
-class WebhookSender:
+class WebhookSender(QueueWorker):
     """Call `submit` from the event loop's thread; `start` and `aclose` from a coroutine on
-    that loop. Raises ValueError (naming `key_path`, never the value) for an unusable URL
-    and SecretError for a reference that does not resolve.
+    that loop (the task and its shutdown: tollhouse/queue_worker.py). Raises ValueError
+    (naming `key_path`, never the value) for an unusable URL and SecretError for a
+    reference that does not resolve.
 
     Counters for the metrics endpoint: `delivered`, `failed` (gave up), `dropped` (no room
     in the queue, or still queued when `aclose` timed out), `retries`."""
@@ -64,6 +65,7 @@ class WebhookSender:
             for name, value in config.headers.items()
         }
         self.name = url.netloc.rpartition("@")[2]
+        super().__init__(f"alert-webhook:{self.name}", close_timeout)
         self.kinds = frozenset(config.kinds)
         self.max_queue = max_queue
         self.delivered = 0
@@ -73,7 +75,6 @@ class WebhookSender:
         self._config = config
         self._retry_base = retry_base
         self._retry_cap = retry_cap
-        self._close_timeout = close_timeout
         self._path = (url.path or "/") + (f"?{url.query}" if url.query else "")
         self._transport = HttpTransport(
             f"{url.scheme}://{self.name}",
@@ -83,10 +84,6 @@ class WebhookSender:
             read_idle_timeout=config.timeout_seconds,
         )
         self._queue: deque[bytes] = deque()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        self._closed = False
 
     @property
     def queue_depth(self) -> int:
@@ -101,26 +98,12 @@ class WebhookSender:
         self._wake.set()
         return True
 
-    def start(self) -> None:
-        if self._task is None:
-            loop = asyncio.get_running_loop()
-            self._task = loop.create_task(self._run(), name=f"alert-webhook:{self.name}")
-
     async def aclose(self) -> None:
         """Deliver what is queued, waiting at most `close_timeout` seconds; the rest is
         dropped (and counted)."""
         if self._closed:
             return
-        self._closing = True
-        self.start()
-        self._wake.set()
-        assert self._task is not None
-        _, pending = await asyncio.wait({self._task}, timeout=self._close_timeout)
-        if pending:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._closed = True
+        await self._finish()
         if self._queue:
             log.warning(
                 "alert webhook %s: %d alert(s) undelivered at shutdown",

@@ -44,6 +44,7 @@ from tollhouse.ports.ledger.base import LedgerRejected
 from tollhouse.ports.ledger.journal import Journal
 from tollhouse.ports.ledger.record import CallRecord
 from tollhouse.ports.ledger.spill import SpillFile
+from tollhouse.queue_worker import QueueWorker
 from tollhouse.reliability.backoff import backoff_delay
 
 
@@ -53,10 +54,11 @@ class RecordSink(Protocol):
     async def write_batch(self, records: Sequence[CallRecord]) -> None: ...
 
 
-class LedgerWriter:
+class LedgerWriter(QueueWorker):
     """Call `submit` from the event loop's thread; `start` and `aclose` from a coroutine
-    on that loop. The writer neither opens nor closes the store and the spill file: their
-    owner does, the store after `aclose` (which may still write to it)."""
+    on that loop (the task and its shutdown: tollhouse/queue_worker.py). The writer
+    neither opens nor closes the store and the spill file: their owner does, the store
+    after `aclose` (which may still write to it)."""
 
     def __init__(
         self,
@@ -72,6 +74,7 @@ class LedgerWriter:
         write_timeout: float = 5.0,
         journal: Journal | None = None,
     ) -> None:
+        super().__init__("ledger-writer", close_timeout)
         self.store = store
         self.max_queue = max_queue
         self.batch_size = batch_size
@@ -79,7 +82,6 @@ class LedgerWriter:
         self.spill = spill
         self.retry_base = retry_base
         self.retry_cap = retry_cap
-        self.close_timeout = close_timeout
         self.write_timeout = write_timeout
         self.journal = journal
 
@@ -93,10 +95,6 @@ class LedgerWriter:
 
         self._queue: deque[CallRecord] = deque()
         self._in_flight: Sequence[CallRecord] = ()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        self._closed = False
         self._failures = 0  # consecutive store failures; 0 while the store works
         self._retry_at = 0.0  # monotonic time before which the store is left alone
         self._replay_offset = 0  # how far into the spill file the store already has
@@ -131,28 +129,14 @@ class LedgerWriter:
             self._wake.set()
         return True
 
-    def start(self) -> None:
-        """Start the background task on the running loop (replaying any spill first)."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="ledger-writer")
-
     async def aclose(self) -> None:
         """Write everything still queued, and replay the spill if the store is reachable,
         then stop. After `close_timeout` seconds the rest goes to the spill (or `dropped`):
         a shutdown waits a bounded time for an unreachable store, never forever."""
         if self._closed:
             return
-        self._closing = True
-        self.start()
-        self._wake.set()
-        assert self._task is not None
-        _, pending = await asyncio.wait({self._task}, timeout=self.close_timeout)
-        if pending:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if not await self._finish():
             self.last_error = f"shutdown timed out after {self.close_timeout}s"
-        self._closed = True
         leftovers = [*self._in_flight, *self._queue]
         self._in_flight = ()
         self._queue.clear()
