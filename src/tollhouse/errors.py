@@ -39,6 +39,10 @@ class TollhouseError(Exception):
         """The HTTP status in `fmt`; the same in both formats unless a format has its own."""
         return self.status
 
+    def type_for(self, fmt: WireFormat) -> str:
+        """The error's type as a client of `fmt` sees it."""
+        return self.anthropic_type if fmt == "anthropic" else self.openai_type
+
     def body(self, fmt: WireFormat, request_id: str | None = None) -> bytes:
         return render_error_body(
             fmt,

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from tollhouse.tokens.estimate import text_tokens
+from tollhouse.tokens.estimate import GeneratedText
 from tollhouse.wire.anthropic_openai.usage import (
     anthropic_thinking_tokens,
     anthropic_usage_totals,
@@ -141,7 +141,7 @@ class AnthropicStreamUsage:
         self._cache_read = 0
         self._reasoning = 0
         self._output_final = False
-        self._generated: list[str] = []
+        self._generated = GeneratedText()
         self._stop_reason: str | None = None
         self._complete = False
 
@@ -149,7 +149,7 @@ class AnthropicStreamUsage:
     def usage(self) -> Usage:
         output = self._output
         if not self._output_final:
-            output = max(output, text_tokens("".join(self._generated)))
+            output = max(output, self._generated.tokens)
         return Usage(
             input_tokens=self._input,
             output_tokens=output,
@@ -199,7 +199,9 @@ class AnthropicStreamUsage:
             self._complete = True
 
     def _keep(self, *pieces: Any) -> None:
-        self._generated.extend(piece for piece in pieces if isinstance(piece, str) and piece)
+        for piece in pieces:
+            if isinstance(piece, str) and piece:
+                self._generated.add(piece)
 
     def _take(self, usage: Any, *, final: bool) -> None:
         if not isinstance(usage, Mapping):
@@ -240,7 +242,7 @@ class OpenAIStreamUsage:
     def __init__(self, *, extended_cache_retention: bool = False) -> None:
         self._extended = extended_cache_retention
         self._reported: Usage | None = None
-        self._generated: list[str] = []
+        self._generated = GeneratedText()
         self._stop_reason: str | None = None
         self._complete = False
 
@@ -248,7 +250,7 @@ class OpenAIStreamUsage:
     def usage(self) -> Usage:
         if self._reported is not None:
             return self._reported
-        return Usage(output_tokens=text_tokens("".join(self._generated)), estimated=True)
+        return Usage(output_tokens=self._generated.tokens, estimated=True)
 
     @property
     def usage_estimated(self) -> bool:
@@ -284,14 +286,14 @@ class OpenAIStreamUsage:
         if isinstance(delta, Mapping):
             for key in ("content", "refusal"):
                 if isinstance(delta.get(key), str):
-                    self._generated.append(delta[key])
+                    self._generated.add(delta[key])
             calls = delta.get("tool_calls")
             for call in calls if isinstance(calls, list) else ():
                 function = call.get("function") if isinstance(call, Mapping) else None
                 if isinstance(function, Mapping):
                     for key in ("name", "arguments"):
                         if isinstance(function.get(key), str):
-                            self._generated.append(function[key])
+                            self._generated.add(function[key])
         finish = choice.get("finish_reason")
         if isinstance(finish, str) and choice.get("index", 0) == 0:
             self._stop_reason = finish

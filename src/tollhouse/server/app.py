@@ -46,6 +46,7 @@ from tollhouse.types import Reply, WireFormat, json_reply
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
 from tollhouse.wire.body_bounds import let_others_run, parse_bounded
+from tollhouse.wire.formats import FORMATS
 
 log = logging.getLogger("tollhouse.server")
 
@@ -189,7 +190,7 @@ class GatewayApp:
         except TollhouseError as exc:
             reply = _error_reply(exc, fmt, request_id)
             if call is not None:
-                call.error_type = exc.anthropic_type if fmt == "anthropic" else exc.openai_type
+                call.error_type = exc.type_for(fmt)
         except Exception:
             log.exception(
                 "unexpected failure on %s %s (request %s)", scope["method"], path, request_id
@@ -334,7 +335,7 @@ def _error_reply(exc: TollhouseError, fmt: WireFormat, request_id: str) -> Reply
 
 
 def _identify(reply: Reply, fmt: WireFormat, request_id: str, call: Call | None) -> None:
-    reply.add_header("request-id" if fmt == "anthropic" else "x-request-id", request_id)
+    reply.add_header(FORMATS[fmt].request_id_header, request_id)
     reply.add_header("x-tollhouse-request-id", request_id)
     if call is None:
         return

@@ -46,6 +46,7 @@ from tollhouse.errors import (
 )
 from tollhouse.observability.rate_limited_log import RateLimitedLog
 from tollhouse.server.client_format import guess_format
+from tollhouse.wire.formats import FORMATS
 
 log = logging.getLogger("tollhouse.server")
 
@@ -355,8 +356,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             STATUS_LINE[error.status_for(fmt)],
             b"content-type: application/json\r\n",
             b"content-length: %d\r\n" % len(body),
-            b"%s: %s\r\n"
-            % (b"request-id" if fmt == "anthropic" else b"x-request-id", request_id.encode()),
+            b"%s: %s\r\n" % (FORMATS[fmt].request_id_header.encode(), request_id.encode()),
             b"x-tollhouse-request-id: %s\r\n" % request_id.encode(),
             *(b"%s: %s\r\n" % (n.encode(), v.encode()) for n, v in error.headers.items()),
             b"connection: close\r\n\r\n",

@@ -20,9 +20,29 @@ TOOL_OVERHEAD = 8
 
 
 def text_tokens(text: str) -> int:
-    if not text:
-        return 0
-    return max(1, (len(text.encode()) + 3) // 4)
+    return _bytes_tokens(len(text.encode())) if text else 0
+
+
+def _bytes_tokens(size: int) -> int:
+    return max(1, (size + 3) // 4) if size else 0
+
+
+class GeneratedText:
+    """Text generated so far, counted by the rule of `text_tokens` without being kept, so
+    that a stream's output estimate costs a counter however long the stream runs.
+    `tokens` equals `text_tokens` of all the pieces added, joined."""
+
+    __slots__ = ("_size",)
+
+    def __init__(self) -> None:
+        self._size = 0
+
+    def add(self, piece: str) -> None:
+        self._size += len(piece.encode())
+
+    @property
+    def tokens(self) -> int:
+        return _bytes_tokens(self._size)
 
 
 def content_tokens(content: Any) -> int:

@@ -70,6 +70,9 @@ class Format(ABC):
     # an error event alone (see `stages/dispatch/stream_markers.py`).
     accounting_markers: tuple[bytes, ...]
     error_marker: bytes
+    # The response header that carries the gateway's request id, where this format's SDK
+    # reads it (`_request_id` on its answers and errors).
+    request_id_header: str
     # Client headers that carry meaning for an upstream of this format. Credentials are never
     # among them: the provider adapter adds the server's own.
     passthrough_headers: tuple[str, ...]
@@ -154,6 +157,7 @@ class AnthropicFormat(Format):
     name: WireFormat = "anthropic"
     accounting_markers = (b"event: message_start", b"event: message_delta", b"event: error")
     error_marker = b"event: error"
+    request_id_header = "request-id"
     passthrough_headers = ("anthropic-version", "anthropic-beta")
     upstream_paths: Mapping[str, str] = {
         "messages": "/v1/messages",
@@ -246,6 +250,7 @@ class OpenAIFormat(Format):
         b'"error"',
     )
     error_marker = b'"error"'
+    request_id_header = "x-request-id"
     passthrough_headers = ()
     upstream_paths: Mapping[str, str] = {
         "chat_completions": "/chat/completions",

@@ -110,3 +110,49 @@ def test_a_crlf_stream_is_committed_at_its_first_content_not_held_whole() -> Non
     assert held.endswith(b"\r\n\r\n")
     assert b"content_block_delta" in held
     assert b"message_stop" not in held
+
+
+def test_a_long_stream_without_usage_is_estimated_in_bounded_memory() -> None:
+    import tracemalloc
+
+    from tollhouse.tokens.estimate import text_tokens
+
+    head = STREAM[: STREAM.index(b"event: content_block_delta")]
+    piece = "word " * 40
+    delta = (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        b'"delta":{"type":"text_delta","text":"' + piece.encode() + b'"}}\n\n'
+    )
+    deltas = 40_000  # about 10 MB of events, cut before the usage arrives
+    call = Call(
+        client_format="anthropic",
+        endpoint="messages",
+        body={"model": "m", "max_tokens": 100, "stream": True, "messages": []},
+        raw_body=b"",
+        headers={},
+    )
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield head
+        for _ in range(deltas):
+            yield delta
+
+    async def run() -> int:
+        relayed = 0
+        async for chunk in relay_stream(call, FakeResponse(), ANTHROPIC, chunks(), b""):
+            relayed += len(chunk)
+        return relayed
+
+    tracemalloc.start()
+    try:
+        relayed = asyncio.run(run())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert relayed == len(head) + deltas * len(delta)
+    assert peak < relayed / 4  # the stream is not held whole
+    assert call.usage is not None
+    assert call.usage.estimated
+    first_text = str(MESSAGE["content"][0]["text"])  # type: ignore[index]
+    assert call.usage.output_tokens >= text_tokens(piece * deltas)
+    assert call.usage.output_tokens <= text_tokens(first_text + piece * deltas)

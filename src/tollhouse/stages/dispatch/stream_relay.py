@@ -45,7 +45,7 @@ async def relay_stream(
     `refuse_truncated`: the route refuses cut answers (see `stages.check.truncation`)."""
     observer = upstream.stream_usage()
     translator: StreamTranslator | None = None
-    kept: list[bytes] = []
+    kept = _Unparsed(upstream)
     source = _prepend(first_chunk, chunks)
     try:
         if upstream.name != call.client_format:
@@ -79,13 +79,9 @@ async def relay_stream(
         if translator is not None:
             _account_translated(call, translator)
         else:
-            if observer.usage_estimated and kept:
+            if observer.usage_estimated:
                 # Rare path: the stream ended without its usage; estimate from its content.
-                observer = upstream.stream_usage()
-                late = SSEParser()
-                for run in kept:
-                    for event in late.feed(run):
-                        observer.feed(event)
+                observer = kept.observer() or observer
             note_stream(call, observer.usage, observer.stop_reason, upstream.name)
         await response.aclose()
 
@@ -97,6 +93,49 @@ def _account_translated(call: Call, translator: StreamTranslator) -> None:
     note_stream(call, usage, translator.stop_reason, "anthropic")
 
 
+# Bytes of relayed events held unparsed before they are parsed and let go.
+_UNPARSED_BOUND = 1 << 20
+
+
+class _Unparsed:
+    """The runs of events a same-format relay passed on without parsing, for an estimate of
+    the output should the stream never report its usage. Kept by reference up to
+    `_UNPARSED_BOUND` bytes, then parsed into an observer of their own and let go: a stream
+    holds a bounded buffer and a count, however long it runs, and a short one (nearly all)
+    is never parsed twice."""
+
+    __slots__ = ("_fmt", "_observer", "_parser", "_runs", "_size")
+
+    def __init__(self, fmt: Format) -> None:
+        self._fmt = fmt
+        self._runs: list[bytes] = []
+        self._size = 0
+        self._observer: StreamUsage | None = None
+        self._parser: SSEParser | None = None
+
+    def add(self, run: bytes) -> None:
+        self._runs.append(run)
+        self._size += len(run)
+        if self._size > _UNPARSED_BOUND:
+            self._fold()
+
+    def observer(self) -> StreamUsage | None:
+        """An observer that has seen every run added, or None when none was."""
+        if self._runs:
+            self._fold()
+        return self._observer
+
+    def _fold(self) -> None:
+        if self._observer is None or self._parser is None:
+            self._observer = self._fmt.stream_usage()
+            self._parser = SSEParser()
+        for run in self._runs:
+            for event in self._parser.feed(run):
+                self._observer.feed(event)
+        self._runs.clear()
+        self._size = 0
+
+
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     if first:
         yield first
@@ -105,11 +144,11 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
 
 
 async def _observed(
-    chunks: AsyncIterator[bytes], observer: StreamUsage, fmt: Format, kept: list[bytes]
+    chunks: AsyncIterator[bytes], observer: StreamUsage, fmt: Format, kept: _Unparsed
 ) -> AsyncIterator[bytes]:
     """Pass chunks through untouched; parse only the runs of events that hold usage, a stop
-    reason or an error (found by byte markers), and keep the others by reference in `kept`
-    so that a stream which never reports its usage can still be estimated at the end."""
+    reason or an error (found by byte markers), and hand every run to `kept` so that a
+    stream which never reports its usage can still be estimated at the end."""
     parser = SSEParser()
     pending = b""
     for_parser = False
@@ -125,7 +164,7 @@ async def _observed(
             cut = complete_events(data)
             if cut:
                 ready, pending = data[:cut], data[cut:]
-                kept.append(ready)
+                kept.add(ready)
                 marked = accounting_events(ready, fmt)
                 if marked:
                     for event in parser.feed(marked):
@@ -136,7 +175,7 @@ async def _observed(
 
 
 async def _without_usage_chunk(
-    chunks: AsyncIterator[bytes], observer: StreamUsage, kept: list[bytes]
+    chunks: AsyncIterator[bytes], observer: StreamUsage, kept: _Unparsed
 ) -> AsyncIterator[bytes]:
     """As `_observed`, for an OpenAI stream whose usage chunk the gateway asked for on its
     own account: runs of complete events are relayed, and the usage chunk is cut out of the
@@ -153,7 +192,7 @@ async def _without_usage_chunk(
             continue
         ready, pending = data[:cut], data[cut:]
         if not holds_accounting(ready, OPENAI):
-            kept.append(ready)
+            kept.add(ready)
             yield ready
             continue
         out: list[bytes] = []

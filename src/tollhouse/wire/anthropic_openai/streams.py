@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from tollhouse.errors import UpstreamError
-from tollhouse.tokens.estimate import text_tokens
+from tollhouse.tokens.estimate import GeneratedText
 from tollhouse.wire.sse import SSEEvent, frame_event, frame_json
 
 from .errors import translate_stream_error
@@ -76,7 +76,7 @@ class AnthropicToOpenAIStream:
         self._reported = dict.fromkeys(_USAGE_KEYS, 0)
         self._output_final = False
         self._thinking_tokens: int | None = None
-        self._generated: list[str] = []
+        self._generated = GeneratedText()
         self._tool_index_by_block: dict[int, int] = {}
         self._closed = False
 
@@ -89,7 +89,7 @@ class AnthropicToOpenAIStream:
     def usage(self) -> dict[str, int]:
         usage = dict(self._reported)
         if not self._output_final:
-            estimate = text_tokens("".join(self._generated))
+            estimate = self._generated.tokens
             usage["output_tokens"] = max(usage["output_tokens"], estimate)
         return usage
 
@@ -130,7 +130,7 @@ class AnthropicToOpenAIStream:
     def _block_start(self, index: int, block: dict[str, Any]) -> list[bytes]:
         kind = block.get("type")
         if kind == "text" and block.get("text"):
-            self._generated.append(block["text"])
+            self._generated.add(block["text"])
             return [self._chunk({"content": block["text"]})]
         if kind == "tool_use":
             tool_index = len(self._tool_index_by_block)
@@ -148,18 +148,18 @@ class AnthropicToOpenAIStream:
         kind = delta.get("type")
         if kind == "text_delta":
             text = delta.get("text") or ""
-            self._generated.append(text)
+            self._generated.add(text)
             return [self._chunk({"content": text})] if text else []
         if kind == "input_json_delta":
             fragment = delta.get("partial_json") or ""
             tool_index = self._tool_index_by_block.get(index)
             if tool_index is None or not fragment:
                 return []
-            self._generated.append(fragment)
+            self._generated.add(fragment)
             call = {"index": tool_index, "function": {"arguments": fragment}}
             return [self._chunk({"tool_calls": [call]})]
         if kind == "thinking_delta":
-            self._generated.append(delta.get("thinking") or "")
+            self._generated.add(delta.get("thinking") or "")
         return []
 
     def _message_delta(self, doc: dict[str, Any]) -> list[bytes]:
@@ -212,7 +212,7 @@ class OpenAIToAnthropicStream:
         self._input_estimate = input_tokens_estimate
         self._reported: dict[str, int] | None = None
         self._thinking_tokens: int | None = None
-        self._generated: list[str] = []
+        self._generated = GeneratedText()
         self._started = False
         self._finish_seen = False
         self._refused = False
@@ -234,7 +234,7 @@ class OpenAIToAnthropicStream:
             return dict(self._reported)
         return {
             "input_tokens": self._input_estimate,
-            "output_tokens": text_tokens("".join(self._generated)),
+            "output_tokens": self._generated.tokens,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
         }
@@ -301,7 +301,7 @@ class OpenAIToAnthropicStream:
             if not self._open_is_text:
                 out += self._open({"type": "text", "text": ""})
                 self._open_is_text = True
-            self._generated.append(text)
+            self._generated.add(text)
             out.append(self._block_delta({"type": "text_delta", "text": text}))
         for call in delta.get("tool_calls") or []:
             out += self._tool_call_delta(call)
@@ -326,7 +326,7 @@ class OpenAIToAnthropicStream:
             self._block_by_tool[key] = self._block_count - 1
         fragment = function.get("arguments")
         if fragment:
-            self._generated.append(fragment)
+            self._generated.add(fragment)
             delta = {"type": "input_json_delta", "partial_json": fragment}
             out.append(self._block_delta(delta, self._block_by_tool[key]))
         return out
