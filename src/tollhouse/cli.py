@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tollhouse.commands import keys as keys_command
 from tollhouse.commands import logs as logs_command
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = getattr(args, "run", None)
     try:
         if run is not None:
-            return int(run(args))
+            return _run_command(run, args)
         if args.command == "serve":
             return _serve(args)
         if args.command == "simulate":
@@ -64,6 +64,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"tollhouse: config error: {exc}", file=sys.stderr)
         return 2
+
+
+def _run_command(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    try:
+        return int(run(args))
+    except BrokenPipeError:
+        # The reader went away (`tollhouse logs --json | head`): stop quietly, with stdout
+        # pointed at /dev/null so the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _check_config(path: str) -> int:

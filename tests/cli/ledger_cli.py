@@ -24,6 +24,18 @@ class Ledger:
     options: list[str]  # the CLI options that select it
     new_store: Callable[[], LedgerStore]
 
+    def create(self) -> None:
+        """An empty ledger: its store opened once (the schema made) and closed."""
+
+        async def open_and_close() -> None:
+            store = self.new_store()
+            try:
+                await store.open()
+            finally:
+                await store.aclose()
+
+        asyncio.run(open_and_close())
+
     def fill(self, records: Sequence[CallRecord]) -> None:
         async def write() -> None:
             store = self.new_store()

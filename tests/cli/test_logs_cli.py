@@ -3,10 +3,12 @@ wiring `commands.logs.register` gives it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -130,6 +132,7 @@ def test_json_prints_every_field_one_object_per_line(
 
 
 def test_an_empty_ledger_prints_nothing(ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
+    ledger.create()
     assert run_cli(["logs", *ledger.options]) == 0
     assert capsys.readouterr().out == ""
 
@@ -149,28 +152,40 @@ sys.exit(args.run(args))
 """
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def following(
+    path: Path, *options: str, sigint_ignored: bool = False
+) -> Iterator[subprocess.Popen[str]]:
+    """`logs --follow` on the SQLite ledger at `path`, as its own process (started as
+    `nohup` would, with SIGINT ignored, if asked); never outlives the test."""
+    command = [sys.executable, "-c", FOLLOW, "logs", "--sqlite", str(path), "--follow"]
+    follower = subprocess.Popen(
+        [*command, *options, "--poll-interval", "0.05"],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ignore_sigint if sigint_ignored else None,
+    )
+    try:
+        yield follower
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+        assert follower.stdout is not None
+        follower.stdout.close()
+
+
 def test_follow_prints_new_calls_as_they_arrive_until_ctrl_c(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     ledger = Ledger([], lambda: SQLiteLedgerStore(path))
     now = datetime.now(UTC)
     ledger.fill([record(1, ts=now - timedelta(minutes=1))])
-    follower = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            FOLLOW,
-            "logs",
-            "--sqlite",
-            str(path),
-            "--follow",
-            "--poll-interval",
-            "0.05",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert follower.stdout is not None
-    try:
+    with following(path) as follower:
+        assert follower.stdout is not None
         assert follower.stdout.readline().split() == HEADER
         assert follower.stdout.readline().split()[2] == "req_0001"
         same_instant = now + timedelta(seconds=1)
@@ -179,7 +194,6 @@ def test_follow_prints_new_calls_as_they_arrive_until_ctrl_c(tmp_path: Path) -> 
         assert arrived == {"req_0002", "req_0003"}
         ledger.fill([record(4, ts=same_instant)])  # same instant, written later
         assert follower.stdout.readline().split()[2] == "req_0004"
-    finally:
         follower.send_signal(signal.SIGINT)
         assert follower.wait(timeout=10) == 0
 
@@ -188,28 +202,25 @@ def test_follow_starts_from_since_when_nothing_matched_yet(tmp_path: Path) -> No
     path = tmp_path / "ledger.db"
     ledger = Ledger([], lambda: SQLiteLedgerStore(path))
     ledger.fill([record(1, ts=DAY)])
-    follower = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            FOLLOW,
-            "logs",
-            "--sqlite",
-            str(path),
-            "--follow",
-            "--json",
-            "--user",
-            "ann",
-            "--poll-interval",
-            "0.05",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert follower.stdout is not None
-    try:
+    with following(path, "--json", "--user", "ann") as follower:
+        assert follower.stdout is not None
         ledger.fill([record(2, end_user="ann", ts=datetime.now(UTC) + timedelta(seconds=1))])
         assert json.loads(follower.stdout.readline())["request_id"] == "req_0002"
-    finally:
         follower.send_signal(signal.SIGINT)
+        assert follower.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_follow_started_with_sigint_ignored_still_stops_on_ctrl_c_and_sigterm(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    # Under `nohup` or as a shell's background job a process starts with SIGINT ignored:
+    # --follow then polled forever, and these tests left it behind.
+    path = tmp_path / "ledger.db"
+    Ledger([], lambda: SQLiteLedgerStore(path)).fill([record(1, ts=datetime.now(UTC))])
+    with following(path, sigint_ignored=True) as follower:
+        assert follower.stdout is not None
+        assert follower.stdout.readline().split() == HEADER
+        assert follower.stdout.readline().split()[2] == "req_0001"
+        follower.send_signal(stop)
         assert follower.wait(timeout=10) == 0

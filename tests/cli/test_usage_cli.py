@@ -133,6 +133,7 @@ def test_a_relative_since_counts_back_from_now(
 
 
 def test_a_period_without_calls_says_so(ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
+    ledger.create()
     assert run_cli(["usage", *ledger.options, *ONE_DAY]) == 0
     assert capsys.readouterr().out.strip().endswith(": no calls")
 

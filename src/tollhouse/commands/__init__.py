@@ -11,14 +11,18 @@ store comes from `--sqlite PATH` or `--postgres CONNINFO` when given, else from 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import sqlite3
 from collections.abc import Container, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
 
+import psycopg
+
 from tollhouse.config import ConfigError, load_config
 from tollhouse.config.model import LedgerConfig
-from tollhouse.ports.ledger.base import LedgerStore
+from tollhouse.ports.ledger.base import LedgerStore, LedgerUnavailable
 from tollhouse.ports.ledger.from_config import store_from_config
 from tollhouse.ports.ledger.postgres import PostgresLedgerStore
 from tollhouse.ports.ledger.sqlite import SQLiteLedgerStore
@@ -40,20 +44,35 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--postgres", metavar="CONNINFO", help="read this PostgreSQL ledger")
 
 
+# What reading a ledger fails with when the store itself is unusable (unreachable server,
+# a file that is no database): reported as one line, like a `CommandError`.
+STORE_ERRORS = (LedgerUnavailable, sqlite3.Error, psycopg.Error)
+
+
 def store_of(args: argparse.Namespace) -> LedgerStore:
-    """The (unopened) ledger store the command's options name."""
+    """The (unopened) ledger store the command's options name. A SQLite file that does not
+    exist is an error, not an empty ledger: these commands only read, and opening the store
+    would create the file (a mistyped path would then report "no calls")."""
     if args.sqlite:
-        return SQLiteLedgerStore(args.sqlite)
-    if args.postgres:
-        return PostgresLedgerStore(args.postgres)
-    try:
-        config = load_config(args.config).ledger if args.config else LedgerConfig()
-        store = store_from_config(config)
-    except (ConfigError, ValueError) as error:
-        raise CommandError(f"config error: {error}") from error
+        store: LedgerStore | None = SQLiteLedgerStore(args.sqlite)
+    elif args.postgres:
+        store = PostgresLedgerStore(args.postgres)
+    else:
+        try:
+            config = load_config(args.config).ledger if args.config else LedgerConfig()
+            store = store_from_config(config)
+        except (ConfigError, ValueError) as error:
+            raise CommandError(f"config error: {error}") from error
     if store is None:
         raise CommandError("the ledger is off in this config (ledger.backend: off)")
+    if isinstance(store, SQLiteLedgerStore) and not os.path.exists(store.path):
+        raise CommandError(f"no ledger at {os.fspath(store.path)}: the file does not exist")
     return store
+
+
+def store_failure(error: BaseException) -> str:
+    """One line saying why the ledger could not be read."""
+    return "cannot read the ledger: " + " ".join(str(error).split())
 
 
 def parse_time(text: str, *, now: datetime, option: str) -> datetime:

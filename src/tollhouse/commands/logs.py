@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,10 +16,12 @@ from typing import Any
 import msgspec
 
 from tollhouse.commands import (
+    STORE_ERRORS,
     CommandError,
     Subparsers,
     add_store_options,
     parse_time,
+    store_failure,
     store_of,
     table,
 )
@@ -54,11 +57,19 @@ def run(args: argparse.Namespace) -> int:
     if args.n < 0:
         print("tollhouse logs: -n: must be >= 0", file=sys.stderr)
         return 2
+    if args.follow:
+        # Ctrl-C (or SIGTERM) ends --follow, even in a process started with SIGINT ignored
+        # (`nohup`, a shell's background job), where it would otherwise poll forever.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         asyncio.run(_logs(args, _printer(args.json)))
     except CommandError as error:
         print(f"tollhouse logs: {error}", file=sys.stderr)
         return 2
+    except STORE_ERRORS as error:
+        print(f"tollhouse logs: {store_failure(error)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         pass  # the way out of --follow
     return 0

@@ -16,10 +16,12 @@ from decimal import Decimal
 from typing import Any
 
 from tollhouse.commands import (
+    STORE_ERRORS,
     CommandError,
     Subparsers,
     add_store_options,
     parse_time,
+    store_failure,
     store_of,
     table,
 )
@@ -62,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     except CommandError as error:
         print(f"tollhouse usage: {error}", file=sys.stderr)
         return 2
+    except STORE_ERRORS as error:
+        print(f"tollhouse usage: {store_failure(error)}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(report, indent=2))
     else:
