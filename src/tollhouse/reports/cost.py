@@ -26,6 +26,7 @@ from typing import Any
 
 from tollhouse.ports.ledger.base import LedgerStore, UsageRow
 from tollhouse.reports import params as p
+from tollhouse.reports.buckets import bucketed_report
 
 _DEFAULT_LIMIT, _MAX_LIMIT = 7, 31
 _ALWAYS_NULL = ("workspace_id", "description")
@@ -48,29 +49,9 @@ async def cost_report(
     by_description = "description" in names
     if by_description and "model" not in grouped:
         grouped.append("model")
-    rows = await store.aggregate(
-        since=window.since,
-        until=window.until,
-        bucket_width=width,
-        group_by=[p.DIMENSIONS[name] for name in grouped],
-        filters=allowed,
+    return await bucketed_report(
+        store, window, width, grouped, allowed, lambda row: _result(row, grouped, by_description)
     )
-    by_bucket: dict[datetime, list[dict[str, Any]]] = {start: [] for start in window.buckets}
-    for row in rows:
-        if row.bucket in by_bucket:
-            by_bucket[row.bucket].append(_result(row, grouped, by_description))
-    return {
-        "data": [
-            {
-                "starting_at": p.rfc3339(start),
-                "ending_at": p.rfc3339(window.bucket_end(start)),
-                "results": results,
-            }
-            for start, results in by_bucket.items()
-        ],
-        "has_more": window.next_page is not None,
-        "next_page": window.next_page,
-    }
 
 
 def cents(dollars: Decimal) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 from tollhouse.ports.ledger.base import LedgerStore, UsageRow
 from tollhouse.reports import params as p
+from tollhouse.reports.buckets import bucketed_report
 
 _WIDTH_LIMITS = {"1m": (60, 1440), "1h": (24, 168), "1d": (7, 31)}  # (default, maximum)
 _ALWAYS_NULL = ("workspace_id", "service_tier", "context_window")
@@ -42,29 +43,9 @@ async def usage_report(
     allowed = p.filters(params)
     window = p.window(params, width, page_size, now or datetime.now(UTC))
     grouped = [name for name in names if name in p.DIMENSIONS]
-    rows = await store.aggregate(
-        since=window.since,
-        until=window.until,
-        bucket_width=width,
-        group_by=[p.DIMENSIONS[name] for name in grouped],
-        filters=allowed,
+    return await bucketed_report(
+        store, window, width, grouped, allowed, lambda row: _result(row, grouped)
     )
-    by_bucket: dict[datetime, list[dict[str, Any]]] = {start: [] for start in window.buckets}
-    for row in rows:
-        if row.bucket in by_bucket:
-            by_bucket[row.bucket].append(_result(row, grouped))
-    return {
-        "data": [
-            {
-                "starting_at": p.rfc3339(start),
-                "ending_at": p.rfc3339(window.bucket_end(start)),
-                "results": results,
-            }
-            for start, results in by_bucket.items()
-        ],
-        "has_more": window.next_page is not None,
-        "next_page": window.next_page,
-    }
 
 
 def _result(row: UsageRow, grouped: list[str]) -> dict[str, Any]:

@@ -8,12 +8,9 @@ rotating the same key at once can't both win.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import os
-import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -29,7 +26,7 @@ from tollhouse.ports.keys.record import (
     updated,
 )
 from tollhouse.ports.keys.rows import COLUMNS, decode_row, encode_row
-from tollhouse.ports.sqlite_connection import open_sqlite
+from tollhouse.ports.sqlite_connection import SQLiteThread
 
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM gateway_keys"
 _INSERT = (
@@ -50,10 +47,15 @@ class SQLiteKeyStore:
         self, path: str | os.PathLike[str] = "tollhouse.db", *, busy_timeout: float = 5.0
     ) -> None:
         self.path = path
-        self.busy_timeout = busy_timeout
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keys-sqlite")
-        self._conn: sqlite3.Connection | None = None
-        self._closed = False
+        self._db = SQLiteThread(
+            path,
+            busy_timeout,
+            migrate_keys_sqlite,
+            what="key store",
+            unavailable=KeyStoreUnavailable,
+        )
+        self._run = self._db.run
+        self._connection = self._db.connection
 
     async def open(self) -> None:
         await self._run(self._connection)
@@ -99,27 +101,9 @@ class SQLiteKeyStore:
         return await self._run(self._change, key_id, lambda record: updated(record, changes))
 
     async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._disconnect)
-        self._executor.shutdown(wait=False)
-
-    async def _run(self, job: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            raise RuntimeError("the key store is closed")
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, job, *args)
-        except sqlite3.OperationalError as error:  # locked, disk full, read-only, I/O
-            raise KeyStoreUnavailable(str(error)) from error
+        await self._db.aclose()
 
     # Everything below runs on the store's own thread.
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = open_sqlite(self.path, self.busy_timeout, migrate_keys_sqlite)
-        return self._conn
 
     def _insert(self, record: KeyRecord) -> None:
         self._connection().execute(_INSERT, encode_row(record, _encode_time))
@@ -147,11 +131,6 @@ class SQLiteKeyStore:
                 conn.execute("ROLLBACK")
             raise
         return new
-
-    def _disconnect(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
 
 
 def _now() -> datetime:

@@ -15,12 +15,10 @@ that disagrees with itself by a cent can't be reconciled with an invoice.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Context, Decimal, Inexact
 from typing import Any, TypeVar
@@ -38,7 +36,7 @@ from tollhouse.ports.ledger.base import (
 )
 from tollhouse.ports.ledger.migrations import migrate_sqlite
 from tollhouse.ports.ledger.record import CallRecord
-from tollhouse.ports.sqlite_connection import open_sqlite
+from tollhouse.ports.sqlite_connection import SQLiteThread
 
 _FIELDS = CallRecord.__struct_fields__
 _COLUMNS = ", ".join(_FIELDS)
@@ -97,10 +95,17 @@ class SQLiteLedgerStore:
         self, path: str | os.PathLike[str] = "tollhouse.db", *, busy_timeout: float = 5.0
     ) -> None:
         self.path = path
-        self.busy_timeout = busy_timeout
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-sqlite")
-        self._conn: sqlite3.Connection | None = None
-        self._closed = False
+        self._db = SQLiteThread(
+            path,
+            busy_timeout,
+            _prepare,
+            what="ledger store",
+            unavailable=LedgerUnavailable,
+            rejected_errors=_REJECTED,
+            rejected=LedgerRejected,
+        )
+        self._run = self._db.run
+        self._connection = self._db.connection
 
     async def open(self) -> None:
         await self._run(self._connection)
@@ -170,29 +175,9 @@ class SQLiteLedgerStore:
         )
 
     async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._disconnect)
-        self._executor.shutdown(wait=False)
-
-    async def _run(self, job: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            raise RuntimeError("the ledger store is closed")
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, job, *args)
-        except _REJECTED as error:
-            raise LedgerRejected(str(error)) from error
-        except sqlite3.OperationalError as error:  # locked, disk full, read-only, I/O
-            raise LedgerUnavailable(str(error)) from error
+        await self._db.aclose()
 
     # Everything below runs on the store's own thread.
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = open_sqlite(self.path, self.busy_timeout, _prepare)
-        return self._conn
 
     def _insert(self, records: Sequence[CallRecord]) -> None:
         # Rows with the same empty columns go in together, in their order of arrival.
@@ -224,11 +209,6 @@ class SQLiteLedgerStore:
 
     def _select(self, sql: str, params: list[Any]) -> list[CallRecord]:
         return [_record(row) for row in self._connection().execute(sql, params)]
-
-    def _disconnect(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
 
 
 class _DecimalSum:
