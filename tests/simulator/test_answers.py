@@ -96,7 +96,7 @@ def test_truncation_keeps_whole_characters_and_exact_token_counts() -> None:
 
 def test_stream_pieces_rejoin_to_the_text() -> None:
     text = generate_text(random.Random(1), 200)
-    pieces = stream_pieces(text)
+    pieces = list(stream_pieces(text))
     assert "".join(pieces) == text
     assert all(0 < text_tokens(p) <= 12 for p in pieces)
 

@@ -9,6 +9,7 @@ Blocks come in the order thinking (deltas, then its `signature_delta`), text, to
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,28 +98,26 @@ def _blocks(answer: Answer) -> list[dict[str, Any]]:
 
 def stream_events(
     message_id: str, model: str, answer: Answer, usage: AnthropicUsage
-) -> list[StreamEvent]:
-    events = [_event("message_start", _message_start(message_id, model, usage))]
+) -> Iterator[StreamEvent]:
+    """The stream's events, each framed only when it is asked for."""
+    yield _event("message_start", _message_start(message_id, model, usage))
     for index, block in enumerate(_blocks(answer)):
-        events.append(_event("content_block_start", _block_start(index, block)))
+        yield _event("content_block_start", _block_start(index, block))
         if index == 0:
-            events.append(_event("ping", {"type": "ping"}))
-        events.extend(_block_deltas(index, block, answer))
-        events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+            yield _event("ping", {"type": "ping"})
+        yield from _block_deltas(index, block, answer)
+        yield _event("content_block_stop", {"type": "content_block_stop", "index": index})
     final_usage = usage.doc(answer.output_tokens)
     del final_usage["cache_creation"], final_usage["service_tier"]
-    events.append(
-        _event(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": answer.stop_reason, "stop_sequence": answer.stop_sequence},
-                "usage": final_usage,
-            },
-        )
+    yield _event(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": answer.stop_reason, "stop_sequence": answer.stop_sequence},
+            "usage": final_usage,
+        },
     )
-    events.append(_event("message_stop", {"type": "message_stop"}))
-    return events
+    yield _event("message_stop", {"type": "message_stop"})
 
 
 def _block_start(index: int, block: dict[str, Any]) -> dict[str, Any]:
@@ -132,29 +131,21 @@ def _block_start(index: int, block: dict[str, Any]) -> dict[str, Any]:
     return {"type": "content_block_start", "index": index, "content_block": empty}
 
 
-def _block_deltas(index: int, block: dict[str, Any], answer: Answer) -> list[StreamEvent]:
+def _block_deltas(index: int, block: dict[str, Any], answer: Answer) -> Iterator[StreamEvent]:
     kind = block["type"]
     if kind == "thinking":
-        deltas = [
-            _delta(index, {"type": "thinking_delta", "thinking": piece}, text_tokens(piece))
-            for piece in stream_pieces(block["thinking"])
-        ]
-        deltas.append(
-            _delta(index, {"type": "signature_delta", "signature": block["signature"]}, 0)
-        )
-        return deltas
+        for piece in stream_pieces(block["thinking"]):
+            yield _delta(index, {"type": "thinking_delta", "thinking": piece}, text_tokens(piece))
+        yield _delta(index, {"type": "signature_delta", "signature": block["signature"]}, 0)
+        return
     if kind == "text":
-        return [
-            _delta(index, {"type": "text_delta", "text": piece}, text_tokens(piece))
-            for piece in stream_pieces(block["text"])
-        ]
-    call = answer.tool_calls[index - _tool_offset(answer)]
-    arguments = call.arguments
+        for piece in stream_pieces(block["text"]):
+            yield _delta(index, {"type": "text_delta", "text": piece}, text_tokens(piece))
+        return
+    arguments = answer.tool_calls[index - _tool_offset(answer)].arguments
     pieces = [""] + [arguments[i : i + _JSON_PIECE] for i in range(0, len(arguments), _JSON_PIECE)]
-    return [
-        _delta(index, {"type": "input_json_delta", "partial_json": piece}, text_tokens(piece))
-        for piece in pieces
-    ]
+    for piece in pieces:
+        yield _delta(index, {"type": "input_json_delta", "partial_json": piece}, text_tokens(piece))
 
 
 def _tool_offset(answer: Answer) -> int:

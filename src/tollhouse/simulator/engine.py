@@ -4,8 +4,9 @@ Completions wire formats, in process (`Simulator.handle`) or over HTTP (`simulat
 One call goes: route by path → fault (request header `x-simulator-fault`, else config rules)
 → validation as the real API does it → rate limits → prompt cache → the answer, decided at
 once and deterministic (`simulator.answer`) → the format's JSON body, or its event stream
-released at the configured pace. Every response carries a request id (`request-id` /
-`x-request-id`) and the format's rate-limit headers; every error body is the format's own.
+made event by event as it is released at the configured pace. Every response carries a
+request id (`request-id` / `x-request-id`) and the format's rate-limit headers; every error
+body is the format's own.
 
 Request headers read: `x-simulator-fault` (grammar in `simulator.faults`),
 `x-simulator-ttft-ms` (time to first token for this call), `anthropic-version` (picks the
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -262,7 +263,9 @@ class Simulator:
         headers = self._headers(call.fmt, call.request_id, JSON)
         return SimResponse(200, headers, body, body_reset=broken)
 
-    def _stream(self, call: _Call, events: list[StreamEvent], error_frame: bytes) -> SimResponse:
+    def _stream(
+        self, call: _Call, events: Iterable[StreamEvent], error_frame: bytes
+    ) -> SimResponse:
         brk = None
         if call.fault is not None and call.fault.is_mid_stream:
             frame = error_frame if call.fault.kind == "mid-stream-error" else None

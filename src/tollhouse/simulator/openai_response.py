@@ -8,6 +8,7 @@ and the usage (`usage: null` on the others); then `data: [DONE]`.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,7 +107,8 @@ def completion_doc(
 
 def stream_events(
     completion: Completion, answers: list[Answer], usage: OpenAIUsage, include_usage: bool
-) -> list[StreamEvent]:
+) -> Iterator[StreamEvent]:
+    """The stream's chunks, each framed only when it is asked for."""
     head = completion.head("chat.completion.chunk")
     if include_usage:
         head["usage"] = None
@@ -117,31 +119,25 @@ def stream_events(
         choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
         return StreamEvent(frame_json(None, {**head, "choices": [choice]}), tokens)
 
-    events: list[StreamEvent] = []
     for index, answer in enumerate(answers):
         first_content = "" if answer.text or not answer.tool_calls else None
-        events.append(
-            chunk(index, {"role": "assistant", "content": first_content, "refusal": None})
-        )
-        events.extend(
-            chunk(index, {"content": piece}, text_tokens(piece))
-            for piece in stream_pieces(answer.text)
-        )
+        yield chunk(index, {"role": "assistant", "content": first_content, "refusal": None})
+        for piece in stream_pieces(answer.text):
+            yield chunk(index, {"content": piece}, text_tokens(piece))
         for k, call in enumerate(answer.tool_calls):
             opening = {"index": k, "id": openai_tool_call_id(), "type": "function"}
             opening["function"] = {"name": call.name, "arguments": ""}
-            events.append(chunk(index, {"tool_calls": [opening]}))
+            yield chunk(index, {"tool_calls": [opening]})
             arguments = call.arguments
             for at in range(0, len(arguments), _ARGUMENT_PIECE):
                 piece = arguments[at : at + _ARGUMENT_PIECE]
                 fragment = {"index": k, "function": {"arguments": piece}}
-                events.append(chunk(index, {"tool_calls": [fragment]}, text_tokens(piece)))
-        events.append(chunk(index, {}, finish=FINISH_REASONS[answer.stop_reason]))
+                yield chunk(index, {"tool_calls": [fragment]}, text_tokens(piece))
+        yield chunk(index, {}, finish=FINISH_REASONS[answer.stop_reason])
     if include_usage:
         tail = {**head, "choices": [], "usage": usage.doc()}
-        events.append(StreamEvent(frame_json(None, tail), 0))
-    events.append(StreamEvent(_DONE, 0))
-    return events
+        yield StreamEvent(frame_json(None, tail), 0)
+    yield StreamEvent(_DONE, 0)
 
 
 def error_frame(message: str) -> bytes:

@@ -1,21 +1,25 @@
 """The simulator's answer behind the `UpstreamResponse` interface of `providers.base`.
 
-A whole answer is decided up front (it costs microseconds); a stream is then *released*
-event by event at the configured pace: the first token after the time to first token, each
-later delta after its tokens / tokens_per_second. Unpaced events are handed over together
-in one chunk, since nobody waits between them. A mid-stream fault cuts the stream after a
-number of events, with the format's error event or a broken connection
-(`UpstreamConnectionError`).
+A whole answer is decided up front (it costs microseconds); a stream's events are then made
+one by one as they are *released*, at the configured pace: the first token after the time to
+first token, each later delta after its tokens / tokens_per_second. So a very long streamed
+answer sends its first bytes at once, and never holds more than a chunk of its events.
+Unpaced events are handed over together, in chunks of up to `_CHUNK_BYTES`, since nobody
+waits between them. A mid-stream fault cuts the stream after a number of events, with the
+format's error event or a broken connection (`UpstreamConnectionError`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from tollhouse.providers.base import UpstreamConnectionError
+
+# Unpaced events are joined up to this size: few sends, bounded memory.
+_CHUNK_BYTES = 64 * 1024
 
 
 class StreamEvent(NamedTuple):
@@ -41,7 +45,8 @@ class StreamBreak:
 
 
 class SimResponse:
-    """Implements `tollhouse.providers.base.UpstreamResponse`; header names are lower-case."""
+    """Implements `tollhouse.providers.base.UpstreamResponse`; header names are lower-case.
+    A stream's `events` are read once, as they are released (a body is read once too)."""
 
     __slots__ = (
         "_body",
@@ -60,7 +65,7 @@ class SimResponse:
         headers: Mapping[str, str],
         body: bytes = b"",
         *,
-        events: Sequence[StreamEvent] | None = None,
+        events: Iterable[StreamEvent] | None = None,
         pace: Pace | None = None,
         stream_break: StreamBreak | None = None,
         body_reset: bool = False,
@@ -89,11 +94,12 @@ class SimResponse:
         if self._events is None:
             yield await self.read()
             return
-        events, pace, brk = self._events, self._pace, self._break
-        stop_at = len(events) if brk is None else min(brk.after_events, len(events) - 1)
+        pace, brk = self._pace, self._break
+        events = self._events if brk is None else _before_break(self._events, brk.after_events)
         pending: list[bytes] = []
+        pending_bytes = 0
         first_token = True
-        for event in events[:stop_at]:
+        for event in events:
             if self._closed:
                 return
             if event.tokens:
@@ -104,9 +110,13 @@ class SimResponse:
                 if delay > 0:
                     if pending:
                         yield b"".join(pending)
-                        pending = []
+                        pending, pending_bytes = [], 0
                     await asyncio.sleep(delay)
             pending.append(event.frame)
+            pending_bytes += len(event.frame)
+            if pending_bytes >= _CHUNK_BYTES:
+                yield b"".join(pending)
+                pending, pending_bytes = [], 0
         if brk is not None and brk.error_frame is not None:
             pending.append(brk.error_frame)
         if pending:
@@ -116,3 +126,17 @@ class SimResponse:
 
     async def aclose(self) -> None:
         self._closed = True
+
+
+def _before_break(events: Iterable[StreamEvent], after: int) -> Iterator[StreamEvent]:
+    """The first `after` events, but never the last one: a broken stream always misses its
+    end. One event is looked ahead to know whether it is the last."""
+    ahead = iter(events)
+    previous = next(ahead, None)
+    if previous is None:
+        return
+    for sent, event in enumerate(ahead):
+        if sent >= after:
+            return
+        yield previous
+        previous = event

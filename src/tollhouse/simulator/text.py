@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -151,14 +151,13 @@ def cut_at_stop_sequence(text: str, stops: Sequence[str]) -> tuple[str, str | No
     return text[:best], found
 
 
-def stream_pieces(text: str, size: int = 12) -> list[str]:
-    """`text` cut into deltas of a few tokens each, at spaces when there are any."""
-    pieces: list[str] = []
+def stream_pieces(text: str, size: int = 12) -> Iterator[str]:
+    """`text` cut into deltas of a few tokens each, at spaces when there are any; cut as
+    they are asked for, so a long answer's stream never holds all its pieces at once."""
     start, end_of_text = 0, len(text)
     while start < end_of_text:
         end = text.find(" ", start + size)
         end = end_of_text if end < 0 else end + 1
         end = min(end, start + 4 * size)
-        pieces.append(text[start:end])
+        yield text[start:end]
         start = end
-    return pieces
