@@ -805,21 +805,24 @@ async def case_breaker_deadlines(run: Run) -> list[Row]:
             sdk.close()
 
     async def attacker_loop(client: httpx.AsyncClient) -> None:
+        shared = anthropic_body("shared")
         while not stop.is_set():
-            burst = [
-                call(
-                    client,
-                    gateway.url,
-                    attacker,
-                    anthropic_body("shared"),
-                    headers={"x-tollhouse-timeout": "0.01"},
-                )
-                for _ in range(5)
-            ]
-            answers = await asyncio.gather(*burst)
-            attacker_statuses.extend(a.status for a in answers)
+            # One kind at a time, five at once (the breaker's consecutive-failure count):
+            # deadlines said in a header, the SDK's own timeout, clients that hang up after
+            # 50 ms without saying so, and requests the upstream refuses as the client's
+            # fault (temperature 5). None of them is the upstream failing.
+            deadline = {"x-tollhouse-timeout": "0.01"}
+            for burst in (
+                [call(client, gateway.url, attacker, shared, headers=deadline) for _ in range(5)],
+                [call(client, gateway.url, attacker, shared, within=0.05) for _ in range(5)],
+                [
+                    call(client, gateway.url, attacker, anthropic_body("shared", temperature=5.0))
+                    for _ in range(5)
+                ],
+            ):
+                attacker_statuses.extend(a.status for a in await asyncio.gather(*burst))
             attacker_statuses.extend(
-                await asyncio.gather(*(asyncio.to_thread(sdk_impatient) for _ in range(2)))
+                await asyncio.gather(*(asyncio.to_thread(sdk_impatient) for _ in range(5)))
             )
             await asyncio.sleep(2.0)
 
@@ -834,14 +837,14 @@ async def case_breaker_deadlines(run: Run) -> list[Row]:
     return [
         Row(
             "Client deadlines vs breaker (#13.2)",
-            f"{seconds:g} s: attacker key sends 5 calls with `x-tollhouse-timeout: 0.01` + 2 SDK "
-            "calls "
-            "with `timeout=0.05` every 2 s; victim key: one ordinary caller on the same route "
-            "(200 ms calls, one every 0.7 s)",
+            f"{seconds:g} s: every 2 s the attacker key sends, five at once, calls with "
+            "`x-tollhouse-timeout: 0.01`, calls that hang up after 50 ms, calls the upstream "
+            "refuses (400), SDK calls with `timeout=0.05`; victim key: one ordinary caller on "
+            "the same route (200 ms calls, one every 0.7 s)",
             f"victim: {overloaded} × 529/503 of {len(victim_statuses)} "
-            f"({counts(victim_statuses)}); "
-            f"attacker: {counts(attacker_statuses)}",
-            "0 cross-tenant 529s from client deadlines",
+            f"({counts(victim_statuses)}); attacker (0: hung up, -1: the SDK gave up): "
+            f"{counts(attacker_statuses)}",
+            "0 cross-tenant 529s from client deadlines, disconnects or 4xx",
             overloaded == 0 and bool(victim_statuses),
         )
     ]
