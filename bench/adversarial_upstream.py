@@ -10,6 +10,8 @@ it was sent, and echoes the credential it received when asked to fail.
 - Upstream model `echo-key`: a whole answer is a 400 error whose message carries the key
   it was sent (`x-api-key` or the bearer token); a stream starts normally, then its error
   event (Anthropic `event: error`, OpenAI `data: {"error": ...}`) carries the key.
+  `echo-key-split`: the same, with the event carrying the key written in two parts cut in
+  the middle of the key.
 - Upstream model `firehose` (Anthropic streams): 16 MiB of text in 4 KiB deltas, written
   as fast as the gateway reads them (a client that never reads must not make the gateway
   hold them).
@@ -238,7 +240,7 @@ class Upstream:
         except ValueError:
             doc = {}
         model = str(doc.get("model", "unknown"))
-        echo = _key(headers) if model == "echo-key" else None
+        echo = _key(headers) if model in ("echo-key", "echo-key-split") else None
         anthropic = path.endswith("/messages")
         if method != "POST" or path not in ("/v1/messages", "/v1/chat/completions"):
             self._whole(writer, 404, {"error": {"type": "not_found_error", "message": path}})
@@ -253,8 +255,17 @@ class Upstream:
                 b"transfer-encoding: chunked\r\n\r\n"
             )
             for event in events:
-                writer.write(b"%x\r\n%s\r\n" % (len(event), event))
-                await writer.drain()
+                # `echo-key-split`: an event carrying the key leaves in two writes, cut in the
+                # middle of the key, so a redaction that looks at one read at a time misses it.
+                cut = event.find(echo.encode()) + len(echo) // 2 if echo else -1
+                parts = (
+                    [event[:cut], event[cut:]] if model == "echo-key-split" and cut > 0 else [event]
+                )
+                for part in parts:
+                    writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+                    await writer.drain()
+                    if len(parts) > 1:
+                        await asyncio.sleep(0.05)
             writer.write(b"0\r\n\r\n")
         elif echo is not None:
             message = f"invalid request for key {echo}"
