@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import redis
+from tests.observability.test_call_accounting import metric
 from tests.ports.counters.redis_server import private_redis_server
 from tests.stages.test_keys_limits_budgets import HI, claude, create_key, keyed_gateway
 
@@ -66,11 +67,15 @@ def test_a_key_serves_again_within_seconds_of_a_redis_stall_with_calls_in_flight
                 private.pause()  # the calls end (and settle) while Redis is stalled
                 try:
                     time.sleep(4.0)
+                    pending = metric(server.url, "tollhouse_counter_settles_pending")
                 finally:
                     private.resume()
                 assert sum(future.result(timeout=30) for future in in_flight) == CALLS
+                assert pending >= 1
             recovered = time.monotonic()
-            while live_leases() or held():
+            while (
+                live_leases() or held() or metric(server.url, "tollhouse_counter_settles_pending")
+            ):
                 assert time.monotonic() - recovered < 10, (live_leases(), held())
                 time.sleep(0.1)
             # The key serves its full concurrency again.

@@ -687,6 +687,13 @@ class Admitter:
             (([scope, every], ratio) for (scope, every), ratio in self._budget_ratios().items()),
         )
         yield gauge(
+            "tollhouse_counter_settles_pending",
+            "Settles of finished calls that failed (counter store away) and wait for their "
+            "retry; their leases and holds expire meanwhile",
+            [],
+            [([], self.store.settles_pending())],
+        )
+        yield gauge(
             "tollhouse_counters_up",
             "1 while the counter store (rate limits, budgets) answers, 0 while it fails",
             [],

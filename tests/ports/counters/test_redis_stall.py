@@ -68,11 +68,11 @@ def test_a_settle_that_fails_in_a_stall_lands_once_after_it(private_redis: Priva
                     await store.settle(
                         decision.reservation, input_tokens=1, output_tokens=1, cost_nanousd=700
                     )
-                assert store.pending_settles == 1
+                assert store.settles_pending() == 1
                 await asyncio.sleep(1.0)
             finally:
                 private_redis.resume()
-            await eventually(lambda: store.pending_settles == 0, within=5.0)
+            await eventually(lambda: store.settles_pending() == 0, within=5.0)
             assert live_leases(private_redis) == 0
             assert budget_state(private_redis) == (700, 0)
         finally:
@@ -101,8 +101,8 @@ def test_settles_queued_in_a_stall_land_in_order_and_new_ones_wait_their_turn(
                 private_redis.resume()
             # Queued behind the first, not sent ahead of it.
             await store.release(second.reservation)
-            assert store.pending_settles in (1, 2)
-            await eventually(lambda: store.pending_settles == 0, within=5.0)
+            assert store.settles_pending() in (1, 2)
+            await eventually(lambda: store.settles_pending() == 0, within=5.0)
             assert live_leases(private_redis) == 0
             assert budget_state(private_redis) == (100, 0)
         finally:

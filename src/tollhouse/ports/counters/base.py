@@ -270,6 +270,11 @@ class CounterStore:
         """`release` done in line (True), or False (then await `release`)."""
         return False
 
+    def settles_pending(self) -> int:
+        """Settles and releases that failed and wait for the store's own retry (0 from a
+        store whose settles can't fail)."""
+        return 0
+
     async def admit(self, admission: Admission, amounts: Amounts) -> Decision:
         """Check every limit, then take `amounts` from all of them or from none
         (atomically)."""

@@ -107,9 +107,7 @@ class RedisCounterStore(CounterStore):
         self._retrier: asyncio.Task[None] | None = None
         self.settles_given_up = 0
 
-    @property
-    def pending_settles(self) -> int:
-        """Settles that failed and wait for their retry."""
+    def settles_pending(self) -> int:
         return len(self._pending)
 
     async def admit(self, admission: Admission, amounts: Amounts) -> Decision:
