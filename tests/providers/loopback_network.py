@@ -31,12 +31,24 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 @contextlib.contextmanager
 def serving_on_thread(handler: Handler, ssl_context: ssl.SSLContext | None = None) -> Iterator[int]:
     """Serve `handler` on a loopback port (yielded) from a thread of its own; at the end every
-    connection it still holds is cancelled and the thread's loop closed."""
+    connection it still holds is cancelled and the thread's loop closed. A connection is
+    closed when its handler ends, however it ends (a handler writes nothing it has not
+    drained)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await handler(reader, writer)
+        except asyncio.CancelledError:
+            pass  # shut down: the task ends here (Python 3.11 logs a handler that ends cancelled)
+        finally:
+            # Not close(): over TLS it waits for the peer's goodbye, which may never come.
+            writer.transport.abort()
+
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     started = asyncio.run_coroutine_threadsafe(
-        asyncio.start_server(handler, "127.0.0.1", 0, ssl=ssl_context), loop
+        asyncio.start_server(serve, "127.0.0.1", 0, ssl=ssl_context), loop
     )
     server = started.result(timeout=5)
     try:
@@ -50,10 +62,13 @@ def serving_on_thread(handler: Handler, ssl_context: ssl.SSLContext | None = Non
 
 async def _shut(server: asyncio.Server) -> None:
     server.close()
-    others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-    for task in others:
-        task.cancel()
-    await asyncio.gather(*others, return_exceptions=True)
+    # A connection accepted as the server closes starts its handler task after a first
+    # round of cancelling: go on until no task is left, or the loop would close with it
+    # pending and the garbage collector finish its coroutine later, on a closed loop.
+    while others := [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]:
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
     await asyncio.sleep(0)  # let the closed transports report connection_lost
 
 
@@ -69,8 +84,13 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def _splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int) -> None:
+    """Pipe the connection both ways to the loopback `port`, whose connection is closed when
+    it ends, however it ends (a pipe cancelled before it ran never reaches its own close)."""
     up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
-    await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+    try:
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+    finally:
+        up_writer.transport.abort()
 
 
 @contextlib.contextmanager

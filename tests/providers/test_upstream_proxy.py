@@ -4,13 +4,17 @@ proxy's password is sent to it and nowhere else."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gc
 import logging
+import warnings
 from pathlib import Path
 
 import pytest
 import trustme
 from tests.providers.loopback_network import (
+    OK,
     answer_ok,
     assert_sdk_answers,
     call_once,
@@ -213,3 +217,33 @@ def test_sdk_calls_go_through_the_provider_proxy_setting(
             server.stop()
     assert set(proxy.targets) == {"api.anthropic.test:443"}
     assert "s3cret" not in caplog.text
+
+
+async def answer_once_then_stop_reading(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """One answer, then nothing more is read: the client's TLS close_notify is never
+    answered, so its closing handshake never completes."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    await reader.readexactly(length)
+    writer.write(OK)
+    writer.transport.pause_reading()
+    await asyncio.sleep(3600)  # the timer keeps this task alive: nothing else refers to it
+
+
+@pytest.mark.parametrize("through_proxy", [False, True], ids=["direct", "tunnel"])
+def test_closing_the_client_leaves_no_tls_socket_open_when_the_upstream_never_answers_goodbye(
+    through_proxy: bool, ca: trustme.CA, ca_file: str
+) -> None:
+    context = server_context(ca, "localhost")
+    with (
+        serving_on_thread(answer_once_then_stop_reading, context) as upstream,
+        connect_proxy({f"localhost:{upstream}": upstream}) as (_, port),
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always", ResourceWarning)
+        proxy = f"http://127.0.0.1:{port}" if through_proxy else "off"
+        assert call_once(f"https://localhost:{upstream}", ca_bundle=ca_file, proxy=proxy) == b"{}"
+        gc.collect()  # an open socket left behind is collected, with a warning, here
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []

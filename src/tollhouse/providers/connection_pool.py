@@ -145,8 +145,10 @@ class ConnectionPool:
         self._certificate_logged = now
         log.error("upstream %s: TLS certificate refused (%s); calls to it fail", where, reason)
 
-    def close(self) -> None:
-        for conn, _ in self._idle:
-            conn.close()
-        self._open -= len(self._idle)
+    async def aclose(self, grace: float = 1.0) -> None:
+        """Close the idle connections and wait until they are gone (each at most `grace`
+        seconds, see `Http1Connection.closed_within`)."""
+        idle = [conn for conn, _ in self._idle]
+        self._open -= len(idle)
         self._idle.clear()
+        await asyncio.gather(*(conn.closed_within(grace) for conn in idle))

@@ -36,6 +36,7 @@ class Http1Connection(asyncio.Protocol):
         self.closed = False
         self.served = 0
         self.reading_paused = False
+        self._gone: asyncio.Future[None] = loop.create_future()
 
     # asyncio.Protocol
 
@@ -52,6 +53,8 @@ class Http1Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if not self._gone.done():
+            self._gone.set_result(None)
         response = self._response
         if response is None or response.complete:
             return
@@ -109,6 +112,16 @@ class Http1Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+    async def closed_within(self, grace: float) -> None:
+        """Close, wait until the connection is gone, at most `grace` seconds, then abort it.
+        A closed TLS connection lingers until the peer answers its close_notify (and through
+        a proxy, so does the tunnel's socket): a loop that ended sooner would leave it open."""
+        self.close()
+        if not self._gone.done():
+            await asyncio.wait((self._gone,), timeout=grace)
+        if not self._gone.done() and self.transport is not None:
+            self.transport.abort()
 
     def _fail(self, error: Exception) -> None:
         if self._response is not None and not self._response.complete:

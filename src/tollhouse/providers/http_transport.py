@@ -102,7 +102,7 @@ class HttpTransport:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def aclose(self) -> None:
-        self._pool.close()
+        await self._pool.aclose()
 
 
 def _safe(value: str) -> bool:
