@@ -6,11 +6,14 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tollhouse.accounting import CallCost, Usage
 from tollhouse.types import AdmissionTicket, WireFormat
 from tollhouse.wire.formats import FORMATS, Format
+
+if TYPE_CHECKING:
+    from tollhouse.stages.lifecycle import LifecycleNotice
 
 Endpoint = Literal["messages", "count_tokens", "chat_completions"]
 
@@ -48,6 +51,9 @@ class Call:
     # Filled by the route stage.
     provider_name: str | None = None
     upstream_model: str | None = None
+    # Set by its lifecycle check when the model is deprecated or retired: the reply's
+    # headers and the record's note (stages/lifecycle.py).
+    lifecycle: LifecycleNotice | None = None
 
     # Filled by dispatch.
     upstream_request_id: str | None = None

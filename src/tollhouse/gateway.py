@@ -32,6 +32,7 @@ from tollhouse.stages.account import Accounting
 from tollhouse.stages.admit import Admitter
 from tollhouse.stages.auth import Authenticator
 from tollhouse.stages.dispatch import dispatch
+from tollhouse.stages.lifecycle import LifecycleCheck
 from tollhouse.stages.response_cache import ResponseCache
 from tollhouse.stages.route import RoutePlan, Router
 from tollhouse.stages.shape.policy import shape_request
@@ -62,6 +63,8 @@ class Gateway:
             models=config.models, providers=config.providers, deployments=self.router.breakers
         )
         self.metrics.add_gauges(self._live_gauges)
+        self.lifecycle = LifecycleCheck(self.router, self.catalog)
+        self.metrics.add_gauges(self.lifecycle.collect)
         self.ledger = CallLedger(config, parts.ledger_store)
         self.alerts = parts.alerts
         self.keys: KeyStore = parts.keys
@@ -123,7 +126,7 @@ class Gateway:
     async def handle(self, call: Call, key: KeyRecord | None) -> Reply:
         """Answer `call`, made with `key` (from `self.auth.identify`, None when open)."""
         self.auth.authorize(call, key)
-        plan = self.router.resolve(call.model)
+        plan = self.lifecycle.check(call, self.router.resolve(call.model))
         if call.endpoint == "count_tokens":
             if "count_tokens" not in FORMATS[plan.targets[0].provider.wire_format].upstream_paths:
                 # The upstream's format has no count endpoint: answer with the documented estimate.

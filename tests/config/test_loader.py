@@ -111,7 +111,7 @@ def test_defaults_use_the_simulator_without_provider_keys() -> None:
     config = default_config({})
     assert {p.type for p in config.providers.values()} == {"simulator"}
     assert "claude-haiku-4-5" in config.models
-    assert "gpt-4o-mini" in config.models
+    assert "gpt-5.4-mini" in config.models
 
 
 def test_defaults_leave_out_a_model_whose_retirement_date_has_passed() -> None:

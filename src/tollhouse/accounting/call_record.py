@@ -63,6 +63,8 @@ class CallRecorder:
         if call.max_tokens_clamp is not None:
             by, asked, sent = call.max_tokens_clamp
             metadata["max_tokens_clamp"] = {"by": by, "asked": asked, "sent": sent}
+        if call.lifecycle is not None:
+            metadata["lifecycle"] = call.lifecycle.record()
         if call.failures:
             metadata["failures"] = [f"{deployment}:{kind}" for deployment, kind in call.failures]
         prompt = answer = None

@@ -295,6 +295,23 @@ class Deployment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     model: str
 
 
+# What a call to a retired model gets (stages/lifecycle.py): refused with 404 before any
+# upstream, sent to the catalog's replacement instead, or relayed anyway.
+RetiredModelAction = Literal["refuse", "remap", "allow"]
+
+
+class LifecyclePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Gateway-wide: what calls to retired models get (`retired`)."""
+
+    retired: RetiredModelAction = "refuse"
+
+
+class RouteLifecyclePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A route's own `LifecyclePolicy`; an unset field takes the gateway-wide one."""
+
+    retired: RetiredModelAction | None = None
+
+
 class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The model name (or alias) clients send, mapped to its ordered deployments: the first
     serves, the others are its fallback chain, tried in order on the failure classes listed in
@@ -309,6 +326,7 @@ class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     hedge_after_ms: NonNegativeSeconds | None = None
     cache: CachePolicy = CachePolicy()
     input_limits: InputLimits | None = None
+    lifecycle: RouteLifecyclePolicy = RouteLifecyclePolicy()
 
 
 class LoggingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -354,6 +372,7 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelRoute] = {}
     catalog: CatalogOverrides = CatalogOverrides()
+    lifecycle: LifecyclePolicy = LifecyclePolicy()
     response_cache: ResponseCacheConfig = ResponseCacheConfig()
     logging: LoggingConfig = LoggingConfig()
     ledger: LedgerConfig = LedgerConfig()

@@ -347,6 +347,8 @@ def _identify(reply: Reply, fmt: WireFormat, request_id: str, call: Call | None)
             "x-tollhouse-max-tokens-clamped",
             f"sent={sent}; asked={'unset' if asked is None else asked}; by={by}",
         )
+    if call.lifecycle is not None:
+        reply.headers.extend(call.lifecycle.headers)
     if call.attempts and all(name != b"x-tollhouse-attempts" for name, _ in reply.headers):
         # Replies built by dispatch carry it already; errors raised past dispatch do not.
         reply.add_header("x-tollhouse-attempts", str(call.attempts))

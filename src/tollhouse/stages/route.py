@@ -12,6 +12,7 @@ from tollhouse.config.model import (
     DegradePolicy,
     FailureName,
     InputLimits,
+    RetiredModelAction,
     RetryPolicy,
     TimeoutsConfig,
     TruncationPolicy,
@@ -48,19 +49,17 @@ class RoutePlan:
     hedge_after: float | None
     cache: CachePolicy
     input_limits: InputLimits = NO_LIMITS
+    lifecycle: RetiredModelAction = "refuse"
 
 
 class Router:
     def __init__(self, config: GatewayConfig, providers: Mapping[str, Provider]) -> None:
         self.breakers: dict[str, CircuitBreaker] = {}
         self._plans: dict[str, RoutePlan] = {}
+        self._breaker_policy = config.reliability.breaker
         defaults = config.reliability
         for model, route in config.models.items():
-            targets = []
-            for d in route.deployments:
-                key = f"{d.provider}/{d.model}"
-                breaker = self.breakers.setdefault(key, CircuitBreaker(defaults.breaker, key))
-                targets.append(Target(providers[d.provider], d.model, breaker))
+            targets = [self.target(providers[d.provider], d.model) for d in route.deployments]
             self._plans[model] = RoutePlan(
                 model=model,
                 targets=tuple(targets),
@@ -72,7 +71,17 @@ class Router:
                 hedge_after=None if route.hedge_after_ms is None else route.hedge_after_ms / 1000,
                 cache=route.cache,
                 input_limits=tightest((config.limits.input, route.input_limits)),
+                lifecycle=route.lifecycle.retired or config.lifecycle.retired,
             )
+
+    def target(self, provider: Provider, upstream_model: str) -> Target:
+        """The deployment of `upstream_model` on `provider`, with the breaker every route
+        sending there shares."""
+        key = f"{provider.name}/{upstream_model}"
+        breaker = self.breakers.get(key)
+        if breaker is None:
+            breaker = self.breakers[key] = CircuitBreaker(self._breaker_policy, key)
+        return Target(provider, upstream_model, breaker)
 
     def resolve(self, model: str) -> RoutePlan:
         plan = self._plans.get(model)
@@ -84,6 +93,10 @@ class Router:
                 code="model_not_found",
             )
         return plan
+
+    def find(self, model: str) -> RoutePlan | None:
+        """The plan of `model`, or None when no route serves it."""
+        return self._plans.get(model)
 
     @property
     def models(self) -> list[str]:
