@@ -54,6 +54,9 @@ class Call:
     # Set by its lifecycle check when the model is deprecated or retired: the reply's
     # headers and the record's note (stages/lifecycle.py).
     lifecycle: LifecycleNotice | None = None
+    # Request parameters the gateway removed because the model serving the call refuses
+    # them (stages/shape/parameter_rules.py); stated in a reply header and the record.
+    dropped_params: tuple[str, ...] = ()
 
     # Filled by dispatch.
     upstream_request_id: str | None = None

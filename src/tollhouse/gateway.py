@@ -51,9 +51,9 @@ class Gateway:
         self.config = config
         parts = build_parts(config)
         self.providers: dict[str, Provider] = parts.providers
-        self.router = Router(config, self.providers)
-        self.started_at = int(time.time())
         self.catalog = config.catalog.apply(load_catalog())
+        self.router = Router(config, self.providers, self.catalog)
+        self.started_at = int(time.time())
         self.response_cache = ResponseCache(
             InProcessResponseStore(
                 config.response_cache.max_entries, config.response_cache.max_bytes

@@ -65,6 +65,8 @@ class CallRecorder:
             metadata["max_tokens_clamp"] = {"by": by, "asked": asked, "sent": sent}
         if call.lifecycle is not None:
             metadata["lifecycle"] = call.lifecycle.record()
+        if call.dropped_params:
+            metadata["dropped_params"] = list(call.dropped_params)
         if call.failures:
             metadata["failures"] = [f"{deployment}:{kind}" for deployment, kind in call.failures]
         prompt = answer = None

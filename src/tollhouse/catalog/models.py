@@ -126,6 +126,18 @@ class Lifecycle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             )
 
 
+class ParameterRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A request parameter the model refuses unless it is absent or at `default` (None: any
+    value is refused). `name` is the field as the client's request names it."""
+
+    name: str
+    default: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or self.name in ("model", "messages"):
+            raise ValueError(f"`name` must name an optional request parameter, got {self.name!r}")
+
+
 class CatalogModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One model: how clients name it, which wire format serves it, its limits and price.
 
@@ -144,8 +156,12 @@ class CatalogModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     lifecycle: Lifecycle = Lifecycle()
     price_source: str | None = None
     price_as_of: date | None = None
+    parameter_rules: tuple[ParameterRule, ...] = ()
 
     def __post_init__(self) -> None:
+        names = [rule.name for rule in self.parameter_rules]
+        if len(set(names)) != len(names):
+            raise ValueError(f"`parameter_rules` names a parameter twice: {names}")
         try:
             released = date.fromisoformat(self.released)
         except ValueError:

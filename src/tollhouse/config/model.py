@@ -298,18 +298,25 @@ class Deployment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 # What a call to a retired model gets (stages/lifecycle.py): refused with 404 before any
 # upstream, sent to the catalog's replacement instead, or relayed anyway.
 RetiredModelAction = Literal["refuse", "remap", "allow"]
+# What a call gets that sets a parameter its model refuses (the catalog's `parameter_rules`,
+# stages/shape/parameter_rules.py): the parameter dropped, the call refused with 400, or
+# the parameter relayed as sent.
+ParameterRuleAction = Literal["drop", "refuse", "relay"]
 
 
 class LifecyclePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Gateway-wide: what calls to retired models get (`retired`)."""
+    """Gateway-wide: what calls to retired models get (`retired`) and calls that set a
+    parameter their model refuses (`parameters`)."""
 
     retired: RetiredModelAction = "refuse"
+    parameters: ParameterRuleAction = "drop"
 
 
 class RouteLifecyclePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A route's own `LifecyclePolicy`; an unset field takes the gateway-wide one."""
 
     retired: RetiredModelAction | None = None
+    parameters: ParameterRuleAction | None = None
 
 
 class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -349,6 +349,8 @@ def _identify(reply: Reply, fmt: WireFormat, request_id: str, call: Call | None)
         )
     if call.lifecycle is not None:
         reply.headers.extend(call.lifecycle.headers)
+    if call.dropped_params:
+        reply.add_header("x-tollhouse-dropped-params", ", ".join(call.dropped_params))
     if call.attempts and all(name != b"x-tollhouse-attempts" for name, _ in reply.headers):
         # Replies built by dispatch carry it already; errors raised past dispatch do not.
         reply.add_header("x-tollhouse-attempts", str(call.attempts))

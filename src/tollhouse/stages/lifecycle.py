@@ -201,7 +201,7 @@ class LifecycleCheck:
             if served is not None:
                 return successor.id, served
         targets = tuple(
-            self._router.target(target.provider, successor.id)
+            self._router.target(target.provider, successor.id, plan.parameters)
             if target.upstream_model in (entry.id, *entry.aliases)
             else target
             for target in plan.targets

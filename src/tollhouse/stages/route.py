@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tollhouse.catalog.models import ModelCatalog, ParameterRule
 from tollhouse.config import GatewayConfig
 from tollhouse.config.model import (
     CachePolicy,
     DegradePolicy,
     FailureName,
     InputLimits,
+    ParameterRuleAction,
     RetiredModelAction,
     RetryPolicy,
     TimeoutsConfig,
@@ -25,12 +27,14 @@ from tollhouse.stages.shape.input_limits import NO_LIMITS, tightest
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One deployment: where to send, under which id, and its breaker (shared by every
-    route that uses the same provider and model)."""
+    """One deployment: where to send, under which id, its breaker (shared by every route
+    that uses the same provider and model), and the catalog's parameter rules of its model
+    that the route enforces (none when the route relays such parameters)."""
 
     provider: Provider
     upstream_model: str
     breaker: CircuitBreaker
+    parameter_rules: tuple[ParameterRule, ...] = ()
 
     @property
     def label(self) -> str:
@@ -50,16 +54,23 @@ class RoutePlan:
     cache: CachePolicy
     input_limits: InputLimits = NO_LIMITS
     lifecycle: RetiredModelAction = "refuse"
+    parameters: ParameterRuleAction = "drop"
 
 
 class Router:
-    def __init__(self, config: GatewayConfig, providers: Mapping[str, Provider]) -> None:
+    def __init__(
+        self, config: GatewayConfig, providers: Mapping[str, Provider], catalog: ModelCatalog
+    ) -> None:
         self.breakers: dict[str, CircuitBreaker] = {}
         self._plans: dict[str, RoutePlan] = {}
         self._breaker_policy = config.reliability.breaker
+        self._catalog = catalog
         defaults = config.reliability
         for model, route in config.models.items():
-            targets = [self.target(providers[d.provider], d.model) for d in route.deployments]
+            parameters = route.lifecycle.parameters or config.lifecycle.parameters
+            targets = [
+                self.target(providers[d.provider], d.model, parameters) for d in route.deployments
+            ]
             self._plans[model] = RoutePlan(
                 model=model,
                 targets=tuple(targets),
@@ -72,16 +83,21 @@ class Router:
                 cache=route.cache,
                 input_limits=tightest((config.limits.input, route.input_limits)),
                 lifecycle=route.lifecycle.retired or config.lifecycle.retired,
+                parameters=parameters,
             )
 
-    def target(self, provider: Provider, upstream_model: str) -> Target:
+    def target(
+        self, provider: Provider, upstream_model: str, parameters: ParameterRuleAction
+    ) -> Target:
         """The deployment of `upstream_model` on `provider`, with the breaker every route
-        sending there shares."""
+        sending there shares, for a route that treats refused parameters as `parameters`."""
         key = f"{provider.name}/{upstream_model}"
         breaker = self.breakers.get(key)
         if breaker is None:
             breaker = self.breakers[key] = CircuitBreaker(self._breaker_policy, key)
-        return Target(provider, upstream_model, breaker)
+        entry = self._catalog.get(upstream_model)
+        rules = () if entry is None or parameters == "relay" else entry.parameter_rules
+        return Target(provider, upstream_model, breaker, rules)
 
     def resolve(self, model: str) -> RoutePlan:
         plan = self._plans.get(model)

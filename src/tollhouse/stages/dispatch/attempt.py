@@ -70,7 +70,9 @@ async def _attempt(
     call: Call, target: Target, first_byte_timeout: float, read_idle: float | None
 ) -> Answer | Failure:
     provider = target.provider
-    request = build_upstream_request(call, provider, target.upstream_model, first_byte_timeout)
+    request = build_upstream_request(
+        call, provider, target.upstream_model, first_byte_timeout, target.parameter_rules
+    )
     request.read_idle_timeout = read_idle
     try:
         response = await provider.send(request)

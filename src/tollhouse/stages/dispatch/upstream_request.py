@@ -19,8 +19,10 @@ from typing import Any
 import orjson
 
 from tollhouse.call import Call
+from tollhouse.catalog.models import ParameterRule
 from tollhouse.errors import BadRequest, TollhouseError
 from tollhouse.providers.base import Provider, UpstreamRequest
+from tollhouse.stages.shape.parameter_rules import without_rejected
 from tollhouse.wire.formats import FORMATS, Format
 
 _SIMULATOR_PREFIX = "x-simulator-"
@@ -38,10 +40,16 @@ def _upstream_headers(
 
 
 def build_upstream_request(
-    call: Call, provider: Provider, upstream_model: str, timeout: float | None
+    call: Call,
+    provider: Provider,
+    upstream_model: str,
+    timeout: float | None,
+    parameter_rules: tuple[ParameterRule, ...] = (),
 ) -> UpstreamRequest:
+    """The request for `upstream_model` on `provider`; parameters that `parameter_rules`
+    (the deployment's, stages/shape/parameter_rules.py) refuse are left out."""
     upstream = FORMATS[provider.wire_format]
-    body = _upstream_body(call, upstream, upstream_model)
+    body = _upstream_body(call, upstream, upstream_model, parameter_rules)
     return UpstreamRequest(
         path=upstream.upstream_paths[call.endpoint],
         body=body,
@@ -51,22 +59,25 @@ def build_upstream_request(
     )
 
 
-def _upstream_body(call: Call, upstream: Format, upstream_model: str) -> bytes:
+def _upstream_body(
+    call: Call, upstream: Format, upstream_model: str, parameter_rules: tuple[ParameterRule, ...]
+) -> bytes:
+    body = without_rejected(call, parameter_rules, call.body) if parameter_rules else call.body
     if call.client_format == upstream.name:
         changes: dict[str, Any] = {}
-        if call.body.get("model") != upstream_model:
+        if body.get("model") != upstream_model:
             changes["model"] = upstream_model
-        usage_changes = upstream.usage_request_changes(call.body) if call.stream else None
+        usage_changes = upstream.usage_request_changes(body) if call.stream else None
         if usage_changes:
             # Usage is needed to price the call; the client, which did not ask for it,
             # will not see it (see stream_relay).
             changes.update(usage_changes)
             call.hide_usage_chunk = True
-        if not changes:
+        if not changes and body is call.body:
             return call.raw_body
-        return orjson.dumps({**call.body, **changes})
+        return orjson.dumps({**body, **changes})
     try:
-        doc = upstream.request_from_other(call.body, upstream_model)
+        doc = upstream.request_from_other(body, upstream_model)
     except TollhouseError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -4,10 +4,11 @@ lists them (as Starlette's `build_middleware_stack` lists its middleware)."""
 from __future__ import annotations
 
 from tollhouse.stages.shape.input_limits import InputLimitsPolicy
+from tollhouse.stages.shape.parameter_rules import ParameterRulesPolicy
 from tollhouse.stages.shape.policy import RequestPolicy
 
 
 def request_policies() -> tuple[RequestPolicy, ...]:
     """The policies every call (but `count_tokens`) passes through, first to last. A
     policy with settings of its own takes them from the gateway's config here."""
-    return (InputLimitsPolicy(),)
+    return (ParameterRulesPolicy(), InputLimitsPolicy())
