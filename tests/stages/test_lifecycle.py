@@ -16,11 +16,13 @@ import openai
 import pytest
 from tests.observability.test_call_accounting import metric
 from tests.observability.test_call_ledger import read_sqlite
-from tests.stages.test_keys_limits_budgets import HI
+from tests.stages.test_keys_limits_budgets import HI, claude, gpt
 from tests.support import IN_PROCESS_CONFIG, serve_gateway
 
 from tollhouse.config import ConfigError, parse_config
 from tollhouse.server.runner import BackgroundServer
+
+OPEN = "unused"  # the gateway requires no keys
 
 TODAY = datetime.now(UTC).date()
 
@@ -83,14 +85,6 @@ def gateway(tmp_path: Path, lifecycle_catalog: dict[str, Any], **sections: Any) 
     return serve_gateway(config)
 
 
-def claude(url: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=url, api_key="unused", max_retries=0)
-
-
-def gpt(url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
-
-
 def unix_midnight(day: str) -> int:
     return int(datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC).timestamp())
 
@@ -109,11 +103,11 @@ def test_a_deprecated_model_answers_with_deprecation_sunset_and_replacement_head
 ) -> None:
     server = gateway(tmp_path, DEPRECATED)
     try:
-        raw = claude(server.url).messages.with_raw_response.create(
+        raw = claude(server.url, OPEN).messages.with_raw_response.create(
             model="old-claude", max_tokens=20, messages=HI
         )
         raw.parse()
-        raw_gpt = gpt(server.url).chat.completions.with_raw_response.create(
+        raw_gpt = gpt(server.url, OPEN).chat.completions.with_raw_response.create(
             model="old-gpt", messages=HI
         )
         raw_gpt.parse()
@@ -149,7 +143,7 @@ def test_a_deprecated_model_is_logged_once_a_minute_per_route(
 ) -> None:
     server = gateway(tmp_path, DEPRECATED)
     try:
-        client = claude(server.url)
+        client = claude(server.url, OPEN)
         with caplog.at_level("WARNING", logger="tollhouse.lifecycle"):
             for _ in range(3):
                 client.messages.create(model="old-claude", max_tokens=5, messages=HI)
@@ -166,7 +160,7 @@ def test_a_deprecated_model_is_logged_once_a_minute_per_route(
 def test_a_model_in_good_standing_carries_no_lifecycle_headers(tmp_path: Path) -> None:
     server = gateway(tmp_path, DEPRECATED)
     try:
-        raw = claude(server.url).messages.with_raw_response.create(
+        raw = claude(server.url, OPEN).messages.with_raw_response.create(
             model="next-claude", max_tokens=5, messages=HI
         )
     finally:
@@ -186,7 +180,7 @@ def test_a_retired_model_is_refused_before_any_upstream_in_the_anthropic_format(
     server = gateway(tmp_path, RETIRED)
     try:
         with pytest.raises(anthropic.NotFoundError) as caught:
-            claude(server.url).messages.create(model="old-claude", max_tokens=5, messages=HI)
+            claude(server.url, OPEN).messages.create(model="old-claude", max_tokens=5, messages=HI)
     finally:
         server.stop()
     error = caught.value
@@ -209,7 +203,7 @@ def test_a_retired_model_is_refused_with_model_not_found_in_the_openai_format(
     server = gateway(tmp_path, RETIRED)
     try:
         with pytest.raises(openai.NotFoundError) as caught:
-            gpt(server.url).chat.completions.create(model="old-gpt", messages=HI)
+            gpt(server.url, OPEN).chat.completions.create(model="old-gpt", messages=HI)
     finally:
         server.stop()
     assert caught.value.code == "model_not_found"
@@ -220,11 +214,11 @@ def test_a_retired_model_is_refused_with_model_not_found_in_the_openai_format(
 def test_a_route_set_to_remap_sends_a_retired_model_to_its_replacement(tmp_path: Path) -> None:
     server = gateway(tmp_path, RETIRED, models=routes(lifecycle={"retired": "remap"}))
     try:
-        raw = claude(server.url).messages.with_raw_response.create(
+        raw = claude(server.url, OPEN).messages.with_raw_response.create(
             model="old-claude", max_tokens=5, messages=HI
         )
         answer = raw.parse()
-        raw_gpt = gpt(server.url).chat.completions.with_raw_response.create(
+        raw_gpt = gpt(server.url, OPEN).chat.completions.with_raw_response.create(
             model="old-gpt", messages=HI
         )
         raw_gpt.parse()
@@ -253,7 +247,7 @@ def test_remap_without_a_living_replacement_refuses_and_says_why(tmp_path: Path)
     server = gateway(tmp_path, retired_chain, lifecycle={"retired": "remap"}, models=routes())
     try:
         with pytest.raises(anthropic.NotFoundError) as caught:
-            claude(server.url).messages.create(model="old-claude", max_tokens=5, messages=HI)
+            claude(server.url, OPEN).messages.create(model="old-claude", max_tokens=5, messages=HI)
     finally:
         server.stop()
     assert "its replacement 'next-claude' has retired too" in caught.value.message
@@ -262,7 +256,7 @@ def test_remap_without_a_living_replacement_refuses_and_says_why(tmp_path: Path)
 def test_allow_relays_a_retired_model_with_its_sunset_stated(tmp_path: Path) -> None:
     server = gateway(tmp_path, RETIRED, lifecycle={"retired": "allow"})
     try:
-        raw = gpt(server.url).chat.completions.with_raw_response.create(
+        raw = gpt(server.url, OPEN).chat.completions.with_raw_response.create(
             model="old-gpt", messages=HI
         )
         answer = raw.parse()
@@ -279,9 +273,9 @@ def test_a_route_setting_overrides_the_gateway_wide_one(tmp_path: Path) -> None:
     models["old-claude"]["lifecycle"] = {"retired": "allow"}
     server = gateway(tmp_path, RETIRED, lifecycle={"retired": "refuse"}, models=models)
     try:
-        claude(server.url).messages.create(model="old-claude", max_tokens=5, messages=HI)
+        claude(server.url, OPEN).messages.create(model="old-claude", max_tokens=5, messages=HI)
         with pytest.raises(openai.NotFoundError):
-            gpt(server.url).chat.completions.create(model="old-gpt", messages=HI)
+            gpt(server.url, OPEN).chat.completions.create(model="old-gpt", messages=HI)
     finally:
         server.stop()
 

@@ -16,13 +16,14 @@ import anthropic
 import openai
 import pytest
 from tests.observability.test_call_ledger import read_sqlite
-from tests.stages.test_keys_limits_budgets import HI
+from tests.stages.test_keys_limits_budgets import HI, claude, gpt
 from tests.support import IN_PROCESS_CONFIG, serve_gateway
 
 from tollhouse.catalog.models import CatalogError, ParameterRule, load_catalog, merge_catalog
 from tollhouse.server.runner import BackgroundServer
 from tollhouse.stages.shape.parameter_rules import rejected_parameters
 
+OPEN = "unused"  # the gateway requires no keys
 DROPPED = "x-tollhouse-dropped-params"
 STRICT = {
     "models": [
@@ -66,18 +67,10 @@ def gateway(tmp_path: Path, **sections: Any) -> BackgroundServer:
     return serve_gateway(config)
 
 
-def claude(url: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=url, api_key="unused", max_retries=0)
-
-
-def gpt(url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
-
-
 def test_refused_parameters_are_dropped_by_default_and_said_so(tmp_path: Path) -> None:
     server = gateway(tmp_path)
     try:
-        raw = claude(server.url).messages.with_raw_response.create(
+        raw = claude(server.url, OPEN).messages.with_raw_response.create(
             model="strict",
             max_tokens=5,
             messages=HI,
@@ -95,7 +88,7 @@ def test_refused_parameters_are_dropped_by_default_and_said_so(tmp_path: Path) -
 def test_a_parameter_at_its_default_is_kept(tmp_path: Path) -> None:
     server = gateway(tmp_path)
     try:
-        raw = claude(server.url).messages.with_raw_response.create(
+        raw = claude(server.url, OPEN).messages.with_raw_response.create(
             model="strict", max_tokens=5, messages=HI, extra_body={"temperature": 1}
         )
     finally:
@@ -108,7 +101,7 @@ def test_the_shipped_catalog_drops_temperature_for_claude_opus_4_7_across_format
 ) -> None:
     server = gateway(tmp_path)
     try:
-        raw = gpt(server.url).chat.completions.with_raw_response.create(
+        raw = gpt(server.url, OPEN).chat.completions.with_raw_response.create(
             model="opus", messages=HI, temperature=1.5, top_p=0.9
         )
         raw.parse()
@@ -121,11 +114,13 @@ def test_refuse_answers_400_naming_the_parameter(tmp_path: Path) -> None:
     server = gateway(tmp_path, lifecycle={"parameters": "refuse"})
     try:
         with pytest.raises(anthropic.BadRequestError) as caught:
-            claude(server.url).messages.create(
+            claude(server.url, OPEN).messages.create(
                 model="strict", max_tokens=5, messages=HI, extra_body={"temperature": 0.3}
             )
         with pytest.raises(openai.BadRequestError) as caught_gpt:
-            gpt(server.url).chat.completions.create(model="strict", messages=HI, temperature=0.3)
+            gpt(server.url, OPEN).chat.completions.create(
+                model="strict", messages=HI, temperature=0.3
+            )
     finally:
         server.stop()
     assert caught.value.status_code == 400
@@ -142,7 +137,7 @@ def test_relay_sends_the_parameter_as_it_came(tmp_path: Path) -> None:
     try:
         # Relayed, the temperature reaches the simulator, which refuses it.
         with pytest.raises(anthropic.BadRequestError) as caught:
-            claude(server.url).messages.create(
+            claude(server.url, OPEN).messages.create(
                 model="strict", max_tokens=5, messages=HI, extra_body={"temperature": 1.5}
             )
     finally:
@@ -155,7 +150,7 @@ def test_a_fallback_onto_a_rule_carrying_model_drops_what_it_refuses(tmp_path: P
     try:
         # The first deployment has no rules, so nothing is refused up front; the fallback
         # does, and the call, accepted already, goes to it without the parameter.
-        raw = claude(server.url).messages.with_raw_response.create(
+        raw = claude(server.url, OPEN).messages.with_raw_response.create(
             model="falls-to-strict",
             max_tokens=5,
             messages=HI,
