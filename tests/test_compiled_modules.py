@@ -20,6 +20,7 @@ COMPILED = (
     "tollhouse.stages.auth",
     "tollhouse.stages.rate_limit_headers",
     "tollhouse.stages.shape.input_limits",
+    "tollhouse.stages.shape.parameter_rules",
     "tollhouse.stages.shape.policy",
     "tollhouse.stages.shape.request_policies",
     "tollhouse.ports.counters.base",
