@@ -1,8 +1,7 @@
 """Gateway keys on PostgreSQL: shared by every gateway process, like the ledger there.
 
-One connection, opened (and migrated) on first use and again after any failure; an
-`asyncio.Lock` serialises operations on it. Key lookups are rare (the `KeyRing` caches
-them), so a pool would buy nothing. A change (revoke, rotate, update) reads the row
+One connection (ports/postgres_connection.py), opened (and migrated) on first use and
+again after any failure. A change (revoke, rotate, update) reads the row
 `FOR UPDATE` and writes it in one transaction, so concurrent admins can't both win.
 """
 
@@ -29,6 +28,7 @@ from tollhouse.ports.keys.record import (
     updated,
 )
 from tollhouse.ports.keys.rows import COLUMNS, JSON_COLUMNS, decode_row, encode_row
+from tollhouse.ports.postgres_connection import PostgresConnection
 
 _SELECT = "SELECT {} FROM gateway_keys".format(
     ", ".join(f"{column}::text" if column in JSON_COLUMNS else column for column in COLUMNS)
@@ -48,11 +48,13 @@ class PostgresKeyStore:
         self, conninfo: str, *, connect_timeout: float = 5.0, operation_timeout: float = 10.0
     ) -> None:
         self.conninfo = conninfo
-        self.connect_timeout = connect_timeout
         self.operation_timeout = operation_timeout
-        self._conn: psycopg.AsyncConnection[Any] | None = None
-        self._lock = asyncio.Lock()
-        self._closed = False
+        self._db = PostgresConnection(
+            conninfo,
+            connect_timeout=connect_timeout,
+            prepare=migrate_keys_postgres,
+            what="key store",
+        )
 
     async def open(self) -> None:
         async with self._operation():
@@ -104,9 +106,7 @@ class PostgresKeyStore:
         return await self._change(key_id, lambda record: updated(record, changes))
 
     async def aclose(self) -> None:
-        self._closed = True
-        async with self._lock:
-            await self._drop_connection()
+        await self._db.aclose()
 
     async def _change(self, key_id: str, change: Callable[[KeyRecord], KeyRecord]) -> KeyRecord:
         async with self._operation() as conn, conn.transaction():
@@ -122,39 +122,17 @@ class PostgresKeyStore:
     async def _operation(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """One operation, bounded in time; a failure of the database (not of the caller's
         input) drops the connection, which may be left mid-protocol."""
-        async with self._lock:
+        async with self._db.lock:
             try:
                 async with asyncio.timeout(self.operation_timeout):
-                    yield await self._connection()
+                    yield await self._db.get()
             except TimeoutError as error:
-                await self._drop_connection()
+                await self._db.drop()
                 message = f"no answer from PostgreSQL in {self.operation_timeout}s"
                 raise KeyStoreUnavailable(message) from error
             except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as error:
-                await self._drop_connection()
+                await self._db.drop()
                 raise KeyStoreUnavailable(str(error)) from error
-
-    async def _connection(self) -> psycopg.AsyncConnection[Any]:
-        if self._closed:
-            raise RuntimeError("the key store is closed")
-        if self._conn is not None and not self._conn.closed:
-            return self._conn
-        conn = await psycopg.AsyncConnection.connect(
-            self.conninfo, autocommit=True, connect_timeout=max(1, round(self.connect_timeout))
-        )
-        try:
-            await conn.execute("SET TIME ZONE 'UTC'")
-            await migrate_keys_postgres(conn)
-        except BaseException:
-            await conn.close()
-            raise
-        self._conn = conn
-        return conn
-
-    async def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await conn.close()
 
 
 async def _select_one(

@@ -39,6 +39,7 @@ from tollhouse.ports.ledger.base import (
 )
 from tollhouse.ports.ledger.migrations import migrate_postgres
 from tollhouse.ports.ledger.record import CallRecord
+from tollhouse.ports.postgres_connection import PostgresConnection
 
 _FIELDS = CallRecord.__struct_fields__
 _COLUMNS = ", ".join(_FIELDS)
@@ -72,12 +73,11 @@ class PostgresLedgerStore:
         self, conninfo: str, *, connect_timeout: float = 5.0, operation_timeout: float = 30.0
     ) -> None:
         self.conninfo = conninfo
-        self.connect_timeout = connect_timeout
         self.operation_timeout = operation_timeout
-        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._db = PostgresConnection(
+            conninfo, connect_timeout=connect_timeout, prepare=self._prepare, what="ledger store"
+        )
         self._copy_types: list[int] = []
-        self._lock = asyncio.Lock()
-        self._closed = False
 
     async def open(self) -> None:
         async with self._operation():
@@ -159,65 +159,42 @@ class PostgresLedgerStore:
             return await cursor.fetchall()
 
     async def aclose(self) -> None:
-        self._closed = True
-        async with self._lock:
-            await self._drop_connection()
+        await self._db.aclose()
 
     @asynccontextmanager
     async def _operation(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """One operation, bounded in time, with driver errors turned into the port's: the
         batch's fault (`LedgerRejected`) or the database's (`LedgerUnavailable`). Any error
         but the batch's drops the connection, which may be left mid-protocol."""
-        async with self._lock:
+        async with self._db.lock:
             try:
                 async with asyncio.timeout(self.operation_timeout):
-                    yield await self._connection()
+                    yield await self._db.get()
             except (psycopg.DataError, psycopg.IntegrityError) as error:
                 raise LedgerRejected(str(error)) from error
             except (OverflowError, TypeError, ValueError) as error:
                 # Raised while encoding a row (an integer past its column, metadata that
                 # isn't JSON): the batch's fault, but the COPY was cut mid-stream.
-                await self._drop_connection()
+                await self._db.drop()
                 raise LedgerRejected(str(error)) from error
             except TimeoutError as error:
-                await self._drop_connection()
+                await self._db.drop()
                 message = f"no answer from PostgreSQL in {self.operation_timeout}s"
                 raise LedgerUnavailable(message) from error
             except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as error:
-                await self._drop_connection()
+                await self._db.drop()
                 raise LedgerUnavailable(str(error)) from error
             except BaseException:
-                await self._drop_connection()
+                await self._db.drop()
                 raise
 
-    async def _connection(self) -> psycopg.AsyncConnection[Any]:
-        if self._closed:
-            raise RuntimeError("the ledger store is closed")
-        if self._conn is not None and not self._conn.closed:
-            return self._conn
-        conn = await psycopg.AsyncConnection.connect(
-            self.conninfo, autocommit=True, connect_timeout=max(1, round(self.connect_timeout))
-        )
-        try:
-            set_json_dumps(_dump_json, context=conn)
-            set_json_loads(msgspec.json.decode, context=conn)
-            # Timestamps come back in UTC whatever the server's zone, so a record reads
-            # back as it was written.
-            await conn.execute("SET TIME ZONE 'UTC'")
-            await migrate_postgres(conn)
-            cursor = await conn.execute(f"SELECT {_COLUMNS} FROM calls LIMIT 0")
-            self._copy_types = [column.type_code for column in cursor.description or []]
-            await conn.execute(_STAGING)
-        except BaseException:
-            await conn.close()
-            raise
-        self._conn = conn
-        return conn
-
-    async def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await conn.close()
+    async def _prepare(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        set_json_dumps(_dump_json, context=conn)
+        set_json_loads(msgspec.json.decode, context=conn)
+        await migrate_postgres(conn)
+        cursor = await conn.execute(f"SELECT {_COLUMNS} FROM calls LIMIT 0")
+        self._copy_types = [column.type_code for column in cursor.description or []]
+        await conn.execute(_STAGING)
 
 
 def _as_is(moment: datetime) -> datetime:
