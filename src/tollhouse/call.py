@@ -98,7 +98,8 @@ class Call:
 
     @property
     def model(self) -> str:
-        return str(self.body["model"])
+        """The model asked for; "" for a call refused before its body could be read."""
+        return str(self.body.get("model", ""))
 
     @property
     def stream(self) -> bool:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import unquote
@@ -29,6 +30,7 @@ from tollhouse.errors import (
 )
 from tollhouse.gateway import Gateway
 from tollhouse.observability.metrics import gauge
+from tollhouse.ports.keys.record import KeyRecord
 from tollhouse.reliability.load_shedding import InFlightLimiter
 from tollhouse.server.admin import (
     FROM_ENVIRONMENT,
@@ -40,8 +42,9 @@ from tollhouse.server.admin import (
 from tollhouse.server.body_reader import CLIENT_CLOSED, BodyReader
 from tollhouse.server.client_format import guess_format
 from tollhouse.server.drain import Drain
-from tollhouse.server.http_protocol import ConnectionLimits
+from tollhouse.server.http_protocol import REFUSED, ConnectionLimits
 from tollhouse.stages.account import chunk_sent, reply_leaving
+from tollhouse.stages.auth import attribute
 from tollhouse.types import Reply, WireFormat, json_reply
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
@@ -155,7 +158,10 @@ class GatewayApp:
         endpoint = _CALL_ENDPOINTS.get(path)
         fmt = endpoint[0] if endpoint else admin_wire_format(path) or guess_format(path, headers)
         request_id = new_request_id()
+        started = time.perf_counter()
         call: Call | None = None
+        key: KeyRecord | None = None
+        decoded: Call | None = None
         admitted = False
         try:
             if endpoint is not None:
@@ -165,7 +171,9 @@ class GatewayApp:
                 owner = key.key_id if key is not None else _client_address(scope)
                 # The body is read before a slot is taken: a slow client holds only its own
                 # connection (bounded by server.body_timeout), never a slot.
-                decoded = await self._decode_call(endpoint, headers, receive, request_id, owner)
+                decoded = await self._decode_call(
+                    endpoint, headers, receive, request_id, owner, started
+                )
                 if not self.in_flight.try_acquire():
                     raise Overloaded(
                         f"the gateway is at its limit of {self.in_flight.limit} calls in flight; "
@@ -187,8 +195,12 @@ class GatewayApp:
                 )
             else:
                 reply = self._plain_endpoint(scope["method"], path, fmt)
-        except TollhouseError as exc:
+        except TollhouseError as raised:
+            # A stalled body was answered (408) by the protocol, the app saw a disconnect.
+            exc: TollhouseError = scope.get(REFUSED, raised)
             reply = _error_reply(exc, fmt, request_id)
+            if call is None and endpoint is not None:
+                call = _refused_call(endpoint, headers, request_id, started, decoded, key)
             if call is not None:
                 call.error_type = exc.type_for(fmt)
         except Exception:
@@ -196,6 +208,8 @@ class GatewayApp:
                 "unexpected failure on %s %s (request %s)", scope["method"], path, request_id
             )
             reply = _error_reply(InternalError("internal gateway error"), fmt, request_id)
+            if call is None and endpoint is not None:
+                call = _refused_call(endpoint, headers, request_id, started, decoded, key)
         _identify(reply, fmt, request_id, call)
         if call is not None:
             reply_leaving(call, reply, self.gateway.ledger.keeps_answer_text)
@@ -240,6 +254,7 @@ class GatewayApp:
         receive: Receive,
         request_id: str,
         owner: str,
+        started: float,
     ) -> Call:
         fmt, kind, parse = endpoint
         content_type = headers.get("content-type")
@@ -259,6 +274,7 @@ class GatewayApp:
             raw_body=raw,
             headers=headers,
             request_id=request_id,
+            started=started,
         )
 
     def _plain_endpoint(self, method: str, path: str, fmt: WireFormat) -> Reply:
@@ -315,6 +331,27 @@ class GatewayApp:
                 doc["status"] = "unavailable"
                 status = 503
         return json_reply(doc, status=status)
+
+
+def _refused_call(
+    endpoint: tuple[WireFormat, Endpoint, Callable[[bytes], dict[str, Any]]],
+    headers: dict[str, str],
+    request_id: str,
+    started: float,
+    decoded: Call | None,
+    key: KeyRecord | None,
+) -> Call:
+    """The call a request refused before it reached the gateway stands for, so that it is
+    recorded and counted as the client saw it: the decoded call when its body was read (a
+    refusal by load shedding), else one with an empty body (no model: `other` in metrics);
+    on the key's owner when the key was identified."""
+    call = decoded
+    if call is None:
+        fmt, kind, _ = endpoint
+        call = Call(fmt, kind, {}, b"", headers, request_id=request_id, started=started)
+    if key is not None:
+        attribute(call, key)
+    return call
 
 
 def _require_method(method: str, allowed: str, path: str) -> None:

@@ -30,7 +30,7 @@ import logging
 import resource
 import socket
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -64,6 +64,10 @@ _LINGER = 1.0
 # and the client be found idle, only after that much; fixed, a client that stops reading
 # is seen within this much of its answer. An LLM answer needs no more at any realistic RTT.
 _SEND_BUFFER = 64 * 1024
+
+# The scope key of the refusal this protocol answered a request with while the app was
+# reading its body: the app then sees a disconnect, and records the call as refused so.
+REFUSED = "tollhouse.refused"
 
 
 @dataclass(frozen=True)
@@ -305,9 +309,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._phase == _OPENED or (self._phase == _BODY and self.cycle.response_started):
             self.transport.close()
             return
-        self._refuse(
-            RequestTimeout(f"the request {what} did not arrive within {seconds:g} s (server.{key})")
+        refusal = RequestTimeout(
+            f"the request {what} did not arrive within {seconds:g} s (server.{key})"
         )
+        if self._phase == _BODY:
+            # The app, reading the body, is told what was answered (a key of our own).
+            cast(dict[str, Any], self.scope)[REFUSED] = refusal
+        self._refuse(refusal)
 
     def write_timed_out(self) -> None:
         """The client read nothing for `write_idle_timeout`: drop it (its buffered answer
