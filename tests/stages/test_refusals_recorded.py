@@ -27,6 +27,14 @@ from tollhouse.cli import main as tollhouse
 HI = [{"role": "user", "content": "hi"}]
 
 
+def calls_without_a_model(url: str, *statuses: str) -> dict[str, float]:
+    """tollhouse_calls_total of model `other` (no model could be read), by status."""
+    return {
+        status: metric(url, "tollhouse_calls_total", status=status, model="other")
+        for status in statuses
+    }
+
+
 def test_bodies_refused_while_read_or_parsed_are_recorded_with_status_type_and_no_cost(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -51,10 +59,7 @@ def test_bodies_refused_while_read_or_parsed_are_recorded_with_status_type_and_n
         )
         assert (bad_json.status_code, duplicate.status_code) == (400, 400)
         claude.messages.create(model="claude-haiku-4-5", max_tokens=20, messages=HI)
-        calls = {
-            status: metric(server.url, "tollhouse_calls_total", status=status, model="other")
-            for status in ("400", "413")
-        }
+        calls = calls_without_a_model(server.url, "400", "413")
     finally:
         server.stop()
     records = read_sqlite(tmp_path / "ledger.db")
@@ -159,10 +164,7 @@ def test_stalled_bodies_and_too_many_bodies_per_key_are_recorded_on_the_key(
             with start_body(server.url, "/v1/chat/completions", secret, 1000) as second:
                 assert read_answer(second).status == 429
             assert read_answer(stalled).status == 408
-        counted = {
-            status: metric(server.url, "tollhouse_calls_total", status=status, model="other")
-            for status in ("408", "429")
-        }
+        counted = calls_without_a_model(server.url, "408", "429")
     finally:
         server.stop()
     records = read_sqlite(tmp_path / "ledger.db")
