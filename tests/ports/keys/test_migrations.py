@@ -10,18 +10,18 @@ from pathlib import Path
 
 import psycopg
 
-from tollhouse.ports.keys.migrations import MIGRATIONS, migrate_keys_postgres, migrate_keys_sqlite
+from tollhouse.ports.keys.migrations import KEYS
 from tollhouse.ports.keys.record import KeySpec
 from tollhouse.ports.keys.sqlite import SQLiteKeyStore
 from tollhouse.ports.ledger.sqlite import SQLiteLedgerStore
 
-LATEST = [step.__name__ for step in MIGRATIONS]
+LATEST = [step.__name__ for step in KEYS.steps]
 
 
 def test_sqlite_migrate_applies_every_step_once(tmp_path: Path) -> None:
     with closing(sqlite3.connect(tmp_path / "k.db", isolation_level=None)) as conn:
-        assert migrate_keys_sqlite(conn) == LATEST
-        assert migrate_keys_sqlite(conn) == []
+        assert KEYS.migrate_sqlite(conn) == LATEST
+        assert KEYS.migrate_sqlite(conn) == []
         applied = [name for (name,) in conn.execute("SELECT name FROM _keys_migrations")]
         assert applied == LATEST
 
@@ -31,7 +31,7 @@ def test_postgres_migrate_applies_every_step_once(postgres_conninfo: str) -> Non
         async with await psycopg.AsyncConnection.connect(
             postgres_conninfo, autocommit=True
         ) as conn:
-            return await migrate_keys_postgres(conn), await migrate_keys_postgres(conn)
+            return await KEYS.migrate_postgres(conn), await KEYS.migrate_postgres(conn)
 
     assert asyncio.run(migrate_twice()) == (LATEST, [])
 

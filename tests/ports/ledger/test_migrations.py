@@ -10,11 +10,11 @@ from pathlib import Path
 
 import psycopg
 
-from tollhouse.ports.ledger.migrations import MIGRATIONS, migrate_postgres, migrate_sqlite
+from tollhouse.ports.ledger.migrations import LEDGER
 from tollhouse.ports.ledger.postgres import PostgresLedgerStore
 from tollhouse.ports.ledger.sqlite import SQLiteLedgerStore
 
-LATEST = [step.__name__ for step in MIGRATIONS]
+LATEST = [step.__name__ for step in LEDGER.steps]
 INDEXES = {"calls_ts", "calls_key_id_ts", "calls_end_user_ts"}
 A_ROW = (
     "INSERT INTO calls (request_id, ts, client_format, endpoint, model_requested, status,"
@@ -44,7 +44,7 @@ def sqlite_indexes(conn: sqlite3.Connection) -> set[str]:
 
 def test_sqlite_migrate_applies_every_step_and_records_it(tmp_path: Path) -> None:
     with closing(sqlite_connection(tmp_path / "l.db")) as conn:
-        assert migrate_sqlite(conn) == LATEST
+        assert LEDGER.migrate_sqlite(conn) == LATEST
         applied = [name for (name,) in conn.execute("SELECT name FROM _ledger_migrations")]
         assert applied == LATEST
         assert sqlite_indexes(conn) == INDEXES
@@ -52,9 +52,9 @@ def test_sqlite_migrate_applies_every_step_and_records_it(tmp_path: Path) -> Non
 
 def test_sqlite_migrate_twice_is_a_no_op(tmp_path: Path) -> None:
     with closing(sqlite_connection(tmp_path / "l.db")) as conn:
-        migrate_sqlite(conn)
+        LEDGER.migrate_sqlite(conn)
         schema = conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
-        assert migrate_sqlite(conn) == []
+        assert LEDGER.migrate_sqlite(conn) == []
         assert conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema
 
 
@@ -62,7 +62,7 @@ def test_sqlite_database_at_step_1_upgrades_to_the_latest_keeping_its_calls(
     tmp_path: Path,
 ) -> None:
     with closing(sqlite_connection(tmp_path / "l.db")) as conn:
-        assert migrate_sqlite(conn, MIGRATIONS[:1]) == LATEST[:1]
+        assert LEDGER.migrate_sqlite(conn, LEDGER.steps[:1]) == LATEST[:1]
         conn.execute(A_ROW.format(false=0))
 
     async def reopen() -> int:
@@ -95,8 +95,8 @@ def test_postgres_migrate_applies_every_step_and_twice_is_a_no_op(postgres_conni
         async with await psycopg.AsyncConnection.connect(
             postgres_conninfo, autocommit=True
         ) as conn:
-            assert await migrate_postgres(conn) == LATEST
-            assert await migrate_postgres(conn) == []
+            assert await LEDGER.migrate_postgres(conn) == LATEST
+            assert await LEDGER.migrate_postgres(conn) == []
             applied, indexes = await postgres_state(conn)
             assert applied == LATEST
             assert indexes == INDEXES
@@ -111,7 +111,7 @@ def test_postgres_database_at_step_1_upgrades_to_the_latest_keeping_its_calls(
         async with await psycopg.AsyncConnection.connect(
             postgres_conninfo, autocommit=True
         ) as conn:
-            assert await migrate_postgres(conn, MIGRATIONS[:1]) == LATEST[:1]
+            assert await LEDGER.migrate_postgres(conn, LEDGER.steps[:1]) == LATEST[:1]
             await conn.execute(A_ROW.format(false="false"))
             store = PostgresLedgerStore(postgres_conninfo)
             try:
@@ -130,7 +130,7 @@ def test_postgres_gateways_starting_together_apply_each_step_once(postgres_conni
         async with await psycopg.AsyncConnection.connect(
             postgres_conninfo, autocommit=True
         ) as conn:
-            return await migrate_postgres(conn)
+            return await LEDGER.migrate_postgres(conn)
 
     async def scenario() -> list[list[str]]:
         return list(await asyncio.gather(*(migrate_one() for _ in range(4))))

@@ -1,5 +1,5 @@
-"""The keys' schema, grown by numbered steps like the ledger's and with the same runner
-(`ledger.migrations.migrate_*`), under its own bookkeeping table and advisory lock, so the
+"""The keys' schema (`KEYS`), grown by numbered steps like the ledger's
+(`ports/schema_migrations.py`), under its own bookkeeping table and advisory lock, so the
 keys can share a database (even a SQLite file) with the ledger.
 
 One row per key, in `gateway_keys`. Both secret hashes have a unique index: the request
@@ -10,27 +10,16 @@ money inside them is a JSON string of the exact decimal.
 
 from __future__ import annotations
 
-import sqlite3
-from typing import TYPE_CHECKING, Any
+from tollhouse.ports.schema_migrations import Dialect, Schema
 
-from tollhouse.ports.ledger.migrations import Dialect, Step, migrate_postgres, migrate_sqlite
-
-if TYPE_CHECKING:
-    import psycopg
-
-TABLE = "_keys_migrations"
-# "tollkeys" in ASCII: distinct from the ledger's lock, so neither waits on the other.
-ADVISORY_LOCK_KEY = 0x746F6C6C6B657973
-
-MIGRATIONS: list[Step] = []
+KEYS = Schema(
+    table="_keys_migrations",
+    # "tollkeys" in ASCII: distinct from the ledger's lock, so neither waits on the other.
+    lock_key=0x746F6C6C6B657973,
+)
 
 
-def migration(step: Step) -> Step:
-    MIGRATIONS.append(step)
-    return step
-
-
-@migration
+@KEYS.step
 def m001_gateway_keys(d: Dialect) -> list[str]:
     return [
         f"""
@@ -60,13 +49,3 @@ def m001_gateway_keys(d: Dialect) -> list[str]:
         """,
         "CREATE INDEX gateway_keys_created_at ON gateway_keys (created_at, key_id)",
     ]
-
-
-def migrate_keys_sqlite(conn: sqlite3.Connection, steps: list[Step] = MIGRATIONS) -> list[str]:
-    return migrate_sqlite(conn, steps, table=TABLE)
-
-
-async def migrate_keys_postgres(
-    conn: psycopg.AsyncConnection[Any], steps: list[Step] = MIGRATIONS
-) -> list[str]:
-    return await migrate_postgres(conn, steps, table=TABLE, lock_key=ADVISORY_LOCK_KEY)

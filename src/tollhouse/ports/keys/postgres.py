@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 
 from tollhouse.ports.keys.base import KeyNotFound, KeyRevoked, KeyStoreUnavailable
-from tollhouse.ports.keys.migrations import migrate_keys_postgres
+from tollhouse.ports.keys.migrations import KEYS
 from tollhouse.ports.keys.record import (
     KeyRecord,
     KeySpec,
@@ -52,7 +52,7 @@ class PostgresKeyStore:
         self._db = PostgresConnection(
             conninfo,
             connect_timeout=connect_timeout,
-            prepare=migrate_keys_postgres,
+            prepare=KEYS.migrate_postgres,
             what="key store",
         )
 

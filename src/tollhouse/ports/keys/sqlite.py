@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from tollhouse.ports.keys.base import KeyNotFound, KeyRevoked, KeyStoreUnavailable
-from tollhouse.ports.keys.migrations import migrate_keys_sqlite
+from tollhouse.ports.keys.migrations import KEYS
 from tollhouse.ports.keys.record import (
     KeyRecord,
     KeySpec,
@@ -50,7 +50,7 @@ class SQLiteKeyStore:
         self._db = SQLiteThread(
             path,
             busy_timeout,
-            migrate_keys_sqlite,
+            KEYS.migrate_sqlite,
             what="key store",
             unavailable=KeyStoreUnavailable,
         )

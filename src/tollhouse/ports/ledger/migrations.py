@@ -1,84 +1,18 @@
-"""The ledger's schema, grown by numbered steps (the simonw/llm habit), for both backends.
-
-Each step is a small function named `mNNN_what` that returns the SQL for one dialect; they
-run in the order they are declared, and `_ledger_migrations` records which ones a database
-already has, so `migrate_*` applies only what is missing and a second run is a no-op. A
-schema change is a new step at the end, never an edit of a step a database may have run.
-
-All pending steps run in one transaction under a lock (SQLite's write lock, a PostgreSQL
-advisory lock), so gateways that start together don't race to create the same table, and
-a failed step leaves the database as it was.
-
-`migrate_*` serve any schema of ours, not only the ledger's: another port (the keys) passes
-its own steps, bookkeeping table and lock key, and shares a database with the ledger
-without either seeing the other's steps.
-
-Column types that differ by dialect (`Dialect`) keep what the record means: timestamps are
-`timestamptz` or fixed-width UTC ISO 8601 text (which sorts in time order), money is an
-unconstrained `numeric` or decimal text (exact either way: batch cache rates already have
-ten decimal places per token, more than NUMERIC(20,9) keeps).
-"""
+"""The ledger's schema (`LEDGER`), grown by numbered steps for both backends (see
+`ports/schema_migrations.py` for how steps are applied and recorded)."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from tollhouse.ports.schema_migrations import Dialect, Schema
 
-if TYPE_CHECKING:
-    import psycopg
-
-
-@dataclass(frozen=True, slots=True)
-class Dialect:
-    name: str
-    row_id: str
-    timestamp: str
-    now: str
-    boolean: str
-    integer: str
-    real: str
-    money: str
-    json: str
-
-
-SQLITE = Dialect(
-    name="sqlite",
-    row_id="INTEGER PRIMARY KEY",
-    timestamp="TEXT",
-    now="CURRENT_TIMESTAMP",
-    boolean="INTEGER",
-    integer="INTEGER",
-    real="REAL",
-    money="TEXT",
-    json="TEXT",
-)
-POSTGRES = Dialect(
-    name="postgres",
-    row_id="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
-    timestamp="TIMESTAMPTZ",
-    now="now()",
-    boolean="BOOLEAN",
-    integer="BIGINT",
-    real="DOUBLE PRECISION",
-    money="NUMERIC",
-    json="JSONB",
+LEDGER = Schema(
+    table="_ledger_migrations",
+    # Any constant works; this one is "tollhous" in ASCII, unlikely to clash with another app's.
+    lock_key=0x746F6C6C686F7573,
 )
 
-Step = Callable[[Dialect], list[str]]
-MIGRATIONS: list[Step] = []
 
-# Any constant works; this one is "tollhous" in ASCII, unlikely to clash with another app's.
-_ADVISORY_LOCK_KEY = 0x746F6C6C686F7573
-
-
-def migration(step: Step) -> Step:
-    MIGRATIONS.append(step)
-    return step
-
-
-@migration
+@LEDGER.step
 def m001_calls(d: Dialect) -> list[str]:
     # `id` gives a stable order between calls of the same instant; `request_id` is the
     # natural key that makes replays idempotent.
@@ -128,7 +62,7 @@ def m001_calls(d: Dialect) -> list[str]:
     ]
 
 
-@migration
+@LEDGER.step
 def m002_calls_indexes(d: Dialect) -> list[str]:
     # (column, ts) rather than (column): reports ask "this key, this week", and the same
     # index still serves a lookup by the column alone.
@@ -138,10 +72,7 @@ def m002_calls_indexes(d: Dialect) -> list[str]:
     ]
 
 
-LEDGER_MIGRATIONS_TABLE = "_ledger_migrations"
-
-
-@migration
+@LEDGER.step
 def m003_fewer_indexes(d: Dialect) -> list[str]:
     # Measured (bench/ledger.py): every index costs each insert, and the model, team and
     # project indexes served only reports that scan a time range anyway (calls_ts). Kept:
@@ -149,65 +80,3 @@ def m003_fewer_indexes(d: Dialect) -> list[str]:
     return [
         f"DROP INDEX IF EXISTS calls_{column}_ts" for column in ("model_served", "team", "project")
     ]
-
-
-def _migrations_table(d: Dialect, table: str) -> str:
-    return (
-        f"CREATE TABLE IF NOT EXISTS {table} ("
-        f"name TEXT PRIMARY KEY, applied_at {d.timestamp} NOT NULL DEFAULT {d.now})"
-    )
-
-
-def migrate_sqlite(
-    conn: sqlite3.Connection,
-    steps: Sequence[Step] = MIGRATIONS,
-    *,
-    table: str = LEDGER_MIGRATIONS_TABLE,
-) -> list[str]:
-    """Apply the steps `conn`'s database lacks, recording them in `table` (a name from our
-    code, never from input: it is part of the SQL text); the names applied, in order.
-    `conn` must be in autocommit mode (`isolation_level=None`): the transaction is
-    managed here."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute(_migrations_table(SQLITE, table))
-        applied = {name for (name,) in conn.execute(f"SELECT name FROM {table}")}
-        done = []
-        for step in steps:
-            if step.__name__ in applied:
-                continue
-            for statement in step(SQLITE):
-                conn.execute(statement)
-            conn.execute(f"INSERT INTO {table} (name) VALUES (?)", (step.__name__,))
-            done.append(step.__name__)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return done
-
-
-async def migrate_postgres(
-    conn: psycopg.AsyncConnection[Any],
-    steps: Sequence[Step] = MIGRATIONS,
-    *,
-    table: str = LEDGER_MIGRATIONS_TABLE,
-    lock_key: int = _ADVISORY_LOCK_KEY,
-) -> list[str]:
-    """Apply the steps the database (in `conn`'s search_path) lacks, recording them in
-    `table`, under the advisory lock `lock_key`; the names applied."""
-    done = []
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
-        await conn.execute(_migrations_table(POSTGRES, table))
-        cursor = await conn.execute(f"SELECT name FROM {table}")
-        applied = {name for (name,) in await cursor.fetchall()}
-        for step in steps:
-            if step.__name__ in applied:
-                continue
-            for statement in step(POSTGRES):
-                await conn.execute(statement)
-            await conn.execute(f"INSERT INTO {table} (name) VALUES (%s)", (step.__name__,))
-            done.append(step.__name__)
-    return done

@@ -37,7 +37,7 @@ from tollhouse.ports.ledger.base import (
     select_sql,
     usage_rows,
 )
-from tollhouse.ports.ledger.migrations import migrate_postgres
+from tollhouse.ports.ledger.migrations import LEDGER
 from tollhouse.ports.ledger.record import CallRecord
 from tollhouse.ports.postgres_connection import PostgresConnection
 
@@ -191,7 +191,7 @@ class PostgresLedgerStore:
     async def _prepare(self, conn: psycopg.AsyncConnection[Any]) -> None:
         set_json_dumps(_dump_json, context=conn)
         set_json_loads(msgspec.json.decode, context=conn)
-        await migrate_postgres(conn)
+        await LEDGER.migrate_postgres(conn)
         cursor = await conn.execute(f"SELECT {_COLUMNS} FROM calls LIMIT 0")
         self._copy_types = [column.type_code for column in cursor.description or []]
         await conn.execute(_STAGING)

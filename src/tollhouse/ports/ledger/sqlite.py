@@ -34,7 +34,7 @@ from tollhouse.ports.ledger.base import (
     select_sql,
     usage_rows,
 )
-from tollhouse.ports.ledger.migrations import migrate_sqlite
+from tollhouse.ports.ledger.migrations import LEDGER
 from tollhouse.ports.ledger.record import CallRecord
 from tollhouse.ports.sqlite_connection import SQLiteThread
 
@@ -226,7 +226,7 @@ class _DecimalSum:
 
 
 def _prepare(conn: sqlite3.Connection) -> None:
-    migrate_sqlite(conn)
+    LEDGER.migrate_sqlite(conn)
     # typeshed types every aggregate as int -> int; this one is text -> text.
     conn.create_aggregate("decimal_sum", 1, _DecimalSum)  # type: ignore[arg-type]
     conn.create_function("unicode_lower", 1, _lower, deterministic=True)
