@@ -389,7 +389,7 @@ def test_a_partial_batch_is_written_after_flush_interval(
         for n in range(3):
             writer.submit(make_record(n))
 
-        await until(lambda: writer.written == 3, within=2.0)
+        await until(lambda: writer.written == 3)
 
         assert await store.count() == 3
         await writer.aclose()
