@@ -41,6 +41,7 @@ from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.types import Reply, WireFormat, json_reply
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
+from tollhouse.wire.body_bounds import let_others_run
 from tollhouse.wire.formats import FORMATS
 
 log = logging.getLogger("tollhouse")
@@ -133,6 +134,7 @@ class Gateway:
                 return json_reply({"input_tokens": request_input_tokens(call.body)})
         else:
             shape_request(self.request_policies, call, plan, key)
+            await let_others_run(len(call.raw_body))  # a large body: others get a turn
             waiting = self.admitter.admit(call, key, plan)
             if waiting is not None:  # a remote counter store
                 await waiting

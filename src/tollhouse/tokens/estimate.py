@@ -20,7 +20,13 @@ TOOL_OVERHEAD = 8
 
 
 def text_tokens(text: str) -> int:
-    return _bytes_tokens(len(text.encode())) if text else 0
+    return _bytes_tokens(_utf8_size(text)) if text else 0
+
+
+def _utf8_size(text: str) -> int:
+    # An ASCII string is its own UTF-8, and `isascii` reads a flag: a large prompt is not
+    # encoded just to be measured.
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def _bytes_tokens(size: int) -> int:
@@ -38,7 +44,7 @@ class GeneratedText:
         self._size = 0
 
     def add(self, piece: str) -> None:
-        self._size += len(piece.encode())
+        self._size += _utf8_size(piece)
 
     @property
     def tokens(self) -> int:

@@ -35,15 +35,19 @@ LARGE_BODY_BYTES = 256 * 1024
 
 # How long such a step waits: long enough for the loop to carry other requests through
 # their several callbacks (read, parse, answer, write), not only the first of them, which is
-# all a zero-length sleep lets through before this task runs again.
+# all a zero-length sleep lets through before this task runs again. A step over a larger
+# body takes longer (about a millisecond per megabyte per pass), and a call that arrives
+# meanwhile needs several loop turns of its own: the pause grows with the body, so that
+# other calls get about as much of the loop as the large one's steps take.
 _PAUSE_SECONDS = 0.001
+_PAUSE_SECONDS_PER_BYTE = 1e-9
 
 
 async def let_others_run(body_size: int) -> None:
     """Give the event loop a turn before the next step over a body of `body_size` bytes,
     when that body is large enough for the step to hold other calls noticeably."""
     if body_size > LARGE_BODY_BYTES:
-        await asyncio.sleep(_PAUSE_SECONDS)
+        await asyncio.sleep(max(_PAUSE_SECONDS, body_size * _PAUSE_SECONDS_PER_BYTE))
 
 
 def parse_bounded(
