@@ -1,13 +1,13 @@
 """One pipelined connection to Redis for the request path: RESP written by hand, replies
 parsed by hiredis (Redis's own C parser), no connection pool.
 
-Why not redis-py: profiling the Redis-backed admission (bench/limits.py) put 38% of the
-gateway's CPU in redis-py, about 60 µs per command (pool checkout and release, argument
-encoding, retry and deprecation wrappers, a timeout per read). The gateway sends a handful
-of commands (EVALSHA, EVAL, HGET) whose arguments are already strings and integers, so the
-client it needs is small: every caller writes its command at once on the one connection
-and awaits its reply; Redis answers in order, so replies are matched first in, first out,
-and concurrency needs no pool.
+Why not redis-py: profiling the Redis-backed admission (bench/limits.py) put the largest
+share of the gateway's CPU in redis-py (pool checkout and release, argument encoding, retry
+and deprecation wrappers, a timeout per read; figures in bench/results/decisions.md). The
+gateway sends a handful of commands (EVALSHA, EVAL, HGET) whose arguments are already
+strings and integers, so the client it needs is small: every caller writes its command at
+once on the one connection and awaits its reply; Redis answers in order, so replies are
+matched first in, first out, and concurrency needs no pool.
 
 Failures are `RedisUnavailable`, within about `timeout` seconds: a refused or lost
 connection, or no reply in time, in which case the connection is dropped (every command

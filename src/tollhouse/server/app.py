@@ -141,8 +141,7 @@ class GatewayApp:
                 gc.freeze()
                 # A call allocates hundreds of objects, nearly all freed by reference
                 # counting; collecting every 700 allocations (the default) mostly finds
-                # nothing. Measured with bench/limits.py: admission 69% -> 72% of the
-                # gateway without it, the gateway itself unchanged.
+                # nothing (bench/results/decisions.md has the figures).
                 gc.set_threshold(*_GC_THRESHOLDS)
                 self.ready = True
                 await send({"type": "lifespan.startup.complete"})

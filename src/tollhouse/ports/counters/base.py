@@ -30,8 +30,8 @@ No msgspec Structs here: nothing serialises these types, and in the compiled bui
 members, where a Struct's go through Python attribute lookup. The limits are frozen
 dataclasses (built once per set of limits and period); what is made per call (`Amounts`,
 `Reservation`, `Decision`) are plain classes with `Final` fields, which mypyc constructs
-natively (measured: ~25 ns, against ~300 for a frozen dataclass, whose generated
-`__init__` stays interpreted).
+natively, where a frozen dataclass's generated `__init__` stays interpreted and costs
+several times more (bench/results/decisions.md).
 """
 
 from __future__ import annotations

@@ -6,9 +6,8 @@ the only writer is one batch task per process, so a pool would buy nothing. An
 
 A batch goes in by binary `COPY` into a per-connection staging table, then one
 `INSERT ... SELECT ... ON CONFLICT (request_id) DO NOTHING` (COPY alone can't skip
-duplicates). Measured against `executemany` (which psycopg already pipelines) on batches
-of 500 realistic records (~1 KB, six indexes) on a 2-core machine, medians of 8 runs:
-~29,000 records/s against ~13,000, and never slower in any run.
+duplicates). It is about twice as fast as `executemany` (which psycopg already pipelines)
+and was never slower in any run (bench/results/decisions.md).
 
 PostgreSQL text can't hold NUL, and a client controls some of these strings (`end_user`
 comes from the request), so NUL becomes U+FFFD here rather than turning one bad request
