@@ -4,7 +4,7 @@ items of #12 a client can hit (2, 4, 5, 6), each one case, bounded in time and c
 only. Prints a table attack | what was done | outcome measured | target | pass/fail and writes
 it to bench/results/adversarial.md (date, commit, command).
 
-    .venv/bin/python bench/adversarial.py                 # ~8 min, every case
+    .venv/bin/python bench/adversarial.py                 # ~5 min, every case
     .venv/bin/python bench/adversarial.py --quick         # ~3 min, smaller counts/stalls
     .venv/bin/python bench/adversarial.py --only slowloris,redis-stall
     .venv/bin/python bench/adversarial.py --tollhouse /tmp/x/bin/tollhouse   # compiled install
