@@ -40,14 +40,18 @@ class FakeResponse:
         return None
 
 
-def relay(data: bytes, size: int, cut: int | None = None) -> tuple[bytes, Call]:
-    call = Call(
+def stream_call() -> Call:
+    return Call(
         client_format="anthropic",
         endpoint="messages",
         body={"model": "m", "max_tokens": 100, "stream": True, "messages": []},
         raw_body=b"",
         headers={},
     )
+
+
+def relay(data: bytes, size: int, cut: int | None = None) -> tuple[bytes, Call]:
+    call = stream_call()
     data = data if cut is None else data[:cut]
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -124,13 +128,7 @@ def test_a_long_stream_without_usage_is_estimated_in_bounded_memory() -> None:
         b'"delta":{"type":"text_delta","text":"' + piece.encode() + b'"}}\n\n'
     )
     deltas = 40_000  # about 10 MB of events, cut before the usage arrives
-    call = Call(
-        client_format="anthropic",
-        endpoint="messages",
-        body={"model": "m", "max_tokens": 100, "stream": True, "messages": []},
-        raw_body=b"",
-        headers={},
-    )
+    call = stream_call()
 
     async def chunks() -> AsyncIterator[bytes]:
         yield head
