@@ -50,4 +50,73 @@ function messagesEvents(r) {
 const EVENTS = bodies.anthropicSse.split('\n\n').filter(function (e) { return e.length; })
     .map(function (e) { return e + '\n\n'; });
 
-export default { messages, chat, messagesEvents };
+// The slow upstream (bench/relay_cost.py): the same answers streamed in N HTTP chunks D ms
+// apart, as a model generating tokens sends them. Each chunk is written as soon as its timer
+// fires (postpone_output 0 in nginx.conf: nothing is held back to fill a packet). N and D come
+// from the path, /slow/N/D/v1/messages or /slow/N/D/v1/chat/completions (a gateway's base_url
+// can carry them; it forwards no query string of its own), or from ?chunks=N&gap=D.
+// Chunk 1 carries the stream's opening events and the first text delta, chunks 2..N one delta
+// each (the canned deltas, cycled), chunk N also the closing events (usage as canned: it counts
+// the canned answer's 35 tokens whatever N is). A whole-answer request (no "stream": true)
+// gets the canned JSON after (N - 1) x D ms.
+function frames(sse, isDelta) {
+    const all = sse.split('\n\n').filter(function (e) { return e.length; })
+        .map(function (e) { return e + '\n\n'; });
+    var first = -1, last = -1;
+    for (var i = 0; i < all.length; i++) {
+        if (isDelta(all[i])) { if (first < 0) { first = i; } last = i; }
+    }
+    return { head: all.slice(0, first).join(''), deltas: all.slice(first, last + 1),
+             tail: all.slice(last + 1).join('') };
+}
+
+const SLOW = {
+    anthropic: frames(bodies.anthropicSse,
+                      function (e) { return e.indexOf('event: content_block_delta') === 0; }),
+    openai: frames(bodies.openaiSse,
+                   function (e) { return e.indexOf('"delta":{"content":') > 0; }),
+};
+const SLOW_PATH = /^\/slow\/(\d+)\/(\d+)(\/v1)?\/(messages|chat\/completions)$/;
+
+function slow(r) {
+    const m = SLOW_PATH.exec(r.uri);
+    if (m === null || r.method !== 'POST') {
+        r.headersOut['Content-Type'] = 'application/json';
+        r.return(404, '{"type":"error","error":{"type":"not_found_error","message":"slow: /slow/N/D/v1/messages or /slow/N/D/v1/chat/completions"}}');
+        return;
+    }
+    const chunks = Math.max(1, Math.min(100000, parseInt(r.args.chunks || m[1], 10)));
+    const gap = Math.max(0, Math.min(600000, parseInt(r.args.gap || m[2], 10)));
+    const anthropic = m[4] === 'messages';
+    const idHeader = anthropic ? 'request-id' : 'x-request-id';
+    r.headersOut[idHeader] = anthropic ? 'req_01BenchSlow0001' : 'req_bench_slow_0001';
+    const text = r.requestText;
+    if (text === undefined || !STREAM.test(text)) {
+        setTimeout(function () {
+            r.headersOut['Content-Type'] = 'application/json';
+            r.return(200, anthropic ? bodies.anthropicJson : bodies.openaiJson);
+        }, (chunks - 1) * gap);
+        return;
+    }
+    const f = anthropic ? SLOW.anthropic : SLOW.openai;
+    r.headersOut['Content-Type'] = 'text/event-stream; charset=utf-8';
+    r.headersOut['Cache-Control'] = 'no-cache';
+    r.status = 200;
+    r.sendHeader();
+    var i = 0;
+    function next() {
+        var out = f.deltas[i % f.deltas.length];
+        if (i === 0) { out = f.head + out; }
+        if (i === chunks - 1) { out = out + f.tail; }
+        r.send(out);
+        i += 1;
+        if (i < chunks) {
+            setTimeout(next, gap);
+        } else {
+            r.finish();
+        }
+    }
+    next();
+}
+
+export default { messages, chat, messagesEvents, slow };
