@@ -21,14 +21,19 @@ import yaml
 
 from tollhouse.config import parse_config
 from tollhouse.config.model import GatewayConfig
+from tollhouse.evals.suite import parse_suite
 from tollhouse.gateway_parts import build_parts
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 TEXT = README.read_text()
-YAML_BLOCKS = [
+ALL_YAML_BLOCKS = [
     (TEXT.count("\n", 0, match.start()) + 2, match.group(1))
     for match in re.finditer(r"^```yaml\n(.*?)^```", TEXT, flags=re.S | re.M)
 ]
+# A block whose first line is `# eval suite` is an eval suite (tollhouse eval), not a config.
+SUITE_MARK = "# eval suite\n"
+YAML_BLOCKS = [(n, block) for n, block in ALL_YAML_BLOCKS if not block.startswith(SUITE_MARK)]
+SUITE_BLOCKS = [(n, block) for n, block in ALL_YAML_BLOCKS if block.startswith(SUITE_MARK)]
 FRAGMENT = re.compile(r"#\s*fragment:\s*under\s+([\w.<>-]+)")
 SECRET_REFERENCE = re.compile(r"env:([A-Z][A-Z0-9_]*)")
 
@@ -54,6 +59,14 @@ def stand_in_secret(name: str) -> str:
 
 def test_the_readme_has_yaml_examples() -> None:
     assert len(YAML_BLOCKS) >= 5
+
+
+@pytest.mark.parametrize(
+    "block", [b for _, b in SUITE_BLOCKS], ids=[f"line {n}" for n, _ in SUITE_BLOCKS]
+)
+def test_every_eval_suite_example_loads(block: str) -> None:
+    suite = parse_suite(yaml.safe_load(block), path="README.md")
+    assert suite.cases
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from tollhouse.commands import eval as eval_command
 from tollhouse.commands import keys as keys_command
 from tollhouse.commands import logs as logs_command
 from tollhouse.commands import usage as usage_command
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("config")
 
-    for command in (keys_command, usage_command, logs_command):
+    for command in (keys_command, usage_command, logs_command, eval_command):
         command.register(commands)
 
     args = parser.parse_args(argv)

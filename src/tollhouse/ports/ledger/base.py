@@ -21,7 +21,17 @@ from typing import Any, Literal, Protocol
 from tollhouse.ports.ledger.record import CallRecord
 
 FILTERABLE: frozenset[str] = frozenset(
-    {"model_served", "key_id", "end_user", "team", "project", "status", "error_type"}
+    {
+        "request_id",
+        "route",
+        "model_served",
+        "key_id",
+        "end_user",
+        "team",
+        "project",
+        "status",
+        "error_type",
+    }
 )
 """Columns `LedgerStore.query` filters on by equality (None matches NULL)."""
 
