@@ -434,3 +434,20 @@ def test_help_states_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert "exit codes: 0 every cutoff holds; 1 a cutoff fails; 2 the eval could not be run" in (
         " ".join(out.split())
     )
+
+
+def test_a_variant_the_gateway_did_not_serve_fails_its_cases(
+    setup: EvalSetup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run_eval(setup, setup.suite(CAPITALS), "--variant", "candidate", "--format", "json")
+
+    target = report(capsys)["targets"][0]
+    assert code == 1
+    assert (target["label"], target["model"], target["variant"]) == (
+        "candidate",
+        "claude-sonnet-4-5",
+        "candidate",
+    )
+    assert {run["error"] for run in target["case_runs"]} == {
+        "asked for variant 'candidate', served by none named"
+    }

@@ -118,6 +118,10 @@ async def _run_case(
         headers=headers,
     )
     answer = await clients.send(suite.api, request)
+    if target.variant and answer.error is None and answer.variant != target.variant:
+        # A comparison of variants means nothing if the gateway served another one.
+        served = answer.variant or "none named"
+        answer.error = f"asked for variant {target.variant!r}, served by {served}"
     run = CaseRun(target=target, case=case, repeat=round_, answer=answer)
     if answer.error is None:
         for index, check in enumerate(case.checks):
