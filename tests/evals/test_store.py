@@ -22,6 +22,7 @@ from tollhouse.evals.store import (
     eval_passed,
 )
 from tollhouse.evals.suite import load_suite
+from tollhouse.server.runner import free_port
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
@@ -129,3 +130,24 @@ def test_an_eval_run_keeps_its_results_in_the_configs_keys_database(
     assert newest.cost_per_case_usd is not None
     assert newest.cost_per_case_usd > 0
     assert newest.figures["cutoffs"]["pass_rate"] == [1.0, 0.5, False]
+
+
+def test_a_results_database_that_cannot_be_reached_stops_the_eval_before_any_call(
+    setup: EvalSetup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unreachable = f"host=127.0.0.1 port={free_port()} user=postgres connect_timeout=2"
+
+    code = main(
+        [
+            "eval",
+            str(setup.suite(CAPITALS)),
+            "--config",
+            str(setup.config_path),
+            "--results-postgres",
+            unreachable,
+        ]
+    )
+
+    assert code == 2
+    assert capsys.readouterr().err.startswith("tollhouse eval: connection failed: ")
+    assert not setup.ledger_path.exists()  # no gateway started, no call made

@@ -161,6 +161,14 @@ def test_a_cutoff_naming_no_check_is_refused(tmp_path: Path) -> None:
     )
 
 
+def test_streaming_is_not_a_parameter(tmp_path: Path) -> None:
+    path = write(tmp_path, SUITE.replace("{max_tokens: 10}", "{stream: true}"))
+
+    assert error_of(path) == (
+        f"{path}:19: cases[1].parameters.stream: not a parameter: the eval reads whole answers"
+    )
+
+
 def test_ratios_must_lie_between_0_and_1(tmp_path: Path) -> None:
     path = write(tmp_path, SUITE + "pass_rate: 90\n")
 

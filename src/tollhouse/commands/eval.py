@@ -14,7 +14,7 @@ import contextlib
 import os
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -174,9 +174,11 @@ def _evaluate(args: argparse.Namespace) -> int:
             "costs come from the gateway's ledger: pass --config, --sqlite or --postgres"
         )
     results = _result_store(args, config or served)
+    if results is not None:
+        asyncio.run(_open(results()))
     with _gateway(args.base_url, served) as base_url:
         runs = asyncio.run(_run(args, suite, targets, base_url))
-    verdict = asyncio.run(_finish(args, suite, targets, runs, cutoffs, ledger, results))
+    verdict = asyncio.run(_finish(args, suite, targets, runs, cutoffs, ledger))
     report = render(args.format, suite, runs, verdict, args.repeat)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as handle:
@@ -185,6 +187,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(report)
     if args.output or args.format != "table":
         print(verdict.summary(), file=sys.stderr)
+    if results is not None:
+        # After the report (the store was opened before the run, so this rarely fails; if
+        # it does, the verdict is shown and exit code 2 says its results were not kept).
+        asyncio.run(_keep(args, suite, verdict, results()))
     return verdict.exit_code
 
 
@@ -217,11 +223,9 @@ async def _finish(
     runs: list[CaseRun],
     cutoffs: dict[str, float],
     ledger: LedgerStore | None,
-    results: EvalResultStore | None,
 ) -> Verdict:
     from tollhouse.evals.figures import target_figures
     from tollhouse.evals.runner import settle
-    from tollhouse.evals.store import results_of
 
     try:
         await settle(runs, ledger, wait_seconds=args.ledger_wait)
@@ -230,21 +234,27 @@ async def _finish(
             await ledger.aclose()
     figures = [target_figures(target, runs, suite.check_names) for target in targets]
     require: Require = args.require
-    verdict = decide(figures, cutoffs, require)
-    if results is not None:
-        try:
-            await results.record(
-                results_of(
-                    uuid.uuid4().hex,
-                    datetime.now(UTC),
-                    suite,
-                    verdict,
-                    config_version=args.config_version,
-                )
-            )
-        finally:
-            await results.aclose()
-    return verdict
+    return decide(figures, cutoffs, require)
+
+
+async def _open(results: EvalResultStore) -> None:
+    """Fails (exit code 2) before any call when the results could not be kept."""
+    await results.open()
+    await results.aclose()
+
+
+async def _keep(
+    args: argparse.Namespace, suite: Suite, verdict: Verdict, results: EvalResultStore
+) -> None:
+    from tollhouse.evals.store import results_of
+
+    kept = results_of(
+        uuid.uuid4().hex, datetime.now(UTC), suite, verdict, config_version=args.config_version
+    )
+    try:
+        await results.record(kept)
+    finally:
+        await results.aclose()
 
 
 async def _capture(args: argparse.Namespace) -> int:
@@ -275,15 +285,19 @@ def _ledger(args: argparse.Namespace, served: GatewayConfig | None) -> LedgerSto
     return None
 
 
-def _result_store(args: argparse.Namespace, config: GatewayConfig | None) -> EvalResultStore | None:
+def _result_store(
+    args: argparse.Namespace, config: GatewayConfig | None
+) -> Callable[[], EvalResultStore] | None:
+    """What makes the (unopened) store the results are kept in; None: not kept. A maker,
+    since each event loop of the command needs its own connection."""
     from tollhouse.evals.store import PostgresEvalResultStore, SQLiteEvalResultStore, store_for
 
     if args.no_store:
         return None
     if args.results_sqlite:
-        return SQLiteEvalResultStore(args.results_sqlite)
+        return lambda: SQLiteEvalResultStore(args.results_sqlite)
     if args.results_postgres:
-        return PostgresEvalResultStore(args.results_postgres)
+        return lambda: PostgresEvalResultStore(args.results_postgres)
     if config is None:
         print(
             "tollhouse eval: results not kept (no --config, --results-sqlite or "
@@ -291,7 +305,7 @@ def _result_store(args: argparse.Namespace, config: GatewayConfig | None) -> Eva
             file=sys.stderr,
         )
         return None
-    return store_for(config)
+    return lambda: store_for(config)
 
 
 @contextlib.contextmanager

@@ -109,6 +109,11 @@ class EvalResult:
 
 
 class EvalResultStore(Protocol):
+    async def open(self) -> None:
+        """Connect and bring the schema up to date: how a caller learns now, before an
+        eval runs, that its results could not be kept."""
+        ...
+
     async def record(self, results: list[EvalResult]) -> None:
         """Store the results of one run, in one transaction."""
         ...
@@ -173,6 +178,9 @@ class SQLiteEvalResultStore:
             unavailable=EvalStoreUnavailable,
         )
 
+    async def open(self) -> None:
+        await self._db.run(self._db.connection)
+
     async def record(self, results: list[EvalResult]) -> None:
         await self._db.run(self._insert, [_row(result, _sqlite_value) for result in results])
 
@@ -212,6 +220,10 @@ class PostgresEvalResultStore:
             prepare=EVALS.migrate_postgres,
             what="eval result store",
         )
+
+    async def open(self) -> None:
+        async with self._db.lock:
+            await self._connection()
 
     async def record(self, results: list[EvalResult]) -> None:
         values = ", ".join("%s::jsonb" if c == "figures" else "%s" for c in _COLUMNS)

@@ -261,7 +261,7 @@ def _suite(doc: Any, path: str, default_name: str) -> Suite:
         api=api,
         system=doc.get("system"),
         tools=_tools(doc.get("tools"), "tools"),
-        parameters=_mapping(doc.get("parameters", {}), "parameters"),
+        parameters=_parameters(doc.get("parameters", {}), "parameters"),
         template=doc.get("template"),
         judge_model=_string(judge["model"], "judge.model") if "model" in judge else None,
         judge_api=_api(judge.get("api", api), "judge.api"),
@@ -331,7 +331,7 @@ def _case(item: Any, index: int, defaults: _Defaults) -> Case:
         raise _Wrong(f"{where}.variables", "variables fill a template; this case has messages")
     parameters = {
         **defaults.parameters,
-        **_mapping(case.get("parameters", {}), f"{where}.parameters"),
+        **_parameters(case.get("parameters", {}), f"{where}.parameters"),
     }
     raw_checks = case.get("checks", [])
     if not isinstance(raw_checks, list):
@@ -486,6 +486,15 @@ def _tools(raw: Any, at: str) -> tuple[dict[str, Any], ...] | None:
     if not isinstance(raw, list):
         raise _Wrong(at, "expected a list of tools in the suite's wire format")
     return tuple(dict(_mapping(tool, f"{at}[{i}]")) for i, tool in enumerate(raw))
+
+
+def _parameters(value: Any, at: str) -> Mapping[str, Any]:
+    parameters = _mapping(value, at)
+    for key in ("model", "messages", "system", "tools", "stream"):
+        if key in parameters:
+            why = "the eval reads whole answers" if key == "stream" else f"set `{key}` itself"
+            raise _Wrong(f"{at}.{key}", f"not a parameter: {why}")
+    return parameters
 
 
 def _mapping(value: Any, at: str) -> Mapping[str, Any]:
