@@ -17,12 +17,14 @@ from tollhouse.accounting.call_ledger import CallLedger
 from tollhouse.call import Call
 from tollhouse.catalog.models import load_catalog
 from tollhouse.config import GatewayConfig
+from tollhouse.errors import NotFound
 from tollhouse.gateway_parts import build_parts
 from tollhouse.observability.metrics import (
     BREAKER_STATE_VALUE,
     GatewayMetrics,
     gauge,
 )
+from tollhouse.observability.retirement_alerts import RetirementAlerts, served_models
 from tollhouse.ports.cache.in_process import InProcessResponseStore
 from tollhouse.ports.keys.base import KeyStore
 from tollhouse.ports.keys.key_ring import KeyRing
@@ -68,6 +70,13 @@ class Gateway:
         self.metrics.add_gauges(self.lifecycle.collect)
         self.ledger = CallLedger(config, parts.ledger_store)
         self.alerts = parts.alerts
+        self.retirement_alerts = RetirementAlerts(
+            config.alerts.model_retirement,
+            served_models(self.router, self.catalog),
+            self.alerts,
+            parts.ledger_store,
+        )
+        self.metrics.add_gauges(self.retirement_alerts.collect)
         self.keys: KeyStore = parts.keys
         counters = parts.counters
         self.key_ring = KeyRing(self.keys, ttl=config.keys.cache_ttl_seconds)
@@ -85,6 +94,7 @@ class Gateway:
         """Start what runs beside the calls (the ledger's writers); on the serving loop."""
         await self.ledger.start()
         self.alerts.start()
+        self.retirement_alerts.start()
         if self.config.counters.backend != "in_process":
             self.admitter.start_probing()
         if self.config.keys.required:  # else the admin API opens it on first use
@@ -149,10 +159,18 @@ class Gateway:
         return self.response_cache.lookup(call, plan, stale=True)
 
     def models_reply(self, fmt: WireFormat, model_id: str | None = None) -> Reply:
-        """`GET /v1/models` (all served names) or `GET /v1/models/{id}` (one, or 404)."""
-        names = self.router.models if model_id is None else [model_id]
-        if model_id is not None:
+        """`GET /v1/models` (all served names) or `GET /v1/models/{id}` (one, or 404).
+
+        A route whose retired model is refused today is not served: the list leaves it out
+        and asking for it is the 404 a call to it gets."""
+        if model_id is None:
+            names = [name for name in self.router.models if self.lifecycle.refused(name) is None]
+        else:
             self.router.resolve(model_id)
+            refusal = self.lifecycle.refused(model_id)
+            if refusal is not None:
+                raise NotFound(refusal, param="model", code="model_not_found")
+            names = [model_id]
         if fmt == "anthropic":
             catalog = self.catalog
             described: list[tuple[str, str, str]] = []
@@ -174,6 +192,7 @@ class Gateway:
     async def aclose(self) -> None:
         """Drain the ledger (every call served gets its record), then close providers."""
         closing_order = [
+            (self.retirement_alerts.aclose, "model retirement checks"),
             (self.admitter.aclose, "counters"),
             (self.ledger.aclose, "ledger"),
             (self.alerts.aclose, "alerts"),

@@ -301,3 +301,88 @@ def test_retired_models_are_refused_unless_the_config_says_otherwise() -> None:
     config = parse_config({})
 
     assert config.lifecycle.retired == "refuse"
+
+
+# ------------------------------------------------------------------ fallbacks, the listing
+
+
+def falling_back(tmp_path: Path, **section: Any) -> BackgroundServer:
+    """Route `chain`: a first deployment that fails every call, then `old-claude` (retired
+    in RETIRED), then `next-claude`."""
+    providers = {
+        **IN_PROCESS_CONFIG["providers"],
+        "sim-down": {"type": "simulator", "simulator": {"format": "anthropic", "faults": ["503"]}},
+    }
+    chain = {
+        "deployments": [
+            {"provider": "sim-down", "model": "next-claude"},
+            {"provider": "sim-anthropic", "model": "old-claude"},
+            {"provider": "sim-openai", "model": "next-gpt"},
+        ]
+    }
+    return gateway(tmp_path, RETIRED, providers=providers, models={"chain": chain}, **section)
+
+
+def test_a_retired_fallback_deployment_is_skipped_when_retired_models_are_refused(
+    tmp_path: Path,
+) -> None:
+    server = falling_back(tmp_path)
+    try:
+        answer = claude(server.url, OPEN).messages.create(model="chain", max_tokens=5, messages=HI)
+    finally:
+        server.stop()
+    assert answer.content
+    (record,) = read_sqlite(tmp_path / "ledger.db")
+    assert record.model_served == "next-gpt"  # old-claude, next in the chain, was never asked
+    assert record.provider == "sim-openai"
+    assert record.metadata["served_by"] == "sim-openai/next-gpt"
+    assert all("old-claude" not in failure for failure in record.metadata["failures"])
+    assert "lifecycle" not in record.metadata  # the route's own model is in good standing
+
+
+def test_a_retired_fallback_deployment_is_remapped_to_its_successor_on_the_same_provider(
+    tmp_path: Path,
+) -> None:
+    server = falling_back(tmp_path, lifecycle={"retired": "remap"})
+    try:
+        answer = claude(server.url, OPEN).messages.create(model="chain", max_tokens=5, messages=HI)
+    finally:
+        server.stop()
+    assert answer.model == "next-claude"
+    (record,) = read_sqlite(tmp_path / "ledger.db")
+    assert record.model_served == "next-claude"
+    assert record.provider == "sim-anthropic"
+
+
+def test_a_retired_fallback_deployment_is_kept_when_retired_models_are_allowed(
+    tmp_path: Path,
+) -> None:
+    server = falling_back(tmp_path, lifecycle={"retired": "allow"})
+    try:
+        answer = gpt(server.url, OPEN).chat.completions.create(model="chain", messages=HI)
+    finally:
+        server.stop()
+    assert answer.choices
+    (record,) = read_sqlite(tmp_path / "ledger.db")
+    assert record.model_served == "old-claude"
+    assert record.provider == "sim-anthropic"
+
+
+def test_the_model_list_leaves_out_routes_whose_retired_model_is_refused(tmp_path: Path) -> None:
+    models = routes()
+    models["old-gpt"]["lifecycle"] = {"retired": "remap"}  # still answers: listed
+    server = gateway(tmp_path, RETIRED, models=models)
+    try:
+        listed_openai = [model.id for model in gpt(server.url, OPEN).models.list()]
+        listed_anthropic = [model.id for model in claude(server.url, OPEN).models.list()]
+        with pytest.raises(openai.NotFoundError) as caught:
+            gpt(server.url, OPEN).models.retrieve("old-claude")
+        with pytest.raises(anthropic.NotFoundError):
+            claude(server.url, OPEN).models.retrieve("old-claude")
+        kept = gpt(server.url, OPEN).models.retrieve("old-gpt")
+    finally:
+        server.stop()
+    assert listed_openai == ["next-claude", "old-gpt"]
+    assert listed_anthropic == ["next-claude", "old-gpt"]
+    assert f"retired on {dated(-1)}" in caught.value.message
+    assert kept.id == "old-gpt"

@@ -1,5 +1,5 @@
-"""Alerts: error-rate spikes, cost anomalies and budget thresholds, each told once per
-episode to the log, to Prometheus and to the configured webhooks.
+"""Alerts: error-rate spikes, cost anomalies, budget thresholds and model retirements, each
+told once per episode to the log, to Prometheus and to the configured webhooks.
 
 The gateway feeds `observe_call` for every call and `observe_budget` whenever it settles a
 budget; both are synchronous and O(1) (the rules in `alert_rules.py` keep fixed-size
@@ -184,6 +184,11 @@ class Alerts:
             ["webhook"],
             [([hook.name], float(hook.queue_depth)) for hook in self.webhooks],
         )
+
+    def notify(self, event: AlertEvent) -> None:
+        """Tell `event` (from a rule kept outside this module, such as model retirement) to
+        the log, the metrics and the webhooks that take its kind."""
+        self._emit(event)
 
     def _emit(self, event: AlertEvent) -> None:
         self.events.append(event)

@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
-AlertKind = Literal["error_spike", "cost_anomaly", "budget"]
-ALL_KINDS: tuple[AlertKind, ...] = ("error_spike", "cost_anomaly", "budget")
+AlertKind = Literal["error_spike", "cost_anomaly", "budget", "model_retirement"]
+ALL_KINDS: tuple[AlertKind, ...] = ("error_spike", "cost_anomaly", "budget", "model_retirement")
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 Fraction = Annotated[float, msgspec.Meta(gt=0, le=1)]
@@ -57,6 +57,18 @@ class BudgetAlertConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     thresholds: tuple[Positive, ...] = (0.5, 0.8, 1.0)
 
 
+class ModelRetirementConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A notice when a model a route serves (any deployment of it) is `lead_days` or fewer
+    days from its retirement date: once per model, date and lead time, checked at start
+    and every `check_interval_seconds`. The notices sent are claimed in the ledger's
+    database, so neither a restart nor another gateway on the same database sends one
+    again (observability/retirement_alerts.py)."""
+
+    enabled: bool = True
+    lead_days: tuple[Annotated[int, msgspec.Meta(ge=1)], ...] = (90, 60, 30, 7)
+    check_interval_seconds: Positive = 3600.0
+
+
 class WebhookConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """`url` and each header value: a literal or a secret reference (`env:`/`file:`).
     `timeout_seconds` bounds one attempt, connection included."""
@@ -75,3 +87,4 @@ class AlertsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     error_spike: ErrorSpikeConfig = ErrorSpikeConfig()
     cost_anomaly: CostAnomalyConfig = CostAnomalyConfig()
     budget: BudgetAlertConfig = BudgetAlertConfig()
+    model_retirement: ModelRetirementConfig = ModelRetirementConfig()

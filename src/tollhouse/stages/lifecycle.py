@@ -11,6 +11,14 @@ route's own name); its state on a day is `Lifecycle.effective_state`. For a mode
   with 404 before any upstream (`refuse`), sent to the catalog's replacement (`remap`,
   stated in `x-tollhouse-model-remapped` and the record) or relayed anyway (`allow`).
 
+Fallback deployments are judged too, each by its own model: when a deployment after the
+first serves a retired model, a route that refuses retired models skips it (the chain goes
+on without it), one that remaps asks the same provider for the catalog's living successor,
+and one that allows keeps it. The route's own state stays its first deployment's.
+
+`GET /v1/models` leaves out the routes whose calls are refused (`refused`), as the
+providers' own list endpoints leave out the models they retired.
+
 Each such call bumps `tollhouse_lifecycle_calls{model,state,action}` (`model` is a
 configured route name, so the series are bounded) and writes a rate-limited structured
 log line. The verdicts are judged once per UTC day for every route of the snapshot; a call
@@ -73,7 +81,7 @@ class LifecycleNotice:
 
 @dataclass(frozen=True, slots=True)
 class _Verdict:
-    notice: LifecycleNotice
+    notice: LifecycleNotice | None  # None: only a fallback deployment was retired
     plan: RoutePlan | None  # None: refuse with `refusal`
     refusal: str
     fields: dict[str, object]
@@ -93,14 +101,13 @@ class LifecycleCheck:
     def check(self, call: Call, plan: RoutePlan) -> RoutePlan:
         """The plan to serve `call` by: `plan`, or its replacement's; raises `NotFound` when
         the model is retired and the route refuses such calls."""
-        day = int(time.time()) // _SECONDS_PER_DAY
-        if day != self._day:
-            self._verdicts = self._judge(date.fromordinal(_EPOCH_ORDINAL + day))
-            self._day = day
-        verdict = self._verdicts.get(plan.model)
+        verdict = self._today().get(plan.model)
         if verdict is None:
             return plan
         notice = verdict.notice
+        if notice is None:
+            assert verdict.plan is not None
+            return verdict.plan
         call.lifecycle = notice
         self.calls[(plan.model, notice.state, notice.action)] += 1
         self._log.event(
@@ -109,6 +116,20 @@ class LifecycleCheck:
         if verdict.plan is None:
             raise NotFound(verdict.refusal, param="model", code="model_not_found")
         return verdict.plan
+
+    def refused(self, name: str) -> str | None:
+        """The refusal a call to route `name` gets today for its retired model, else None."""
+        verdict = self._today().get(name)
+        if verdict is None or verdict.plan is not None:
+            return None
+        return verdict.refusal
+
+    def _today(self) -> dict[str, _Verdict]:
+        day = int(time.time()) // _SECONDS_PER_DAY
+        if day != self._day:
+            self._verdicts = self._judge(date.fromordinal(_EPOCH_ORDINAL + day))
+            self._day = day
+        return self._verdicts
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(
@@ -123,15 +144,47 @@ class LifecycleCheck:
     def _judge(self, today: date) -> dict[str, _Verdict]:
         verdicts = {}
         for name in self._router.models:
-            plan = self._router.find(name)
-            assert plan is not None
+            routed = self._router.find(name)
+            assert routed is not None
+            plan = self._living_fallbacks(routed, today)
             entry = self._catalog.get(plan.targets[0].upstream_model) or self._catalog.get(name)
-            if entry is None:
-                continue
-            verdict = self._verdict(name, plan, entry, today)
+            verdict = None if entry is None else self._verdict(name, plan, entry, today)
+            if verdict is None and plan is not routed:
+                verdict = _Verdict(None, plan, "", {})
             if verdict is not None:
                 verdicts[name] = verdict
         return verdicts
+
+    def _living_fallbacks(self, plan: RoutePlan, today: date) -> RoutePlan:
+        """`plan` with its retired fallback deployments (all but the first) skipped,
+        remapped to their successor on the same provider or kept, per `plan.lifecycle`;
+        `plan` itself when none is retired."""
+        targets = [plan.targets[0]]
+        changed = False
+        for target in plan.targets[1:]:
+            entry = self._catalog.get(target.upstream_model)
+            retired = entry is not None and entry.lifecycle.effective_state(today) == "retired"
+            if entry is None or not retired or plan.lifecycle == "allow":
+                targets.append(target)
+                continue
+            successor = self._successor(entry, today) if plan.lifecycle == "remap" else None
+            changed = True
+            if successor is not None:
+                targets.append(self._router.target(target.provider, successor, plan.parameters))
+            fields: dict[str, object] = {
+                "route": plan.model,
+                "deployment": target.label,
+                "model": entry.id,
+            }
+            if successor is not None:
+                fields["remapped_to"] = successor
+            self._log.event(
+                logging.WARNING,
+                "retired_fallback_remapped" if successor else "retired_fallback_skipped",
+                (plan.model, target.label),
+                fields,
+            )
+        return replace(plan, targets=tuple(targets)) if changed else plan
 
     def _verdict(
         self, name: str, plan: RoutePlan, entry: CatalogModel, today: date
@@ -185,6 +238,26 @@ class LifecycleCheck:
         """The successor to send a call for retired `entry` to (following replacements that
         retired in turn) and its plan: the route serving it, else `plan`'s deployments with
         the successor's id upstream. None when the catalog names no living successor."""
+        successor_id = self._successor(entry, today)
+        if successor_id is None:
+            return None
+        successor = self._catalog.get(successor_id)
+        assert successor is not None
+        for served_name in (successor.id, *successor.aliases):
+            served = self._router.find(served_name)
+            if served is not None:
+                return successor.id, self._living_fallbacks(served, today)
+        targets = tuple(
+            self._router.target(target.provider, successor.id, plan.parameters)
+            if target.upstream_model in (entry.id, *entry.aliases)
+            else target
+            for target in plan.targets
+        )
+        return successor.id, replace(plan, targets=targets)
+
+    def _successor(self, entry: CatalogModel, today: date) -> str | None:
+        """The id of retired `entry`'s living successor (following replacements that
+        retired in turn); None when the catalog names none."""
         successor = entry
         for _ in self._catalog.models:
             following = successor.lifecycle.replacement
@@ -193,20 +266,8 @@ class LifecycleCheck:
                 return None
             successor = successor_entry
             if successor.lifecycle.effective_state(today) != "retired":
-                break
-        else:
-            return None
-        for served_name in (successor.id, *successor.aliases):
-            served = self._router.find(served_name)
-            if served is not None:
-                return successor.id, served
-        targets = tuple(
-            self._router.target(target.provider, successor.id, plan.parameters)
-            if target.upstream_model in (entry.id, *entry.aliases)
-            else target
-            for target in plan.targets
-        )
-        return successor.id, replace(plan, targets=targets)
+                return successor.id
+        return None
 
 
 def _notice_headers(

@@ -305,3 +305,21 @@ def test_a_store_opens_itself_on_first_use(new_store: NewStore, make_record: Mak
             await store.aclose()
 
     assert asyncio.run(scenario()) == 1
+
+
+def test_a_notice_is_claimed_once_across_stores_on_the_same_database(
+    new_store: NewStore,
+) -> None:
+    async def scenario() -> list[bool]:
+        claims = []
+        for _ in range(2):  # a second store on the same database: a restart, or a peer
+            store = new_store()
+            try:
+                claims.append(await store.claim_notice("n:1", datetime.now(UTC)))
+                claims.append(await store.claim_notice("n:1", datetime.now(UTC)))
+                claims.append(await store.claim_notice(f"n:{len(claims)}", datetime.now(UTC)))
+            finally:
+                await store.aclose()
+        return claims
+
+    assert asyncio.run(scenario()) == [True, False, True, False, False, True]

@@ -139,6 +139,12 @@ class LedgerStore(Protocol):
         empty bucket."""
         ...
 
+    async def claim_notice(self, notice: str, at: datetime) -> bool:
+        """Record that the notice named `notice` is sent at `at`; True for the one caller
+        that recorded it, False when it was recorded before (by this gateway, before a
+        restart, or by another one on the same database)."""
+        ...
+
     async def aclose(self) -> None:
         """Close the connection; the store can't be used afterwards."""
         ...

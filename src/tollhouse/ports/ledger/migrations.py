@@ -80,3 +80,17 @@ def m003_fewer_indexes(d: Dialect) -> list[str]:
     return [
         f"DROP INDEX IF EXISTS calls_{column}_ts" for column in ("model_served", "team", "project")
     ]
+
+
+@LEDGER.step
+def m004_notices_sent(d: Dialect) -> list[str]:
+    # Notices told once across restarts and gateways (stages/retirement_alerts.py): the
+    # first gateway to insert a key sends the notice, the others see it taken.
+    return [
+        f"""
+        CREATE TABLE notices_sent (
+            notice TEXT PRIMARY KEY,
+            sent_at {d.timestamp} NOT NULL
+        )
+        """
+    ]

@@ -152,6 +152,14 @@ class PostgresLedgerStore:
             cost=lambda total: total if total is not None else Decimal(0),
         )
 
+    async def claim_notice(self, notice: str, at: datetime) -> bool:
+        async with self._operation() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO notices_sent (notice, sent_at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                [notice, at],
+            )
+            return cursor.rowcount == 1
+
     async def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
         async with self._operation() as conn:
             cursor = await conn.execute(sql, params)

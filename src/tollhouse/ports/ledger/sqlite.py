@@ -174,10 +174,20 @@ class SQLiteLedgerStore:
             cost=lambda total: Decimal(total) if total is not None else Decimal(0),
         )
 
+    async def claim_notice(self, notice: str, at: datetime) -> bool:
+        return await self._run(self._claim, notice, _timestamp(at))
+
     async def aclose(self) -> None:
         await self._db.aclose()
 
     # Everything below runs on the store's own thread.
+
+    def _claim(self, notice: str, at: str) -> bool:
+        cursor = self._connection().execute(  # autocommit: one statement, one transaction
+            "INSERT INTO notices_sent (notice, sent_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (notice, at),
+        )
+        return cursor.rowcount == 1
 
     def _insert(self, records: Sequence[CallRecord]) -> None:
         # Rows with the same empty columns go in together, in their order of arrival.
