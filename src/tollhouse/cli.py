@@ -8,6 +8,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from tollhouse.commands import audit as audit_command
+from tollhouse.commands import catalog as catalog_command
 from tollhouse.commands import eval as eval_command
 from tollhouse.commands import keys as keys_command
 from tollhouse.commands import logs as logs_command
@@ -49,7 +51,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("config")
 
-    for command in (keys_command, usage_command, logs_command, eval_command):
+    commands_in_order = (
+        keys_command,
+        usage_command,
+        logs_command,
+        eval_command,
+        audit_command,
+        catalog_command,
+    )
+    for command in commands_in_order:
         command.register(commands)
 
     args = parser.parse_args(argv)

@@ -15,7 +15,6 @@ from prometheus_client.core import CounterMetricFamily, Metric
 
 from tollhouse.accounting.call_ledger import CallLedger
 from tollhouse.call import Call
-from tollhouse.catalog.models import load_catalog
 from tollhouse.config import GatewayConfig
 from tollhouse.errors import NotFound
 from tollhouse.gateway_parts import build_parts
@@ -54,7 +53,7 @@ class Gateway:
         self.config = config
         parts = build_parts(config)
         self.providers: dict[str, Provider] = parts.providers
-        self.catalog = config.catalog.apply(load_catalog())
+        self.catalog = parts.catalog
         self.router = Router(config, self.providers, self.catalog)
         self.started_at = int(time.time())
         self.response_cache = ResponseCache(

@@ -1,10 +1,11 @@
 """The parts of a gateway that a config names, built unopened: providers, key store,
-counter store, alerts and ledger store. No socket is opened and no file written until the
-gateway starts.
+counter store, alerts, model catalog and ledger store. No socket is opened and no file
+written until the gateway starts.
 
 Building them is how a config is checked beyond its shape (which `config/loader.py` checks
 as it loads): every secret reference resolves, simulator options and faults parse, webhook,
-Redis and proxy URLs are usable, CA bundles are readable. `tollhouse serve` builds them to
+Redis and proxy URLs are usable, CA bundles are readable, the
+catalog file and overrides validate. `tollhouse serve` builds them to
 run and `tollhouse check-config` builds them to throw away, so the two check the same
 things and can't drift apart.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tollhouse.catalog.models import CatalogError, ModelCatalog
 from tollhouse.config import ConfigError, GatewayConfig
 from tollhouse.observability.alerts import Alerts
 from tollhouse.ports.counters.base import CounterStore
@@ -31,6 +33,7 @@ class GatewayParts:
     keys: KeyStore
     counters: CounterStore
     alerts: Alerts
+    catalog: ModelCatalog  # the shipped one or `catalog.path`, with the config's overrides
     ledger_store: LedgerStore | None  # None when the ledger is off
 
 
@@ -44,7 +47,10 @@ def build_parts(config: GatewayConfig) -> GatewayParts:
             keys=key_store_from_config(config.keys),
             counters=counter_store_from_config(config.counters),
             alerts=Alerts(config.alerts),
+            catalog=config.catalog.build(),
             ledger_store=store_from_config(config.ledger),
         )
+    except CatalogError as exc:  # names the file or override and the field
+        raise ConfigError(f"$.catalog: {exc}") from None
     except ValueError as exc:  # an unresolvable secret reference or unusable URL, by its key
         raise ConfigError(str(exc)) from None

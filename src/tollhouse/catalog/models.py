@@ -11,11 +11,13 @@ order and names claimed by two entries all refuse to load, with the offending fi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
@@ -280,10 +282,33 @@ def _position(models: list[CatalogModel], name: str) -> int | None:
     return None
 
 
+def read_catalog_file(path: str | os.PathLike[str]) -> ModelCatalog:
+    """The whole catalog in the YAML (or JSON) file at `path`, validated as the shipped one
+    is; `CatalogError` naming the file and the field when it is not a usable catalog."""
+    origin = os.fspath(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise CatalogError(f"{origin}: cannot read the catalog: {exc.strerror}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{origin}: not valid YAML: {exc}") from None
+    return parse_catalog(document, origin=origin)
+
+
 class CatalogOverrides(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The config's catalog section: entries merged over the shipped catalog at load."""
+    """The config's catalog section: the catalog to start from (`path`, a whole catalog
+    file such as `tollhouse catalog update` writes; the shipped one when unset) and entries
+    merged over it at load (`models`)."""
 
     models: tuple[dict[str, Any], ...] = ()
+    path: str | None = None
 
     def apply(self, base: ModelCatalog) -> ModelCatalog:
         return merge_catalog(base, self.models)
+
+    def build(self) -> ModelCatalog:
+        """The catalog this section describes; `CatalogError` when a part is invalid."""
+        base = load_catalog() if self.path is None else read_catalog_file(self.path)
+        return self.apply(base)
