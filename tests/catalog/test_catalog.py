@@ -395,3 +395,18 @@ def test_a_config_override_sets_a_replacement() -> None:
 
     assert entry is not None
     assert entry.lifecycle.replacement == "gpt-5.4"
+
+
+def test_every_shipped_entry_says_whether_its_price_source_is_the_providers_own() -> None:
+    models = load_catalog().models
+    assert all(entry.source in ("provider", "secondary") for entry in models)
+    secondary = {entry.id for entry in models if entry.source == "secondary"}
+    assert secondary == {"claude-fable-5-2", "claude-sonnet-5-5", "gpt-6.2-astra"}
+
+
+def test_a_provider_source_must_be_a_page_of_the_providers_sites() -> None:
+    with pytest.raises(CatalogError, match="`source` is provider"):
+        merge_catalog(
+            load_catalog(),
+            [{"id": "gpt-4o", "price_source": "https://example.com/prices", "source": "provider"}],
+        )

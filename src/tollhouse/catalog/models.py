@@ -19,6 +19,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 import yaml
@@ -26,6 +27,10 @@ import yaml
 from tollhouse.types import WireFormat
 
 LifecycleState = Literal["active", "legacy", "deprecated", "retired"]
+# Whose page a card was read from: the provider's own, or anyone else's (a reseller, a
+# tracker), which the catalog says so a reader knows how far to trust it.
+SourceKind = Literal["provider", "secondary"]
+PROVIDER_HOSTS = ("platform.claude.com", "docs.anthropic.com", "developers.openai.com")
 
 _CACHE_RATES = ("cache_write_5m", "cache_write_1h", "cache_read")
 
@@ -145,6 +150,7 @@ class CatalogModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     `released` stays the `YYYY-MM-DD` string the model listing prints; `pricing` is None only
     for an override that adds a model nobody priced, whose calls then cost "unknown".
+    `source` says whether `price_source` is the provider's own page or a secondary one.
     """
 
     id: str
@@ -158,9 +164,17 @@ class CatalogModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     lifecycle: Lifecycle = Lifecycle()
     price_source: str | None = None
     price_as_of: date | None = None
+    source: SourceKind | None = None
     parameter_rules: tuple[ParameterRule, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.source == "provider" and urlsplit(self.price_source or "").hostname not in (
+            PROVIDER_HOSTS
+        ):
+            raise ValueError(
+                f"`source` is provider, but `price_source` ({self.price_source}) is not a page "
+                f"of the providers' own sites ({', '.join(PROVIDER_HOSTS)})"
+            )
         names = [rule.name for rule in self.parameter_rules]
         if len(set(names)) != len(names):
             raise ValueError(f"`parameter_rules` names a parameter twice: {names}")
@@ -237,9 +251,9 @@ def merge_catalog(base: ModelCatalog, overrides: Sequence[Mapping[str, Any]]) ->
     An override names the model by `id` (an alias of an entry also finds it). For a known
     model its top-level fields replace the entry's; `pricing` and `lifecycle` are replaced
     whole, because half a negotiated price card next to the list price's batch and cache
-    rates would be wrong in a way nobody sees. A new `pricing` without its own `price_source`
-    and `price_as_of` drops the entry's, which described the list price. An unknown id adds
-    a model, which must then be complete.
+    rates would be wrong in a way nobody sees. A new `pricing` without its own `price_source`,
+    `price_as_of` and `source` drops the entry's, which described the list price. An unknown
+    id adds a model, which must then be complete.
     """
     models = list(base.models)
     for index, override in enumerate(overrides):
@@ -258,6 +272,7 @@ def merge_catalog(base: ModelCatalog, overrides: Sequence[Mapping[str, Any]]) ->
             if "pricing" in override:
                 document["price_source"] = None
                 document["price_as_of"] = None
+                document["source"] = None
             document.update(override)
             document["id"] = models[position].id
         try:
