@@ -193,9 +193,23 @@ def test_max_completion_tokens_wins_over_max_tokens() -> None:
     assert to_anthropic(max_tokens=100)["max_tokens"] == 100
 
 
-def test_temperature_above_one_is_clamped_to_one() -> None:
-    assert to_anthropic(temperature=1.7)["temperature"] == 1.0
-    assert to_anthropic(temperature=0.3, top_p=0.9)["top_p"] == 0.9
+@pytest.mark.parametrize(
+    ("name", "value"), [("temperature", 1.7), ("temperature", 5), ("top_p", 1.5)]
+)
+def test_sampling_outside_the_anthropic_range_is_refused_not_clamped(
+    name: str, value: float
+) -> None:
+    with pytest.raises(BadRequest) as excinfo:
+        to_anthropic(**{name: value})
+
+    assert excinfo.value.param == name
+    assert "outside the range Anthropic models accept (0 to 1)" in excinfo.value.message
+
+
+def test_sampling_within_the_anthropic_range_is_kept() -> None:
+    body = to_anthropic(temperature=0.3, top_p=0.9)
+
+    assert (body["temperature"], body["top_p"]) == (0.3, 0.9)
 
 
 @pytest.mark.parametrize(("stop", "sequences"), [("END", ["END"]), (["a", "b"], ["a", "b"])])
@@ -270,15 +284,40 @@ def test_more_than_one_choice_is_refused_with_param_n() -> None:
     assert excinfo.value.status == 400
 
 
-def test_parameters_claude_lacks_are_dropped() -> None:
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("presence_penalty", 0.5),
+        ("frequency_penalty", -0.5),
+        ("logit_bias", {"50256": -100}),
+        ("seed", 7),
+        ("logprobs", True),
+        ("top_logprobs", 2),
+        ("audio", {"voice": "alloy", "format": "mp3"}),
+        ("modalities", ["text", "audio"]),
+        ("prediction", {"type": "content", "content": "x"}),
+        ("web_search_options", {}),
+        ("verbosity", "low"),
+    ],
+)
+def test_a_feature_claude_cannot_carry_is_refused_naming_it(name: str, value: Any) -> None:
+    with pytest.raises(BadRequest) as excinfo:
+        to_anthropic(**{name: value})
+
+    assert excinfo.value.param == name
+    assert f"`{name}` has no counterpart on Anthropic models" in excinfo.value.message
+
+
+def test_neutral_values_and_openai_bookkeeping_are_left_out() -> None:
     body = to_anthropic(
-        presence_penalty=0.5,
-        frequency_penalty=0.5,
-        logit_bias={"50256": -100},
-        seed=7,
-        logprobs=True,
-        top_logprobs=2,
+        presence_penalty=0,
+        frequency_penalty=0.0,
+        logit_bias={},
+        logprobs=False,
+        modalities=["text"],
         store=True,
+        metadata={"tag": "x"},
+        service_tier="auto",
         n=1,
     )
 
@@ -305,20 +344,48 @@ def test_reasoning_effort_without_room_for_a_budget_leaves_thinking_off(
     assert "thinking" not in to_anthropic(reasoning_effort=effort, max_tokens=max_tokens)
 
 
-def test_json_schema_response_format_adds_a_system_instruction_with_the_schema() -> None:
+def test_json_schema_response_format_becomes_anthropic_native_structured_output() -> None:
     response_format = {
         "type": "json_schema",
-        "json_schema": {"name": "w", "schema": WEATHER_SCHEMA},
+        "json_schema": {
+            "name": "w",
+            "schema": WEATHER_SCHEMA,
+            "strict": True,
+            "description": "The weather asked for.",
+        },
     }
     body = to_anthropic(
         messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
         response_format=response_format,
     )
 
-    first, instruction = body["system"].split("\n\n")
-    assert first == "Be brief."
-    assert instruction.startswith("Respond with a single valid JSON object")
-    assert instruction.endswith('{"type":"object","properties":{"city":{"type":"string"}}}')
+    assert body["output_config"] == {"format": {"type": "json_schema", "schema": WEATHER_SCHEMA}}
+    assert body["system"] == "Be brief.\n\nThe JSON output: The weather asked for."
+
+
+def test_json_object_response_format_asks_for_any_object_and_text_for_nothing() -> None:
+    assert to_anthropic(response_format={"type": "json_object"})["output_config"] == {
+        "format": {"type": "json_schema", "schema": {"type": "object"}}
+    }
+    assert "output_config" not in to_anthropic(response_format={"type": "text"})
+
+
+@pytest.mark.parametrize(
+    ("response_format", "param"),
+    [
+        ({"type": "xml"}, "response_format.type"),
+        (
+            {"type": "json_schema", "json_schema": {"name": "w"}},
+            "response_format.json_schema.schema",
+        ),
+        ("json", "response_format"),
+    ],
+)
+def test_a_response_format_claude_cannot_carry_is_refused(response_format: Any, param: str) -> None:
+    with pytest.raises(BadRequest) as excinfo:
+        to_anthropic(response_format=response_format)
+
+    assert excinfo.value.param == param
 
 
 # ============================================================ Anthropic → OpenAI
@@ -431,10 +498,42 @@ def test_image_inside_a_tool_result_is_refused() -> None:
 
 
 def test_stop_sequences_become_stop_and_sampling_is_kept() -> None:
-    body = to_openai(stop_sequences=["END"], temperature=0.5, top_p=0.9, top_k=40)
+    body = to_openai(stop_sequences=["END"], temperature=0.5, top_p=0.9)
 
     assert (body["stop"], body["temperature"], body["top_p"]) == (["END"], 0.5, 0.9)
-    assert "top_k" not in body
+
+
+def test_top_k_is_refused_naming_it() -> None:
+    with pytest.raises(BadRequest) as excinfo:
+        to_openai(top_k=40)
+
+    assert excinfo.value.param == "top_k"
+
+
+def test_output_config_format_becomes_a_strict_json_schema_response_format() -> None:
+    output_config = {"format": {"type": "json_schema", "schema": WEATHER_SCHEMA}, "effort": "low"}
+    body = to_openai(output_config=output_config)
+
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": WEATHER_SCHEMA, "strict": True},
+    }
+    assert body["reasoning_effort"] == "low"
+
+
+@pytest.mark.parametrize(
+    ("output_config", "param"),
+    [
+        ({"format": {"type": "xml"}}, "output_config.format.type"),
+        ({"format": {"type": "json_schema"}}, "output_config.format.schema"),
+        ("json", "output_config"),
+    ],
+)
+def test_an_output_config_gpt_cannot_carry_is_refused(output_config: Any, param: str) -> None:
+    with pytest.raises(BadRequest) as excinfo:
+        to_openai(output_config=output_config)
+
+    assert excinfo.value.param == param
 
 
 def test_anthropic_tools_become_function_tools() -> None:

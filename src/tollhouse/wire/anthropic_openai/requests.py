@@ -11,21 +11,29 @@ Decisions, OpenAI → Anthropic:
   between) into the top-level `system`; Anthropic has no mid-conversation system turn.
 - `max_tokens` is required by Anthropic: `max_completion_tokens`, else `max_tokens`, else
   `DEFAULT_MAX_TOKENS` (4096).
-- `temperature` is 0–2 in OpenAI and 0–1 in Anthropic: values above 1 are clamped to 1.
+- `temperature` is 0–2 in OpenAI and 0–1 in Anthropic: a value above 1 is refused (400
+  naming `temperature`), never clamped, since it asks for an answer Claude can't give;
+  `top_p` outside 0–1 likewise.
 - `reasoning_effort` becomes an extended-thinking budget (`THINKING_BUDGET_BY_EFFORT`: none and
   minimal → off, low 1024, medium 4096, high 16384, xhigh 32000, max 64000), kept below
   `max_tokens`; thinking is left off when that leaves under 1024 tokens or when a tool call
   is forced, and `temperature`/`top_p` are dropped when it is on — Anthropic refuses each of
   these combinations.
-- `response_format` json_object/json_schema appends an instruction to `system`
-  (`JSON_OBJECT_INSTRUCTION`, or `JSON_SCHEMA_INSTRUCTION` followed by the schema).
+- `response_format` json_schema becomes Anthropic's native structured output,
+  `output_config.format: {type: json_schema, schema}` (constrained decoding, so `strict` is
+  met whatever it says; the format's `name` only names it, its `description` joins `system`);
+  json_object becomes the same with the schema `{"type": "object"}`; text is the default.
+  Another type is refused.
 - `user` (or its successor `safety_identifier`) becomes `metadata.user_id`.
 - Function tools keep name, description and parameters; `strict` is dropped (many OpenAI
   SDK helpers set it by default and only some Claude models accept it).
 - `n` > 1, the legacy `functions`/`function_call`, non-function tools and content parts with no
-  Anthropic block (audio, uploaded file ids) are refused. Sampling and logging knobs Claude
-  lacks (`presence_penalty`, `frequency_penalty`, `logit_bias`, `seed`, `logprobs`, ...) are
-  dropped.
+  Anthropic block (audio, uploaded file ids) are refused. So is every feature Claude can't
+  carry that would change the answer, when set to anything but its neutral value
+  (`UNCARRIED_BY_ANTHROPIC`: `presence_penalty`, `frequency_penalty`, `logit_bias`, `seed`,
+  `logprobs`, `top_logprobs`, `audio`, `modalities` other than text, `prediction`,
+  `web_search_options`, `verbosity`): the 400 names it. What only concerns OpenAI's own
+  bookkeeping (`store`, `metadata`, `service_tier`) is left out.
 - Consecutive messages of one role merge into one (Anthropic requires alternating roles),
   with tool results first in a user turn as Anthropic requires; empty text is left out
   (Anthropic rejects empty text blocks).
@@ -37,8 +45,13 @@ Decisions, Anthropic → OpenAI:
 - Tool results become `tool` messages placed before the rest of the user turn; their content
   is flattened to text, `is_error` prefixes it with `TOOL_ERROR_PREFIX`, images in a tool
   result are refused (a `tool` message carries text only).
-- `thinking` blocks and the `thinking` option, `cache_control`, `top_k`, `service_tier` and
-  other Anthropic-only fields are dropped; server tools (web search, code execution, ...) are
+- `output_config.format` (json_schema) becomes `response_format: {type: json_schema,
+  json_schema: {name: "output", schema, strict: true}}` (strict: Anthropic's format is
+  constrained); `output_config.effort` becomes `reasoning_effort`. Another format type is
+  refused.
+- `top_k` (no OpenAI counterpart) is refused, naming it.
+- `thinking` blocks and the `thinking` option, `cache_control`, `service_tier` and other
+  Anthropic-only fields are dropped; server tools (web search, code execution, ...) are
   refused.
 - A streaming request asks for `stream_options.include_usage` so the stream's usage can be
   mapped back.
@@ -63,11 +76,23 @@ THINKING_BUDGET_BY_EFFORT: dict[str, int] = {
     "xhigh": 32000,
     "max": 64000,
 }
-JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing else."
-JSON_SCHEMA_INSTRUCTION = (
-    "Respond with a single valid JSON object and nothing else. It must conform to this JSON Schema:"
-)
 TOOL_ERROR_PREFIX = "Error: "
+# Chat Completions features Claude has no counterpart for, each with its neutral value (what
+# asks for nothing): set to anything else, the call is refused rather than answered without.
+UNCARRIED_BY_ANTHROPIC: dict[str, Any] = {
+    "presence_penalty": 0,
+    "frequency_penalty": 0,
+    "logit_bias": {},
+    "seed": None,
+    "logprobs": False,
+    "top_logprobs": None,
+    "audio": None,
+    "modalities": ["text"],
+    "prediction": None,
+    "web_search_options": None,
+    "verbosity": None,
+}
+OUTPUT_FORMAT_NAME = "output"
 EMPTY_TOOL_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
 
@@ -86,22 +111,37 @@ def openai_request_to_anthropic(body: dict[str, Any], upstream_model: str) -> di
     if not isinstance(messages, list) or not messages:
         raise BadRequest("`messages` must be a non-empty list.", param="messages")
 
+    for name, neutral in UNCARRIED_BY_ANTHROPIC.items():
+        value = body.get(name)
+        if value is not None and value != neutral:
+            raise BadRequest(
+                f"`{name}` has no counterpart on Anthropic models, so this call can't be "
+                "answered as asked; leave it out to call this model.",
+                param=name,
+            )
     system, turns = _openai_messages_to_anthropic(messages)
-    instruction = _response_format_instruction(body.get("response_format"))
-    if instruction:
-        system.append(instruction)
+    output_format, description = _response_format_to_anthropic(body.get("response_format"))
+    if description:
+        system.append(description)
 
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
     out: dict[str, Any] = {"model": upstream_model, "max_tokens": max_tokens, "messages": turns}
     if system:
         out["system"] = "\n\n".join(system)
-    temperature = body.get("temperature")
-    if temperature is not None:
-        if not isinstance(temperature, (int, float)):
-            raise BadRequest("`temperature` must be a number.", param="temperature")
-        out["temperature"] = min(float(temperature), 1.0)
-    if body.get("top_p") is not None:
-        out["top_p"] = body["top_p"]
+    for name in ("temperature", "top_p"):
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise BadRequest(f"`{name}` must be a number.", param=name)
+        if not 0 <= value <= 1:
+            raise BadRequest(
+                f"`{name}`: {value} is outside the range Anthropic models accept (0 to 1).",
+                param=name,
+            )
+        out[name] = value
+    if output_format is not None:
+        out["output_config"] = {"format": output_format}
     stop = body.get("stop")
     if stop:
         out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
@@ -319,14 +359,38 @@ def _openai_tool_choice_to_anthropic(choice: Any) -> dict[str, Any]:
     )
 
 
-def _response_format_instruction(response_format: Any) -> str | None:
-    kind = response_format.get("type") if isinstance(response_format, dict) else None
+def _response_format_to_anthropic(
+    response_format: Any,
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Anthropic's `output_config.format` for an OpenAI `response_format`, and the format's
+    description for `system` (None for either when there is none)."""
+    if response_format is None:
+        return None, None
+    if not isinstance(response_format, dict):
+        raise BadRequest("`response_format` must be an object.", param="response_format")
+    kind = response_format.get("type")
+    if kind == "text":
+        return None, None
     if kind == "json_object":
-        return JSON_OBJECT_INSTRUCTION
-    if kind == "json_schema":
-        schema = (response_format.get("json_schema") or {}).get("schema") or {}
-        return f"{JSON_SCHEMA_INSTRUCTION}\n{orjson.dumps(schema).decode()}"
-    return None
+        return {"type": "json_schema", "schema": {"type": "object"}}, None
+    if kind != "json_schema":
+        raise BadRequest(
+            f"`response_format.type` {kind!r} can't be carried to an Anthropic model; "
+            "use text, json_object or json_schema.",
+            param="response_format.type",
+        )
+    spec = response_format.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    if not isinstance(schema, dict):
+        raise BadRequest(
+            "`response_format.json_schema.schema` must be a JSON Schema object.",
+            param="response_format.json_schema.schema",
+        )
+    description = spec.get("description") if isinstance(spec, dict) else None
+    about = (
+        f"The JSON output: {description}" if isinstance(description, str) and description else None
+    )
+    return {"type": "json_schema", "schema": schema}, about
 
 
 def _apply_reasoning_effort(out: dict[str, Any], effort: Any) -> None:
@@ -369,9 +433,16 @@ def anthropic_request_to_openai(body: dict[str, Any], upstream_model: str) -> di
         else:
             raise BadRequest(f"Unsupported message role {role!r}.", param=f"messages[{i}].role")
 
+    if body.get("top_k") is not None:
+        raise BadRequest(
+            "`top_k` has no counterpart on OpenAI models, so this call can't be answered as "
+            "asked; leave it out to call this model.",
+            param="top_k",
+        )
     out: dict[str, Any] = {"model": upstream_model, "messages": out_messages}
     if body.get("max_tokens") is not None:
         out["max_tokens"] = body["max_tokens"]
+    _output_config_to_openai(out, body.get("output_config"))
     for key in ("temperature", "top_p"):
         if body.get(key) is not None:
             out[key] = body[key]
@@ -392,6 +463,36 @@ def anthropic_request_to_openai(body: dict[str, Any], upstream_model: str) -> di
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
     return out
+
+
+def _output_config_to_openai(out: dict[str, Any], config: Any) -> None:
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        raise BadRequest("`output_config` must be an object.", param="output_config")
+    effort = config.get("effort")
+    if effort is not None:
+        out["reasoning_effort"] = effort
+    fmt = config.get("format")
+    if fmt is None:
+        return
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind != "json_schema":
+        raise BadRequest(
+            f"`output_config.format.type` {kind!r} can't be carried to an OpenAI model; "
+            "use json_schema.",
+            param="output_config.format.type",
+        )
+    schema = fmt.get("schema")
+    if not isinstance(schema, dict):
+        raise BadRequest(
+            "`output_config.format.schema` must be a JSON Schema object.",
+            param="output_config.format.schema",
+        )
+    out["response_format"] = {
+        "type": "json_schema",
+        "json_schema": {"name": OUTPUT_FORMAT_NAME, "schema": schema, "strict": True},
+    }
 
 
 def _anthropic_text(content: Any, param: str) -> str:
