@@ -47,6 +47,8 @@ class Call:
     project: str | None = None
     session_id: str | None = None
     variant: str | None = None
+    # The config version the call is served by (ports/config), None when none is recorded.
+    config_version: int | None = None
 
     # Filled by the route stage.
     provider_name: str | None = None

@@ -14,7 +14,14 @@ from tollhouse.commands import eval as eval_command
 from tollhouse.commands import keys as keys_command
 from tollhouse.commands import logs as logs_command
 from tollhouse.commands import usage as usage_command
-from tollhouse.config import ConfigError, GatewayConfig, default_config, load_config
+from tollhouse.config import (
+    ConfigError,
+    GatewayConfig,
+    default_config,
+    load_config,
+    load_document,
+    parse_config,
+)
 
 BANNER_WIDTH = 78
 
@@ -103,7 +110,12 @@ def _serve(args: argparse.Namespace) -> int:
     from tollhouse.server.runner import listen, serve_forever
     from tollhouse.server.workers import serve_workers
 
-    config: GatewayConfig = load_config(args.config) if args.config else default_config()
+    # With a config file, the gateway keeps to config versions (config_versions/): the
+    # file is recorded as one at start unless the newest version has its content.
+    document = load_document(args.config) if args.config else None
+    config: GatewayConfig = (
+        parse_config(document, source=args.config) if document is not None else default_config()
+    )
     logging.basicConfig(
         level=config.logging.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -121,7 +133,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     def build() -> Gateway:
         try:
-            return Gateway(config)
+            return Gateway(config, document=document, note=f"tollhouse serve -c {args.config}")
         except ConfigError as exc:
             print(f"tollhouse: config error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None

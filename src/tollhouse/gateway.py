@@ -1,23 +1,37 @@
-"""The gateway assembled from one configuration snapshot: providers, router, stages.
+"""The gateway: what serves calls across config versions, and the snapshot it serves now.
 
 `Gateway.handle` is the path of one call (see DESIGN.md); the HTTP layer only decodes the
 request into a `Call`, writes the `Reply` back and hands the call to `accounting`
 (stages/account.py) once the reply is sent.
+
+What a config version decides (router, catalog, lifecycle, per-route policies) is the
+`Snapshot` in `self.snapshot` (gateway_snapshot.py); a call reads it once, when it starts.
+`swap` puts the next one in place: one reference assignment, made with the few parts
+that stay (admission's spend policy, accounting's catalog, metrics' label sets) told in
+the same synchronous step, so no call ever sees half of a version. What outlives every
+version belongs to the gateway itself: counters, ledger, key ring, metrics, alerts, the
+response cache. Their settings (`START_ONLY` in config_versions/changes.py) are read at
+start.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from tollhouse.accounting.call_ledger import CallLedger
 from tollhouse.call import Call
+from tollhouse.catalog.models import ModelCatalog
 from tollhouse.config import GatewayConfig
+from tollhouse.config_versions.watch import VersionWatch
 from tollhouse.errors import NotFound
 from tollhouse.gateway_parts import build_parts
+from tollhouse.gateway_snapshot import NextSnapshot, Snapshot, first_snapshot
 from tollhouse.observability.metrics import (
     BREAKER_STATE_VALUE,
     GatewayMetrics,
@@ -49,12 +63,25 @@ log = logging.getLogger("tollhouse")
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig) -> None:
-        self.config = config
+    """With `document` (the config as written, `config` validated from it), the gateway
+    keeps to config versions (config_versions/watch.py): at start it records `document`
+    in the config store, noted `note`, unless the newest version has its content, then it
+    follows the newest version. Without, it serves `config` alone, as no version."""
+
+    def __init__(
+        self, config: GatewayConfig, *, document: dict[str, Any] | None = None, note: str = ""
+    ) -> None:
         parts = build_parts(config)
-        self.providers: dict[str, Provider] = parts.providers
-        self.catalog = parts.catalog
-        self.router = Router(config, self.providers, self.catalog)
+        self.snapshot: Snapshot = first_snapshot(config, parts.providers, parts.catalog)
+        self.versions: VersionWatch | None = None
+        if document is not None:
+            self.versions = VersionWatch(
+                self,
+                parts.config_store,
+                document,
+                poll_seconds=config.config_store.poll_seconds,
+                note=note,
+            )
         self.started_at = int(time.time())
         self.response_cache = ResponseCache(
             InProcessResponseStore(
@@ -65,8 +92,7 @@ class Gateway:
             models=config.models, providers=config.providers, deployments=self.router.breakers
         )
         self.metrics.add_gauges(self._live_gauges)
-        self.lifecycle = LifecycleCheck(self.router, self.catalog)
-        self.metrics.add_gauges(self.lifecycle.collect)
+        self.metrics.add_gauges(lambda: self.snapshot.lifecycle.collect())
         self.ledger = CallLedger(config, parts.ledger_store)
         self.alerts = parts.alerts
         self.retirement_alerts = RetirementAlerts(
@@ -88,12 +114,68 @@ class Gateway:
         self.accounting = Accounting(
             self.catalog, self.admitter, self.ledger, self.alerts, self.metrics
         )
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    # The current snapshot's parts, for code that serves no call (admin, metrics, /readyz).
+    @property
+    def config(self) -> GatewayConfig:
+        return self.snapshot.config
+
+    @property
+    def config_version(self) -> int | None:
+        return self.snapshot.version
+
+    @property
+    def router(self) -> Router:
+        return self.snapshot.router
+
+    @property
+    def catalog(self) -> ModelCatalog:
+        return self.snapshot.catalog
+
+    @property
+    def lifecycle(self) -> LifecycleCheck:
+        return self.snapshot.lifecycle
+
+    @property
+    def providers(self) -> dict[str, Provider]:
+        return dict(self.snapshot.providers)
+
+    def swap(self, following: NextSnapshot) -> None:
+        """Serve `following.snapshot` from the next call on (on the serving loop). Calls
+        in flight finish on the snapshot they started with; the providers it retires are
+        closed once those calls can have ended (`timeouts.total` of the old version, plus
+        its read timeout for a stream's last chunks)."""
+        old, new = self.snapshot, following.snapshot
+        self.snapshot = new
+        self.admitter.reconfigure(new.config, new.catalog)
+        self.accounting.catalog = new.catalog
+        self.retirement_alerts.served = served_models(new.router, new.catalog)
+        self.metrics.models = frozenset(new.config.models)
+        self.metrics.providers = frozenset(new.config.providers) | {"-"}
+        self.metrics.deployments = frozenset(new.router.breakers)
+        if following.retired:
+            linger = old.config.timeouts.total + old.config.timeouts.read_idle
+            task = asyncio.ensure_future(self._close_later(following.retired, linger))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def _close_later(self, providers: list[Provider], delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+        finally:  # the gateway closing cancels the wait: close them now
+            await _close_providers(providers)
 
     async def start(self) -> None:
         """Start what runs beside the calls (the ledger's writers); on the serving loop."""
         await self.ledger.start()
         self.alerts.start()
         self.retirement_alerts.start()
+        if self.versions is not None:
+            # The version is known before the first call (the store unreachable: served
+            # as no version, and recorded once it answers).
+            await self.versions.check_now()
+            self.versions.start()
         if self.config.counters.backend != "in_process":
             self.admitter.start_probing()
         if self.config.keys.required:  # else the admin API opens it on first use
@@ -136,7 +218,9 @@ class Gateway:
     async def handle(self, call: Call, key: KeyRecord | None) -> Reply:
         """Answer `call`, made with `key` (from `self.auth.identify`, None when open)."""
         self.auth.authorize(call, key)
-        plan = self.lifecycle.check(call, self.router.resolve(call.model))
+        snapshot = self.snapshot  # this call's version, to its end
+        call.config_version = snapshot.version
+        plan = snapshot.lifecycle.check(call, snapshot.router.resolve(call.model))
         if call.endpoint == "count_tokens":
             if "count_tokens" not in FORMATS[plan.targets[0].provider.wire_format].upstream_paths:
                 # The upstream's format has no count endpoint: answer with the documented estimate.
@@ -197,13 +281,22 @@ class Gateway:
             (self.alerts.aclose, "alerts"),
             (self.keys.aclose, "key store"),
         ]
+        if self.versions is not None:
+            closing_order.insert(0, (self.versions.aclose, "config store"))
         for closing, what in closing_order:
             try:
                 await closing()
             except Exception:
                 log.exception("closing the %s failed", what)
-        for provider in self.providers.values():
-            try:
-                await provider.aclose()
-            except Exception:  # a provider failing to close must not stop the others
-                log.exception("closing provider %s failed", provider.name)
+        for task in list(self._retiring):
+            task.cancel()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
+        await _close_providers(list(self.snapshot.providers.values()))
+
+
+async def _close_providers(providers: list[Provider]) -> None:
+    for provider in providers:
+        try:
+            await provider.aclose()
+        except Exception:  # a provider failing to close must not stop the others
+            log.exception("closing provider %s failed", provider.name)

@@ -93,6 +93,7 @@ class CallRecorder:
             provider=call.provider_name,
             route=str(body.get("model", "")) or None,
             variant=call.variant,
+            config_version=call.config_version,
             system_prompt_hash=system_prompt_hash(body, fmt),
             stop_reason=call.stop_reason,
             input_tokens=usage.input_tokens if usage else 0,

@@ -1,6 +1,12 @@
 """Configuration: one file, validated once at start into an immutable snapshot."""
 
-from tollhouse.config.loader import ConfigError, default_config, load_config, parse_config
+from tollhouse.config.loader import (
+    ConfigError,
+    default_config,
+    load_config,
+    load_document,
+    parse_config,
+)
 from tollhouse.config.model import (
     Deployment,
     GatewayConfig,
@@ -22,5 +28,6 @@ __all__ = [
     "ServerConfig",
     "default_config",
     "load_config",
+    "load_document",
     "parse_config",
 ]

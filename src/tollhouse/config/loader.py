@@ -7,16 +7,15 @@ provider 'x'; defined providers: a, b`), and the process refuses to start on any
 from __future__ import annotations
 
 import os
-import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
-import yaml
 
 from tollhouse.catalog.models import load_catalog
+from tollhouse.config.document import Document, DocumentError, read_document
 from tollhouse.config.model import (
     Deployment,
     GatewayConfig,
@@ -46,18 +45,16 @@ class ConfigError(ValueError):
 
 
 def load_config(path: str | Path) -> GatewayConfig:
-    path = Path(path)
+    return parse_config(load_document(path), source=str(path))
+
+
+def load_document(path: str | Path) -> Document:
+    """The config file at `path` as a document (config/document.py), unvalidated;
+    `ConfigError` when it can't be read or parsed."""
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(
-            f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {exc}"
-        ) from None
-    return parse_config(data or {}, source=str(path))
+        return read_document(path)
+    except DocumentError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def parse_config(data: Any, *, source: str = "config") -> GatewayConfig:
@@ -153,10 +150,26 @@ def _check(config: GatewayConfig, source: str) -> None:
             f"{source}: $.{section}.postgres",
             " to the connection string (it usually holds a password)",
         )
+    _check_config_store(config, source)
     if ledger.durability == "synced" and ledger.backend != "off" and not ledger.spill_path:
         raise ConfigError(
             f"{source}: $.ledger.durability: synced keeps records in the spill file; "
             "set ledger.spill_path"
+        )
+
+
+def _check_config_store(config: GatewayConfig, source: str) -> None:
+    store = config.config_store
+    if store.postgres is not None:
+        _require_reference(
+            store.postgres,
+            f"{source}: $.config_store.postgres",
+            " to the connection string (it usually holds a password)",
+        )
+    if store.backend == "postgres" and store.postgres is None and config.keys.backend != "postgres":
+        raise ConfigError(
+            f"{source}: $.config_store.postgres: required when config_store.backend is "
+            "postgres and the keys store is not (unset, the config store uses the keys')"
         )
 
 

@@ -96,6 +96,19 @@ class KeysConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cache_ttl_seconds: NonNegativeSeconds = 5.0
 
 
+class ConfigStoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where config versions are kept (ports/config) and how often a gateway looks for a
+    newer one. Unset, the store is the keys store's database (`keys.backend`,
+    `keys.sqlite_path` or `keys.postgres`); `postgres` is a secret reference to a
+    connection string. Every gateway on one store serves its newest version within
+    `poll_seconds` (plus the time to build it) of its being stored. Read at start."""
+
+    backend: Literal["sqlite", "postgres"] | None = None
+    sqlite_path: str | None = None
+    postgres: str | None = None
+    poll_seconds: PositiveSeconds = 2.0
+
+
 class CountersConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Where rate-limit buckets, concurrency leases and budget spend live: in this process,
     or in Redis so that every gateway process enforces one limit. `redis_url` may be a
@@ -387,3 +400,4 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     keys: KeysConfig = KeysConfig()
     counters: CountersConfig = CountersConfig()
     spend: SpendControlConfig = SpendControlConfig()
+    config_store: ConfigStoreConfig = ConfigStoreConfig()

@@ -9,7 +9,8 @@ lookups are cached (ports/keys/key_ring.py), so a pool would buy nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
@@ -67,3 +68,21 @@ class PostgresConnection:
         self._closed = True
         async with self.lock:
             await self.drop()
+
+    @asynccontextmanager
+    async def operation(
+        self, seconds: float, unavailable: Callable[[str], Exception]
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """The connection for one operation under `lock`, bounded by `seconds`. A
+        failure of the database (not of the caller's input) drops the connection, which may
+        be left mid-protocol, and is raised as `unavailable(message)`."""
+        async with self.lock:
+            try:
+                async with asyncio.timeout(seconds):
+                    yield await self.get()
+            except TimeoutError as error:
+                await self.drop()
+                raise unavailable(f"no answer from PostgreSQL in {seconds}s") from error
+            except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as error:
+                await self.drop()
+                raise unavailable(str(error)) from error

@@ -209,7 +209,7 @@ class GatewayApp:
             reply = _error_reply(InternalError("internal gateway error"), fmt, request_id)
             if call is None and endpoint is not None:
                 call = _refused_call(endpoint, headers, request_id, started, decoded, key)
-        _identify(reply, fmt, request_id, call)
+        _identify(reply, fmt, request_id, call, self.gateway.config_version)
         if call is not None:
             reply_leaving(call, reply, self.gateway.ledger.keeps_answer_text)
         status = reply.status
@@ -308,9 +308,12 @@ class GatewayApp:
         gateway = self.gateway
         doc: dict[str, Any] = {
             "status": "ready",
+            "config_version": gateway.config_version,
             "simulated_providers": gateway.simulated_providers,
         }
         problems = {}
+        if gateway.versions is not None and gateway.versions.problem is not None:
+            problems["config"] = gateway.versions.problem
         admitter = gateway.admitter
         if not admitter.store_available:
             problems["counters"] = admitter.last_error or "unavailable"
@@ -370,9 +373,18 @@ def _error_reply(exc: TollhouseError, fmt: WireFormat, request_id: str) -> Reply
     return reply
 
 
-def _identify(reply: Reply, fmt: WireFormat, request_id: str, call: Call | None) -> None:
+def _identify(
+    reply: Reply, fmt: WireFormat, request_id: str, call: Call | None, serving: int | None
+) -> None:
+    """The reply's identifying headers. `x-tollhouse-config-version` names the config
+    version that served the call (the one served now for a reply that is no call's)."""
     reply.add_header(FORMATS[fmt].request_id_header, request_id)
     reply.add_header("x-tollhouse-request-id", request_id)
+    version = call.config_version if call is not None else None
+    if version is None:
+        version = serving
+    if version is not None:
+        reply.add_header("x-tollhouse-config-version", str(version))
     if call is None:
         return
     if call.upstream_request_id:

@@ -132,8 +132,11 @@ class _Shape:
 
 @dataclass(frozen=True, slots=True)
 class _RoutePrices:
-    """What admission needs to know of a route's deployments, looked up once per route."""
+    """What admission needs to know of a route's deployments, looked up once per route
+    (per plan: `plan` is the one they were looked up for, so a call still on the plan of
+    the config version before a reload never prices the new one's deployments)."""
 
+    plan: RoutePlan
     entries: tuple[CatalogModel | None, ...]
     output_reserve: int  # for requests that set no max_tokens: the largest known output
     # Per deployment (nano-USD per input token, per output token, valid up to this many
@@ -251,6 +254,15 @@ class Admitter:
         # Below every alert threshold nothing can fire: the headroom under which a
         # budget is worth showing the alerts, as a fraction of its limit.
         self._alert_headroom = 1.0 - min(thresholds) if thresholds else -1.0
+
+    def reconfigure(self, config: GatewayConfig, catalog: ModelCatalog) -> None:
+        """Take the spend policy and catalog of a new config version (a reload); the
+        counter store and its state stay. `counters` and `alerts` are read at start."""
+        self.spend = config.spend
+        self.catalog = catalog
+        self._anything_configured = _any_limit(config)
+        self._shapes = {}
+        self._prices = {}
 
     def admit(self, call: Call, key: KeyRecord | None, plan: RoutePlan) -> Awaitable[None] | None:
         """Admit `call` or raise RateLimited / BudgetExceeded / PermissionDenied /
@@ -595,11 +607,12 @@ class Admitter:
 
     def _route_prices(self, plan: RoutePlan) -> _RoutePrices:
         prices = self._prices.get(plan.model)
-        if prices is None:
+        if prices is None or prices.plan is not plan:
             entries = tuple(self.catalog.get(target.upstream_model) for target in plan.targets)
             known = [entry.max_output_tokens for entry in entries if entry is not None]
             rates = [_linear_rates(entry) for entry in entries]
             prices = self._prices[plan.model] = _RoutePrices(
+                plan=plan,
                 entries=entries,
                 output_reserve=max(known) if known else DEFAULT_OUTPUT_RESERVE,
                 linear=None if None in rates else tuple(r for r in rates if r is not None),

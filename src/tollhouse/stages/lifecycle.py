@@ -90,13 +90,23 @@ class _Verdict:
 class LifecycleCheck:
     """The lifecycle step of one config snapshot (see the module docstring)."""
 
-    def __init__(self, router: Router, catalog: ModelCatalog) -> None:
+    def __init__(
+        self,
+        router: Router,
+        catalog: ModelCatalog,
+        *,
+        calls: defaultdict[tuple[str, str, str], int] | None = None,
+    ) -> None:
+        """`calls`: the counts of the snapshot before (a reload), carried on so that
+        /metrics counters never go back."""
         self._router = router
         self._catalog = catalog
         self._day = -1
         self._verdicts: dict[str, _Verdict] = {}
         self._log = RateLimitedLog(log, _LOG_INTERVAL)
-        self.calls: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        self.calls: defaultdict[tuple[str, str, str], int] = (
+            defaultdict(int) if calls is None else calls
+        )
 
     def check(self, call: Call, plan: RoutePlan) -> RoutePlan:
         """The plan to serve `call` by: `plan`, or its replacement's; raises `NotFound` when

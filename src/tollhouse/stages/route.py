@@ -59,9 +59,17 @@ class RoutePlan:
 
 class Router:
     def __init__(
-        self, config: GatewayConfig, providers: Mapping[str, Provider], catalog: ModelCatalog
+        self,
+        config: GatewayConfig,
+        providers: Mapping[str, Provider],
+        catalog: ModelCatalog,
+        *,
+        breakers: Mapping[str, CircuitBreaker] | None = None,
     ) -> None:
+        """`breakers`: breakers by deployment label (`provider/model`) to keep, with their
+        state, for the deployments this config still has (a reload, gateway_snapshot.py)."""
         self.breakers: dict[str, CircuitBreaker] = {}
+        self._kept_breakers = breakers or {}
         self._plans: dict[str, RoutePlan] = {}
         self._breaker_policy = config.reliability.breaker
         self._catalog = catalog
@@ -94,7 +102,8 @@ class Router:
         key = f"{provider.name}/{upstream_model}"
         breaker = self.breakers.get(key)
         if breaker is None:
-            breaker = self.breakers[key] = CircuitBreaker(self._breaker_policy, key)
+            breaker = self._kept_breakers.get(key) or CircuitBreaker(self._breaker_policy, key)
+            self.breakers[key] = breaker
         entry = self._catalog.get(upstream_model)
         rules = () if entry is None or parameters == "relay" else entry.parameter_rules
         return Target(provider, upstream_model, breaker, rules)

@@ -94,3 +94,9 @@ def m004_notices_sent(d: Dialect) -> list[str]:
         )
         """
     ]
+
+
+@LEDGER.step
+def m005_calls_config_version(d: Dialect) -> list[str]:
+    # The config version (ports/config) each call was served by, so reports can group by it.
+    return [f"ALTER TABLE calls ADD COLUMN config_version {d.integer}"]

@@ -41,6 +41,7 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     provider: str | None = None
     route: str | None = None
     variant: str | None = None
+    config_version: int | None = None  # the config version that served it (ports/config)
     system_prompt_hash: str | None = None
     stop_reason: str | None = None
 
