@@ -388,15 +388,17 @@ def test_an_unreachable_gateway_exits_2(
 
 
 def test_cost_checks_without_a_ledger_exit_2_before_any_call(
-    setup: EvalSetup, capsys: pytest.CaptureFixture[str]
+    setup: EvalSetup, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("TOLLHOUSE_ADMIN_TOKEN", raising=False)
     suite = setup.suite({**CAPITALS, "cases": [{"prompt": "hi", "checks": [{"max_cost_usd": 1}]}]})
 
     code = main(["eval", str(suite), "--base-url", "http://127.0.0.1:9", "--no-store"])
 
     assert code == 2
-    assert "costs come from the gateway's ledger: pass --config, --sqlite or --postgres" in (
-        capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "tollhouse eval: costs come from the gateway's ledger: pass --config, --sqlite, "
+        "--postgres or --admin-token\n"
     )
 
 
@@ -451,3 +453,33 @@ def test_a_variant_the_gateway_did_not_serve_fails_its_cases(
     assert {run["error"] for run in target["case_runs"]} == {
         "asked for variant 'candidate', served by none named"
     }
+
+
+def test_a_running_gateway_gives_costs_through_its_admin_api(
+    setup: EvalSetup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gateway = Gateway(parse_config(setup.config))
+    with BackgroundServer(create_app(gateway, admin_token="th-admin")) as server:
+        code = main(
+            [
+                "eval",
+                str(setup.suite(CAPITALS)),
+                f"--base-url={server.url}",
+                "--admin-token=th-admin",
+                "--model=claude-sonnet-4-5",
+                "--model=claude-opus-4-1",
+                "--format=json",
+                "--no-store",
+            ]
+        )
+        doc = report(capsys)
+
+    recorded = {r.request_id: r.cost_usd for r in ledger_records(setup.ledger_path)}
+    costs = {
+        run["request_id"]: Decimal(run["cost_usd"])
+        for target in doc["targets"]
+        for run in target["case_runs"]
+    }
+    assert code == 0
+    assert costs == recorded
+    assert doc["verdict"]["cheapest_passing"] == "claude-sonnet-4-5"

@@ -66,10 +66,13 @@ Serve = Callable[..., Served]
 
 @pytest.fixture
 def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Serve]:
-    """Serve a gateway of the test's own; `admin_token` None leaves the variable unset."""
+    """Serve a gateway of the test's own; `admin_token` None leaves the variable unset;
+    `ledger_text` is its `ledger.text`."""
     servers: list[BackgroundServer] = []
 
-    def start(admin_token: str | None = ADMIN_TOKEN, **sections: Any) -> Served:
+    def start(
+        admin_token: str | None = ADMIN_TOKEN, ledger_text: str = "off", **sections: Any
+    ) -> Served:
         directory = tmp_path / f"gateway{len(servers)}"
         directory.mkdir()
         config = {
@@ -78,6 +81,7 @@ def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Serve]:
                 "sqlite_path": str(directory / "ledger.db"),
                 "spill_path": str(directory / "ledger.spill"),
                 "flush_interval": 0.01,
+                "text": ledger_text,
             },
             "keys": {"sqlite_path": str(directory / "keys.db")},
             "limits": {"max_body_bytes": 4096},
@@ -419,3 +423,46 @@ def test_admin_requests_pass_a_gateway_at_its_in_flight_limit(serve: Serve) -> N
         slow.result()
     assert shed.status_code == 529  # the limit is really reached...
     assert admin.status_code == 200  # ...and the operator still gets in
+
+
+# One call's record
+
+
+def test_a_calls_record_is_found_by_its_request_id_without_its_text(serve: Serve) -> None:
+    gateway = serve(ledger_text="full")
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=GATEWAY_KEY, max_retries=0)
+    raw = client.messages.with_raw_response.create(
+        model="claude-haiku-4-5",
+        max_tokens=20,
+        messages=HI,  # type: ignore[arg-type]
+    )
+    request_id = raw.headers["x-tollhouse-request-id"]
+    (stored,) = gateway.wait_for_records(1)
+
+    response = httpx.get(f"{gateway.url}/admin/calls/{request_id}", headers=ADMIN)
+
+    doc = response.json()
+    assert response.status_code == 200
+    assert stored.prompt_text == "user: hello"  # kept in the ledger, not in the answer
+    assert "prompt_text" not in doc
+    assert "answer_text" not in doc
+    assert (doc["request_id"], doc["model_requested"], doc["status"]) == (
+        request_id,
+        "claude-haiku-4-5",
+        200,
+    )
+    assert Decimal(doc["cost_usd"]) == stored.cost_usd
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_a_call_not_in_the_ledger_is_404_naming_it(gateway: Served) -> None:
+    response = httpx.get(gateway.url + "/admin/calls/req_unknown", headers=ADMIN)
+
+    assert response.status_code == 404
+    assert "no call 'req_unknown' in the ledger" in response.json()["error"]["message"]
+
+
+def test_calls_answer_only_get(gateway: Served) -> None:
+    response = httpx.post(gateway.url + "/admin/calls/req_x", headers=ADMIN)
+
+    assert response.status_code == 405

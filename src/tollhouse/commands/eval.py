@@ -38,9 +38,9 @@ from tollhouse.evals.gate import (
 from tollhouse.evals.report import REPORT_FORMATS, render
 from tollhouse.evals.store import EvalResultStore, EvalStoreUnavailable
 from tollhouse.evals.suite import Suite, SuiteError, load_suite
-from tollhouse.ports.ledger.base import LedgerStore
 
 if TYPE_CHECKING:
+    from tollhouse.evals.costs import FigureSource
     from tollhouse.evals.runner import CaseRun, Target
 
 CAPTURE = "capture"
@@ -51,9 +51,10 @@ exit codes: 0 every cutoff holds; 1 a cutoff fails; 2 the eval could not be run 
 or option, gateway or ledger unreachable, the eval extra missing).
 
 Without --base-url the gateway of --config (or of the embedded defaults) is started in
-this process on a loopback port. Costs come from the gateway's ledger: the --config's, or
---sqlite / --postgres. `tollhouse eval capture --route R [--since 7d] [-n 200]` prints a
-suite built from the ledger's calls of route R whose text was kept."""
+this process on a loopback port. Costs come from the gateway's ledger: the --config's,
+--sqlite / --postgres, or a running gateway's admin API (--admin-token).
+`tollhouse eval capture --route R [--since 7d] [-n 200]` prints a suite built from the
+ledger's calls of route R whose text was kept."""
 
 
 def register(subparsers: Subparsers) -> None:
@@ -82,6 +83,12 @@ def register(subparsers: Subparsers) -> None:
     ledger = where.add_mutually_exclusive_group()
     ledger.add_argument("--sqlite", metavar="PATH", help="read costs from this SQLite ledger")
     ledger.add_argument("--postgres", metavar="CONNINFO", help="read costs from this ledger")
+    ledger.add_argument(
+        "--admin-token",
+        default=None,
+        help="with --base-url: ask the gateway's admin API for costs (default: "
+        "$TOLLHOUSE_ADMIN_TOKEN when no ledger is named)",
+    )
     run = parser.add_argument_group("running")
     run.add_argument(
         "--model",
@@ -171,7 +178,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     )
     if ledger is None and wants_cost:
         raise CommandError(
-            "costs come from the gateway's ledger: pass --config, --sqlite or --postgres"
+            "costs come from the gateway's ledger: pass --config, --sqlite, --postgres or "
+            "--admin-token"
         )
     results = _result_store(args, config or served)
     if results is not None:
@@ -222,7 +230,7 @@ async def _finish(
     targets: Sequence[Target],
     runs: list[CaseRun],
     cutoffs: dict[str, float],
-    ledger: LedgerStore | None,
+    ledger: FigureSource | None,
 ) -> Verdict:
     from tollhouse.evals.figures import target_figures
     from tollhouse.evals.runner import settle
@@ -274,14 +282,20 @@ async def _capture(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ledger(args: argparse.Namespace, served: GatewayConfig | None) -> LedgerStore | None:
-    """The ledger costs are read from: the served config's, else the one named."""
+def _ledger(args: argparse.Namespace, served: GatewayConfig | None) -> FigureSource | None:
+    """Where costs are read: the served config's ledger, else the ledger named, else the
+    running gateway's admin API (with an admin token), else nowhere."""
+    from tollhouse.evals.costs import AdminApiFigures, LedgerFigures
     from tollhouse.ports.ledger.from_config import store_from_config
 
     if served is not None:
-        return store_from_config(served.ledger)
+        store = store_from_config(served.ledger)
+        return None if store is None else LedgerFigures(store)
     if args.config or args.sqlite or args.postgres:
-        return store_of(args)
+        return LedgerFigures(store_of(args))
+    token = args.admin_token or os.environ.get("TOLLHOUSE_ADMIN_TOKEN")
+    if token:
+        return AdminApiFigures(args.base_url, token)
     return None
 
 

@@ -40,7 +40,7 @@ class GatewayUnreachable(RuntimeError):
 def require_sdks() -> None:
     """Raise `MissingExtra` naming what to install unless the SDKs and jsonschema import."""
     missing = []
-    for module in ("anthropic", "openai", "jsonschema"):
+    for module in ("anthropic", "openai", "jsonschema", "httpx"):
         try:
             __import__(module)
         except ImportError:

@@ -16,13 +16,12 @@ from decimal import Decimal
 
 from tollhouse.evals.checks import CheckResult, Observed, evaluate
 from tollhouse.evals.clients import VARIANT_HEADER, Answer, GatewayClients, Request
-from tollhouse.evals.costs import call_figures
+from tollhouse.evals.costs import FigureSource, call_figures
 from tollhouse.evals.judge import judge_request, read_verdict
 from tollhouse.evals.progress import Progress
 from tollhouse.evals.suite import Case, JudgeSpec, Suite
-from tollhouse.ports.ledger.base import LedgerStore
 
-NO_LEDGER = "no ledger to read costs from (--config, --sqlite or --postgres)"
+NO_LEDGER = "no ledger to read costs from (--config, --sqlite, --postgres or --admin-token)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +131,7 @@ async def _run_case(
 
 
 async def settle(
-    runs: Sequence[CaseRun], ledger: LedgerStore | None, *, wait_seconds: float
+    runs: Sequence[CaseRun], ledger: FigureSource | None, *, wait_seconds: float
 ) -> None:
     """Read every call's cost from `ledger` (None: costs unknown) and evaluate the checks."""
     ids = [

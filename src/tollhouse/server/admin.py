@@ -4,6 +4,7 @@
     GET   /v1/organizations/cost_report             reports.cost_report, Anthropic-shaped
     POST  /admin/keys, GET /admin/keys[?include_revoked=true]
     GET|PATCH /admin/keys/{id}, POST /admin/keys/{id}/revoke, POST /admin/keys/{id}/rotate
+    GET   /admin/calls/{request_id}                 one call's ledger record, without its text
 
 Every path under `/admin` and `/v1/organizations` asks for the admin token first (as
 `x-api-key`, which Anthropic's admin API uses, or `Authorization: Bearer`), so an
@@ -38,6 +39,7 @@ from tollhouse.ports.keys.admin_api import keys_admin
 from tollhouse.ports.keys.admin_token import admin_token_from_env, check_admin_token
 from tollhouse.ports.keys.base import KeyStore, KeyStoreUnavailable
 from tollhouse.ports.keys.key_ring import KeyRing
+from tollhouse.ports.ledger.admin_api import calls_admin
 from tollhouse.ports.ledger.base import LedgerStore, LedgerUnavailable
 from tollhouse.reports import cost_report, usage_report
 from tollhouse.reports.params import Params
@@ -65,6 +67,7 @@ _REPORTS: dict[str, Report] = {
 }
 _ANTHROPIC_PREFIX = "/v1/organizations"
 _KEYS_PREFIX = "/admin/keys"
+_CALLS_PREFIX = "/admin/calls"
 _METHODS_WITH_BODY = ("POST", "PATCH", "PUT")
 
 
@@ -136,6 +139,14 @@ class AdminApi:
                 )
             except KeyStoreUnavailable as error:
                 raise ServiceUnavailable(f"the key store is unavailable: {error}") from None
+            return _no_store(json_reply(doc, status))
+        if path == _CALLS_PREFIX or path.startswith(_CALLS_PREFIX + "/"):
+            try:
+                status, doc = await calls_admin(
+                    self._ledger_store(), method, path.removeprefix(_CALLS_PREFIX)
+                )
+            except LedgerUnavailable as error:
+                raise ServiceUnavailable(f"the ledger is unavailable: {error}") from None
             return _no_store(json_reply(doc, status))
         raise NotFound(f"{method} {path}: no such admin endpoint")
 
