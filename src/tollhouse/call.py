@@ -65,6 +65,9 @@ class Call:
     status: int | None = None
     deadline: float = 0.0
     attempts: int = 0
+    # Seconds the call's attempts waited for a free upstream connection (a provider's
+    # max_connections reached), summed; 0.0 when none did.
+    pool_wait: float = 0.0
     fallback_used: bool = False
     served_by: str | None = None
     stop_reason: str | None = None

@@ -43,6 +43,7 @@ from tollhouse.ports.keys.base import KeyStore
 from tollhouse.ports.keys.key_ring import KeyRing
 from tollhouse.ports.keys.record import KeyRecord
 from tollhouse.providers.base import Provider
+from tollhouse.providers.pool_metrics import pool_metrics, provider_pools
 from tollhouse.stages.account import Accounting
 from tollhouse.stages.admit import Admitter
 from tollhouse.stages.auth import Authenticator
@@ -93,6 +94,8 @@ class Gateway:
         )
         self.metrics.add_gauges(self._live_gauges)
         self.metrics.add_gauges(lambda: self.snapshot.lifecycle.collect())
+        # the providers of the config version in force, read at each scrape
+        self.metrics.add_gauges(lambda: pool_metrics(provider_pools(self.providers)))
         self.ledger = CallLedger(config, parts.ledger_store)
         self.alerts = parts.alerts
         self.retirement_alerts = RetirementAlerts(

@@ -246,9 +246,49 @@ def test_connections_are_bounded_and_callers_queue() -> None:
         await transport.aclose()
         server.close()
         assert results == [b"{}"] * 20
+        # the 17 callers that found all three busy waited, and the pool says so
+        assert transport.pool.waits == 17
+        assert transport.pool.wait_seconds > 0.0
 
     asyncio.run(main())
     assert peak <= 3
+
+
+def test_without_a_cap_no_caller_waits_for_a_connection() -> None:
+    active = 0
+    peak = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal peak, active
+        active += 1
+        peak = max(peak, active)
+        try:
+            await read_request(reader)
+            await asyncio.sleep(0.2)  # all 20 calls are in flight at once
+            writer.write(OK)
+            await writer.drain()
+            await read_request(reader)
+        except asyncio.IncompleteReadError:
+            return
+        finally:
+            active -= 1
+
+    async def main() -> None:
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport = HttpTransport(f"http://127.0.0.1:{port}", {})
+
+        async def one() -> bytes:
+            return await (await transport.send(REQUEST)).read()
+
+        results = await asyncio.gather(*(one() for _ in range(20)))
+        await transport.aclose()
+        server.close()
+        assert results == [b"{}"] * 20
+        assert (transport.pool.waits, transport.pool.max_connections) == (0, None)
+
+    asyncio.run(main())
+    assert peak == 20
 
 
 def test_base_url_must_be_http() -> None:

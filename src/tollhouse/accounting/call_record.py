@@ -106,6 +106,7 @@ class CallRecorder:
             latency_ms=round(latency * 1000, 3),
             ttft_ms=round(ttft * 1000, 3) if ttft is not None else None,
             attempts=call.attempts,
+            pool_wait_ms=round(call.pool_wait * 1000, 3) if call.pool_wait else None,
             fallback_used=call.fallback_used,
             cache_hit=call.cache_hit is not None,
             cost_usd=cost.total if cost is not None else None,

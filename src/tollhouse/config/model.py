@@ -288,13 +288,21 @@ class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     `simulator_headers`: forward the client's `x-simulator-*` test headers (fault injection)
     to this upstream; only for a `tollhouse simulate` server reached over HTTP. Every other
     upstream never sees them.
+
+    `max_connections`: a cap on open connections to this upstream, for one that limits them.
+    Unset (the default), none: a stream holds its connection for its whole length, so a cap
+    makes the calls after it queue behind long streams. What bounds the connections then is
+    the calls in flight, themselves bounded by `server.max_connections` (by default half the
+    open-file limit: the other half is for these). With a cap, a call that waits for a free
+    connection is counted (`tollhouse_upstream_pool_waits`), logged, and its record says how
+    long (`pool_wait_ms`).
     """
 
     type: ProviderType
     base_url: str | None = None
     api_key: str | None = None
     headers: dict[str, str] = {}
-    max_connections: PositiveInt = 512
+    max_connections: PositiveInt | None = None
     ca_bundle: str | None = None
     proxy: str | None = None
     simulator: dict[str, Any] = {}

@@ -35,7 +35,8 @@ class UpstreamRequest:
     `path` is relative to the provider's API root, e.g. `/v1/messages` or `/chat/completions`;
     `headers` are the ones to pass on from the client (`anthropic-version`, `anthropic-beta`,
     ...), the adapter adds credentials. `timeout` bounds the wait for the status line;
-    `read_idle_timeout` (when set) the silence between body chunks.
+    `read_idle_timeout` (when set) the silence between body chunks. `pool_wait` is set by
+    the transport: the seconds this request waited for a free upstream connection.
     """
 
     path: str
@@ -45,6 +46,7 @@ class UpstreamRequest:
     timeout: float | None = None
     method: str = "POST"
     read_idle_timeout: float | None = None
+    pool_wait: float = 0.0
 
 
 class UpstreamResponse(Protocol):

@@ -1,9 +1,14 @@
-"""Keep-alive connections to one upstream origin, bounded in number.
+"""Keep-alive connections to one upstream origin, bounded in number when asked.
 
 Idle connections are reused newest first (the likeliest to still be open) and dropped after
-`keepalive` seconds; when `max_connections` are busy, callers queue for the next release
-instead of opening more. A connection is made directly or through a `CONNECT` tunnel
-(`proxy`), over TLS when the pool has an SSL context; the connect timeout bounds all of it.
+`keepalive` seconds. With no `max_connections` (the default) every call that finds no idle
+connection opens one: a long stream holds its connection for its whole length, so a cap
+would make the calls after it wait for streams to end. When a cap is set and reached,
+callers queue for the next release instead of opening more, and that wait is never silent:
+it is counted (`waits`, `wait_seconds`: the metrics, providers/pool_metrics.py), returned
+by `acquire` for the call's record, and logged (rate-limited). A connection is made
+directly or through a `CONNECT` tunnel (`proxy`), over TLS when the pool has an SSL
+context; the connect timeout bounds all of it.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ import ssl
 import time
 from collections import deque
 
+from tollhouse.observability.rate_limited_log import RateLimitedLog
 from tollhouse.providers.base import UpstreamConnectionError, UpstreamTimeoutError
 from tollhouse.providers.connect_tunnel import open_tunnel
 from tollhouse.providers.http1_connection import Http1Connection
 from tollhouse.providers.proxy_selection import Proxy
 
 log = logging.getLogger("tollhouse.upstream")
+_wait_log = RateLimitedLog(log)
 
 
 class ConnectionPool:
@@ -29,11 +36,13 @@ class ConnectionPool:
         port: int,
         ssl_context: ssl.SSLContext | None,
         *,
-        max_connections: int,
+        max_connections: int | None,
         connect_timeout: float,
         keepalive: float = 60.0,
         proxy: Proxy | None = None,
+        name: str = "",
     ) -> None:
+        self.name = name or f"{host}:{port}"  # the provider, in the log line about waits
         self.host = host
         self.port = port
         self._ssl = ssl_context
@@ -45,23 +54,47 @@ class ConnectionPool:
         self._idle: list[tuple[Http1Connection, float]] = []
         self._open = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self.waits = 0  # acquisitions that had to wait for a slot
+        self.wait_seconds = 0.0  # their waiting, summed
 
-    async def acquire(self) -> Http1Connection:
+    @property
+    def max_connections(self) -> int | None:
+        return self._max
+
+    @property
+    def open_connections(self) -> int:
+        return self._open
+
+    @property
+    def idle_connections(self) -> int:
+        return len(self._idle)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    async def acquire(self) -> tuple[Http1Connection, float]:
+        """A connection, and the seconds spent waiting for a free slot (0.0: none)."""
+        waited_since: float | None = None
         while True:
             now = time.monotonic()
             while self._idle:
                 conn, since = self._idle.pop()
                 if not conn.closed and now - since < self._keepalive:
-                    return conn
+                    return conn, self._waited(waited_since, now)
                 self._discard(conn)
-            if self._open < self._max:
+            if self._max is None or self._open < self._max:
                 self._open += 1
                 try:
-                    return await self._connect()
+                    conn = await self._connect()
                 except BaseException:
                     self._open -= 1
                     self._wake_one()
                     raise
+                return conn, self._waited(waited_since, now)
+            if waited_since is None:
+                waited_since = now
+                self._log_wait()
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
@@ -69,6 +102,28 @@ class ConnectionPool:
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
+
+    def _waited(self, since: float | None, now: float) -> float:
+        if since is None:
+            return 0.0
+        waited = now - since
+        self.waits += 1
+        self.wait_seconds += waited
+        return waited
+
+    def _log_wait(self) -> None:
+        _wait_log.event(
+            logging.WARNING,
+            "upstream_pool_wait",
+            (self.name,),
+            {
+                "provider": self.name,
+                "max_connections": self._max,
+                "waiting": len(self._waiters) + 1,
+                "hint": "calls wait for a free upstream connection; raise or remove "
+                "the provider's max_connections",
+            },
+        )
 
     def release(self, conn: Http1Connection, reusable: bool) -> None:
         if reusable and not conn.closed:

@@ -49,5 +49,9 @@ class HttpProvider:
             return RedactedResponse(response, self._redactor)
         return response
 
+    @property
+    def transport(self) -> HttpTransport:
+        return self._transport
+
     async def aclose(self) -> None:
         await self._transport.aclose()

@@ -33,11 +33,12 @@ class HttpTransport:
         base_url: str,
         headers: Mapping[str, str],
         *,
-        max_connections: int = 512,
+        max_connections: int | None = None,
         connect_timeout: float = 10.0,
         read_idle_timeout: float = 600.0,
         ca_bundle: str | None = None,
         proxy: str | None = None,
+        name: str = "",
     ) -> None:
         url = urlsplit(base_url.rstrip("/"))
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -58,7 +59,12 @@ class HttpTransport:
             max_connections=max_connections,
             connect_timeout=connect_timeout,
             proxy=select_proxy(url.scheme, url.hostname, port, proxy, os.environ),
+            name=name,
         )
+
+    @property
+    def pool(self) -> ConnectionPool:
+        return self._pool
 
     def _payload(self, request: UpstreamRequest) -> bytes:
         lines = [f"{request.method} {self._prefix}{request.path} HTTP/1.1\r\n", self._fixed_head]
@@ -78,7 +84,8 @@ class HttpTransport:
     async def send(self, request: UpstreamRequest) -> Http1Response:
         payload = self._payload(request)
         for attempt in (1, 2):
-            conn = await self._pool.acquire()
+            conn, waited = await self._pool.acquire()
+            request.pool_wait += waited
             reused = conn.served > 0
             idle = request.read_idle_timeout or self._read_idle_timeout
             response = conn.start(payload, idle, self._pool.release)

@@ -49,6 +49,7 @@ def build_provider(name: str, pc: ProviderConfig, config: GatewayConfig) -> Prov
             read_idle_timeout=config.timeouts.read_idle,
             ca_bundle=pc.ca_bundle,
             proxy=proxy,
+            name=name,
         )
     except ValueError as exc:
         # The reason never quotes a proxy URL: it may hold a password.

@@ -100,3 +100,10 @@ def m004_notices_sent(d: Dialect) -> list[str]:
 def m005_calls_config_version(d: Dialect) -> list[str]:
     # The config version (ports/config) each call was served by, so reports can group by it.
     return [f"ALTER TABLE calls ADD COLUMN config_version {d.integer}"]
+
+
+@LEDGER.step
+def m006_pool_wait(d: Dialect) -> list[str]:
+    # How long a call waited for a free upstream connection (a provider's max_connections
+    # reached); NULL when it did not wait, as for every call recorded before this step.
+    return [f"ALTER TABLE calls ADD COLUMN pool_wait_ms {d.real}"]

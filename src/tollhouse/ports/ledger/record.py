@@ -56,6 +56,9 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     latency_ms: float = 0.0
     ttft_ms: float | None = None  # time to first token; None for a call that sent none
     attempts: int = 1
+    # ms the call waited for a free upstream connection (a provider's max_connections
+    # reached); None when it did not wait
+    pool_wait_ms: float | None = None
     fallback_used: bool = False
     cache_hit: bool = False
     cost_usd: Decimal | None = None  # None: price unknown

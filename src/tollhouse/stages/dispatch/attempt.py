@@ -80,6 +80,8 @@ async def _attempt(
         return Failure("timeout", f"{target.label}: {exc}", target)
     except UpstreamConnectionError as exc:
         return Failure("connection", f"{target.label}: {exc}", target)
+    finally:
+        call.pool_wait += request.pool_wait
 
     if response.status >= 400:
         try:
