@@ -4,6 +4,8 @@ variant X)?", as `rollout promote --require-eval` asks it."""
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,6 +16,7 @@ import pytest
 from tests.evals.conftest import CAPITALS, EvalSetup
 
 from tollhouse.cli import main
+from tollhouse.config import parse_config
 from tollhouse.evals.store import (
     EvalResult,
     EvalResultStore,
@@ -22,7 +25,9 @@ from tollhouse.evals.store import (
     eval_passed,
 )
 from tollhouse.evals.suite import load_suite
-from tollhouse.server.runner import free_port
+from tollhouse.gateway import Gateway
+from tollhouse.server.app import create_app
+from tollhouse.server.runner import BackgroundServer, free_port
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
@@ -102,9 +107,13 @@ def test_the_newest_result_for_the_version_and_variant_answers(
     assert using(make_store, job) == [False, True, True, False, False]
 
 
-def test_an_eval_run_keeps_its_results_in_the_configs_keys_database(
+def test_an_eval_run_keeps_its_results_in_the_configs_config_store(
     setup: EvalSetup, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    config_store = setup.directory / "config-store.db"
+    setup.config_path.write_text(
+        json.dumps({**setup.config, "config_store": {"sqlite_path": str(config_store)}})
+    )
     suite_path = setup.suite(CAPITALS)
     options = ["--config", str(setup.config_path), "--config-version", "12"]
 
@@ -117,7 +126,7 @@ def test_an_eval_run_keeps_its_results_in_the_configs_keys_database(
         passed = await eval_passed(store, str(suite_path), config_version=12)
         return passed, await store.latest(load_suite(suite_path).digest)
 
-    passed, newest = using(lambda: SQLiteEvalResultStore(setup.keys_path), ask)
+    passed, newest = using(lambda: SQLiteEvalResultStore(config_store), ask)
     assert codes == [0, 1]
     assert passed is False  # the newest run for version 12 (on Haiku) failed
     assert newest is not None
@@ -151,3 +160,55 @@ def test_a_results_database_that_cannot_be_reached_stops_the_eval_before_any_cal
     assert code == 2
     assert capsys.readouterr().err.startswith("tollhouse eval: connection failed: ")
     assert not setup.ledger_path.exists()  # no gateway started, no call made
+
+
+def test_results_carry_the_config_version_the_running_gateway_served(
+    setup: EvalSetup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = setup.directory / "results.db"
+    # A gateway keeping to config versions: it records its config as version 1 and names
+    # it on every answer (x-tollhouse-config-version).
+    gateway = Gateway(parse_config(setup.config), document=setup.config)
+    with BackgroundServer(create_app(gateway)) as server:
+        code = main(
+            [
+                "eval",
+                str(setup.suite(CAPITALS)),
+                f"--base-url={server.url}",
+                f"--sqlite={setup.ledger_path}",
+                f"--results-sqlite={results}",
+            ]
+        )
+
+    async def ask(store: EvalResultStore) -> list[bool]:
+        return [
+            await eval_passed(store, "capitals", config_version=1),
+            await eval_passed(store, "capitals", config_version=2),
+        ]
+
+    assert code == 0
+    assert using(lambda: SQLiteEvalResultStore(results), ask) == [True, False]
+
+
+def test_a_database_that_had_the_results_table_before_it_joined_the_config_schema(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # what the table's own schema made before
+        conn.executescript(
+            "CREATE TABLE eval_results (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL,"
+            " created_at TEXT NOT NULL, suite_name TEXT NOT NULL, suite_hash TEXT NOT NULL,"
+            " target TEXT NOT NULL, model TEXT NOT NULL, variant TEXT, config_version TEXT,"
+            " passed INTEGER NOT NULL, pass_rate REAL NOT NULL, runs INTEGER NOT NULL,"
+            " cost_per_case_usd TEXT, latency_p50_ms REAL, latency_p95_ms REAL,"
+            " figures TEXT NOT NULL);"
+            "CREATE INDEX eval_results_suite_hash ON eval_results (suite_hash, created_at);"
+            "CREATE INDEX eval_results_suite_name ON eval_results (suite_name, created_at);"
+        )
+    stored = result()
+
+    async def job(store: EvalResultStore) -> EvalResult | None:
+        await store.record([stored])
+        return await store.latest("capitals")
+
+    assert using(lambda: SQLiteEvalResultStore(path), job) == stored

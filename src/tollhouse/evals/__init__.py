@@ -12,7 +12,7 @@ One module per job:
 - `figures`: pass rates, cost per case, latency percentiles and spread per target;
 - `gate`: cutoffs, the verdict and its exit code;
 - `report`: the results as a table, JSON or JUnit XML;
-- `store`: results kept in the config/keys database, and "did suite S pass for V";
+- `store`: results kept in the config store's database, and "did suite S pass for V";
 - `capture`: a starting suite from ledger rows whose text was stored.
 
 The runner needs the `eval` extra (`pip install 'tollhouse[eval]'`: the SDKs and

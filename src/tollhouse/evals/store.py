@@ -1,11 +1,9 @@
-"""Eval results kept where config versions are (the keys' database by default: their
-SQLite file or their PostgreSQL), one row per target of each run, so a promotion can ask
-"did suite S pass for config version V (and variant X)?" (`eval_passed`) and a dashboard
-can list them.
+"""Eval results kept in the config store (ports/config: the `config_store:` database, by
+default the keys'), one row per target of each run, so a promotion can ask "did suite S
+pass for config version V (and variant X)?" (`eval_passed`) and a dashboard can list them.
 
-The table has its own numbered steps (`EVALS`, bookkeeping table `_evals_migrations`,
-ports/schema_migrations.py), so it shares a database with the ledger, the keys and the
-config versions without either waiting on the other's migrations.
+The table `eval_results` is a step of the config store's schema
+(ports/config/migrations.py, `m002_eval_results`), migrated with it.
 """
 
 from __future__ import annotations
@@ -19,50 +17,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from tollhouse.config.secrets import resolve_secret
+from tollhouse.ports.config.migrations import CONFIG
 from tollhouse.ports.postgres_connection import PostgresConnection
-from tollhouse.ports.schema_migrations import Dialect, Schema
 from tollhouse.ports.sqlite_connection import SQLiteThread
 
 if TYPE_CHECKING:
     from tollhouse.config import GatewayConfig
     from tollhouse.evals.gate import Verdict
     from tollhouse.evals.suite import Suite
-
-EVALS = Schema(
-    table="_evals_migrations",
-    # "tolleval" in ASCII: distinct from the ledger's, the keys' and the config's locks.
-    lock_key=0x746F6C6C6576616C,
-)
-
-
-@EVALS.step
-def m001_eval_results(d: Dialect) -> list[str]:
-    return [
-        f"""
-        CREATE TABLE eval_results (
-            id {d.row_id},
-            run_id TEXT NOT NULL,
-            created_at {d.timestamp} NOT NULL,
-            suite_name TEXT NOT NULL,
-            suite_hash TEXT NOT NULL,
-            target TEXT NOT NULL,
-            model TEXT NOT NULL,
-            variant TEXT,
-            config_version TEXT,
-            passed {d.boolean} NOT NULL,
-            pass_rate {d.real} NOT NULL,
-            runs {d.integer} NOT NULL,
-            cost_per_case_usd {d.money},
-            latency_p50_ms {d.real},
-            latency_p95_ms {d.real},
-            figures {d.json} NOT NULL
-        )
-        """,
-        "CREATE INDEX eval_results_suite_hash ON eval_results (suite_hash, created_at)",
-        "CREATE INDEX eval_results_suite_name ON eval_results (suite_name, created_at)",
-    ]
-
 
 _COLUMNS = (
     "run_id",
@@ -173,7 +135,7 @@ class SQLiteEvalResultStore:
         self._db = SQLiteThread(
             path,
             busy_timeout,
-            EVALS.migrate_sqlite,
+            CONFIG.migrate_sqlite,
             what="eval result store",
             unavailable=EvalStoreUnavailable,
         )
@@ -217,7 +179,7 @@ class PostgresEvalResultStore:
         self._db = PostgresConnection(
             conninfo,
             connect_timeout=connect_timeout,
-            prepare=EVALS.migrate_postgres,
+            prepare=CONFIG.migrate_postgres,
             what="eval result store",
         )
 
@@ -300,13 +262,16 @@ def _result(row: tuple[Any, ...]) -> EvalResult:
 
 
 def store_for(config: GatewayConfig) -> EvalResultStore:
-    """The results store of a gateway config: its keys' database (SQLite file or
-    PostgreSQL), where config versions are kept too."""
-    keys = config.keys
-    if keys.backend == "postgres":
-        assert keys.postgres is not None  # the config loader requires it
-        return PostgresEvalResultStore(resolve_secret(keys.postgres, key_path="$.keys.postgres"))
-    return SQLiteEvalResultStore(keys.sqlite_path)
+    """The results store of a gateway config: the database of its config store."""
+    from tollhouse.ports.config.from_config import config_store_from_config
+    from tollhouse.ports.config.postgres import PostgresConfigStore
+    from tollhouse.ports.config.sqlite import SQLiteConfigStore
+
+    where = config_store_from_config(config)
+    if isinstance(where, PostgresConfigStore):
+        return PostgresEvalResultStore(where.conninfo)
+    assert isinstance(where, SQLiteConfigStore)  # the only other backend
+    return SQLiteEvalResultStore(where.path)
 
 
 def results_of(

@@ -36,3 +36,36 @@ def m001_config_versions(d: Dialect) -> list[str]:
         )
         """,
     ]
+
+
+@CONFIG.step
+def m002_eval_results(d: Dialect) -> list[str]:
+    """One row per target of each `tollhouse eval` run (evals/store.py). `IF NOT EXISTS`:
+    before this step the table had a schema of its own (`_evals_migrations`), and a
+    database that ran it already has the same table."""
+    return [
+        f"""
+        CREATE TABLE IF NOT EXISTS eval_results (
+            id {d.row_id},
+            run_id TEXT NOT NULL,
+            created_at {d.timestamp} NOT NULL,
+            suite_name TEXT NOT NULL,
+            suite_hash TEXT NOT NULL,
+            target TEXT NOT NULL,
+            model TEXT NOT NULL,
+            variant TEXT,
+            config_version TEXT,
+            passed {d.boolean} NOT NULL,
+            pass_rate {d.real} NOT NULL,
+            runs {d.integer} NOT NULL,
+            cost_per_case_usd {d.money},
+            latency_p50_ms {d.real},
+            latency_p95_ms {d.real},
+            figures {d.json} NOT NULL
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS eval_results_suite_hash"
+        " ON eval_results (suite_hash, created_at)",
+        "CREATE INDEX IF NOT EXISTS eval_results_suite_name"
+        " ON eval_results (suite_name, created_at)",
+    ]
