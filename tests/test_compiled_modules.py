@@ -23,6 +23,7 @@ COMPILED = (
     "tollhouse.stages.shape.parameter_rules",
     "tollhouse.stages.shape.policy",
     "tollhouse.stages.shape.request_policies",
+    "tollhouse.stages.shape.variant_request",
     "tollhouse.ports.counters.base",
     "tollhouse.ports.counters.in_process",
     "tollhouse.ports.counters.redis",

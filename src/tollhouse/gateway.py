@@ -223,7 +223,7 @@ class Gateway:
         self.auth.authorize(call, key)
         snapshot = self.snapshot  # this call's version, to its end
         call.config_version = snapshot.version
-        plan = snapshot.lifecycle.check(call, snapshot.router.resolve(call.model))
+        plan = snapshot.lifecycle.check(call, snapshot.router.route(call, key))
         if call.endpoint == "count_tokens":
             if "count_tokens" not in FORMATS[plan.targets[0].provider.wire_format].upstream_paths:
                 # The upstream's format has no count endpoint: answer with the documented estimate.

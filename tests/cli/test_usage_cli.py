@@ -51,6 +51,28 @@ def test_by_model_prints_a_row_per_model_and_their_total(
     assert [row[:2] for row in rows] == [["m-a", "2"], ["m-b", "1"], ["total", "3"]]
 
 
+def test_by_route_and_variant_compares_a_canary_with_its_control(
+    ledger: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger.fill(
+        [
+            record(1, route="support", variant="control"),
+            record(2, route="support", variant="canary", status=500),
+            record(3, route="support", variant="control"),
+            record(4, route="plain"),
+        ]
+    )
+    assert run_cli(["usage", *ledger.options, *ONE_DAY, "--by", "route", "--by", "variant"]) == 0
+    _, header, *rows = lines(capsys.readouterr().out)
+    assert header[:4] == ["route", "variant", "calls", "errors"]
+    assert [row[:4] for row in rows] == [
+        ["plain", "-", "1", "0"],
+        ["support", "canary", "1", "1"],
+        ["support", "control", "2", "0"],
+        ["total", "4", "1", "400"],  # input: 100 a record
+    ]
+
+
 def test_by_day_and_team_splits_by_both(ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
     ledger.fill(
         [

@@ -75,6 +75,8 @@ def test_a_day_of_spend_reads_as_anthropic_reports_it(
                         "team": None,
                         "project": None,
                         "provider": None,
+                        "route": None,
+                        "variant": None,
                         "unpriced_calls": 0,
                     }
                 ],

@@ -94,6 +94,8 @@ def test_a_day_of_calls_reads_as_anthropic_reports_it(
                         "team": None,
                         "project": None,
                         "provider": None,
+                        "route": None,
+                        "variant": None,
                         "requests": 2,
                         "error_requests": 1,
                     }
@@ -285,3 +287,35 @@ def test_a_bad_parameter_is_refused_by_name(on_store: OnStore, query: str, param
         report(on_store, [], query)
     assert refused.value.param == param
     assert refused.value.message.startswith(param)
+
+
+def test_usage_groups_by_route_and_variant(on_store: OnStore, make_record: MakeRecord) -> None:
+    records = [
+        make_record(1, route="support", variant="control"),
+        make_record(2, route="support", variant="canary"),
+        make_record(3, route="support", variant="canary"),
+    ]
+    body = report(
+        on_store,
+        records,
+        "starting_at=2026-11-25T00:00:00Z&ending_at=2026-11-26T00:00:00Z&group_by[]=route&group_by[]=variant",
+    )
+    (bucket,) = body["data"]
+    assert [(r["route"], r["variant"], r["requests"]) for r in bucket["results"]] == [
+        ("support", "canary", 2),
+        ("support", "control", 1),
+    ]
+
+
+def test_usage_filters_on_a_variant(on_store: OnStore, make_record: MakeRecord) -> None:
+    records = [
+        make_record(1, route="support", variant="control"),
+        make_record(2, route="support", variant="canary"),
+    ]
+    body = report(
+        on_store,
+        records,
+        "starting_at=2026-11-25T00:00:00Z&ending_at=2026-11-26T00:00:00Z&variants[]=canary",
+    )
+    (bucket,) = body["data"]
+    assert [r["requests"] for r in bucket["results"]] == [1]

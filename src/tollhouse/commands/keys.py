@@ -71,6 +71,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the key may name its own end users in requests",
     )  # fmt: skip
     create.add_argument(
+        "--scope", action="append", default=[], choices=("variant_override",),
+        dest="scopes", help="grant a scope (repeatable): variant_override lets the key name "
+        "the variant of a route that serves its call (x-tollhouse-variant)",
+    )  # fmt: skip
+    create.add_argument(
         "--expires", type=_expiry, metavar="WHEN",
         help="RFC 3339 time (2026-12-31T00:00:00Z) or a duration from now (30d, 12h)",
     )  # fmt: skip
@@ -131,6 +136,7 @@ def _create(args: argparse.Namespace) -> int:
             daily_usd=args.daily_budget, monthly_usd=args.monthly_budget, mode=args.budget_mode
         ),
         end_users=args.end_users,
+        scopes=tuple(args.scopes),
         expires_at=args.expires,
     )
     record, secret = _on_store(args, lambda store: store.create(spec))

@@ -1,5 +1,6 @@
 """`tollhouse usage`: calls, tokens and cost over a period, optionally by model, key,
-user, team, project, provider, day or hour, summed by the ledger's database.
+user, team, project, provider, route, variant, day or hour, summed by the ledger's
+database.
 
 Cost is exact (the ledger's Decimal sums, printed in full) and never pretends: calls whose
 price is unknown are counted beside it (`0.0054 +2 unpriced`), not added as $0.
@@ -35,6 +36,8 @@ _COLUMNS = {
     "team": "team",
     "project": "project",
     "provider": "provider",
+    "route": "route",
+    "variant": "variant",
 }
 _WIDTHS: dict[str, BucketWidth] = {"day": "1d", "hour": "1h"}
 _SUMS = ("calls", "errors", "input", "output", "cache_write", "cache_read", "cost_usd")

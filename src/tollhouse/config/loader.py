@@ -23,7 +23,9 @@ from tollhouse.config.model import (
     ModelRoute,
     ProviderConfig,
     ServerConfig,
+    Variant,
 )
+from tollhouse.config.variant_checks import check_variants
 from tollhouse.providers.proxy_selection import parse_proxy_url
 from tollhouse.providers.tls_context import check_ca_bundle
 
@@ -67,6 +69,11 @@ def parse_config(data: Any, *, source: str = "config") -> GatewayConfig:
         entries = data.get(section)
         if isinstance(entries, dict):
             for name, entry in entries.items():
+                variants = entry.get("variants") if isinstance(entry, dict) else None
+                if isinstance(variants, dict):
+                    for variant_name, variant in variants.items():
+                        where = f"$.{section}.{name}.variants.{variant_name}"
+                        _convert(variant, Variant, where, source)
                 _convert(entry, entry_type, f"$.{section}.{name}", source)
     config = _convert(data, GatewayConfig, "$", source)
     _check(config, source)
@@ -126,7 +133,16 @@ def _check(config: GatewayConfig, source: str) -> None:
             fmt = provider.simulator.get("format", "anthropic")
             if fmt not in ("anthropic", "openai"):
                 raise ConfigError(f"{source}: {key}.simulator.format: expected anthropic or openai")
+    catalog = (
+        config.catalog.apply(load_catalog())
+        if any(route.variants for route in config.models.values())
+        else None
+    )
     for model, route in config.models.items():
+        if catalog is not None:
+            problem = check_variants(config, model, route, catalog)
+            if problem is not None:
+                raise ConfigError(f"{source}: {problem}")
         if not route.deployments:
             raise ConfigError(f"{source}: $.models.{model}.deployments: at least one is required")
         for i, deployment in enumerate(route.deployments):

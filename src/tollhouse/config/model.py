@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from tollhouse.catalog.models import CatalogOverrides
+from tollhouse.config.rollout import SplitConfig
 from tollhouse.observability.alerts_config import AlertsConfig
 
 ProviderType = Literal["anthropic", "openai", "openai-compatible", "simulator"]
@@ -340,10 +341,53 @@ class RouteLifecyclePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=Tr
     parameters: ParameterRuleAction | None = None
 
 
+class SystemPromptEdit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A variant's change to the request's system prompt: `replace` it with `text` (or set
+    it when the request has none), `prepend` or `append` `text` (separated by a blank line)."""
+
+    mode: Literal["replace", "prepend", "append"]
+    text: str
+
+
+# Where a variant puts prompt-cache breakpoints (`cache_control: {type: ephemeral}`) on an
+# Anthropic-format request: the system prompt's last block, the last tool, the last message.
+CachePlacement = Literal["system", "tools", "last_message"]
+
+
+class Variant(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One arm of a route's traffic split. `weight` is its share in percent (0 to 100, at
+    most two decimals; a route's weights sum to 100). Unset, everything is the route's own.
+
+    `model` serves the variant by another route of this config (its whole deployment
+    chain) or, when no route has that name, by that catalog model on the route's own
+    deployments' providers; `deployments` sets the chain outright. `system`, `tools`
+    (Anthropic's shape: name, description, input_schema; translated for OpenAI-format
+    requests), `parameters` (set on the request, e.g. temperature; `max_tokens` is the
+    format's own field) and `cache_control` change the request before it is shaped.
+    `retry`, `timeouts`, `truncation`, `hedge_after_ms` and `input_limits` replace the
+    route's policies for the variant's calls."""
+
+    weight: Annotated[float, msgspec.Meta(ge=0, le=100)]
+    model: str | None = None
+    deployments: tuple[Deployment, ...] | None = None
+    system: SystemPromptEdit | None = None
+    tools: tuple[dict[str, Any], ...] | None = None
+    parameters: dict[str, Any] = {}
+    cache_control: tuple[CachePlacement, ...] = ()
+    retry: RetryPolicy | None = None
+    timeouts: TimeoutsConfig | None = None
+    truncation: TruncationPolicy | None = None
+    hedge_after_ms: NonNegativeSeconds | None = None
+    input_limits: InputLimits | None = None
+
+
 class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The model name (or alias) clients send, mapped to its ordered deployments: the first
     serves, the others are its fallback chain, tried in order on the failure classes listed in
-    `fallback_on`. Unset policies take the gateway-wide defaults."""
+    `fallback_on`. Unset policies take the gateway-wide defaults.
+
+    With `variants`, calls are split between them by weight (`split`), the variant named
+    `control` being the one the others are compared with."""
 
     deployments: tuple[Deployment, ...]
     retry: RetryPolicy | None = None
@@ -355,6 +399,9 @@ class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cache: CachePolicy = CachePolicy()
     input_limits: InputLimits | None = None
     lifecycle: RouteLifecyclePolicy = RouteLifecyclePolicy()
+    variants: dict[str, Variant] = {}
+    control: str = "control"
+    split: SplitConfig = SplitConfig()
 
 
 class LoggingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

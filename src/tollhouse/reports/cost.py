@@ -13,7 +13,8 @@ Differences from Anthropic's, all additive or documented:
   `description` (`"<model> usage"`) and `cost_type: "tokens"`. The ledger keeps one cost
   per call, not one per token type, so `token_type`, `service_tier`, `context_window` and
   `inference_geo` stay null. It also takes `model`, `api_key_id`, `end_user`, `team`,
-  `project`, `provider`, `model_requested`, and the filters of the usage report.
+  `project`, `provider`, `model_requested`, `route`, `variant`, and the filters of the
+  usage report.
 - Each result also carries `unpriced_calls` and every grouping field, null when not
   grouped by it.
 """

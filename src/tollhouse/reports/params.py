@@ -173,6 +173,8 @@ DIMENSIONS: dict[str, str] = {
     "team": "team",
     "project": "project",
     "provider": "provider",
+    "route": "route",
+    "variant": "variant",
 }
 _FILTERS: dict[str, str] = {
     "models": "model_served",
@@ -181,6 +183,8 @@ _FILTERS: dict[str, str] = {
     "teams": "team",
     "projects": "project",
     "providers": "provider",
+    "routes": "route",
+    "variants": "variant",
 }
 # Anthropic filters on things a gateway doesn't have; answering them with everything would
 # mislead, so they are refused.

@@ -4,12 +4,14 @@ against the gateway unchanged.
 
 Differences from Anthropic's, all additive or documented:
 
-- `group_by[]` also takes `end_user`, `team`, `project`, `provider` and `model_requested`
-  (the alias the client asked for; `model` is the model that answered). `workspace_id`,
-  `service_tier` and `context_window` are accepted and always null: a gateway has no
-  workspaces, and tiers and windows aren't in the ledger. Filters take `models[]`,
-  `api_key_ids[]`, `end_users[]`, `teams[]`, `projects[]`, `providers[]`; Anthropic's
-  filters on things the ledger lacks (`workspace_ids[]`...) are refused, not ignored.
+- `group_by[]` also takes `end_user`, `team`, `project`, `provider`, `model_requested`
+  (the alias the client asked for; `model` is the model that answered), `route` and
+  `variant` (the route's variant that served the call, null for a route without
+  variants). `workspace_id`, `service_tier` and `context_window` are accepted and always
+  null: a gateway has no workspaces, and tiers and windows aren't in the ledger. Filters
+  take `models[]`, `api_key_ids[]`, `end_users[]`, `teams[]`, `projects[]`,
+  `providers[]`, `routes[]`, `variants[]`; Anthropic's filters on things the ledger lacks
+  (`workspace_ids[]`...) are refused, not ignored.
 - Each result also carries `requests` and `error_requests` (status >= 400), and every
   grouping field, null when not grouped by it.
 - `server_tool_use.web_search_requests` is always 0: server tools aren't counted yet.

@@ -389,6 +389,8 @@ def _identify(
         return
     if call.upstream_request_id:
         reply.add_header("x-upstream-request-id", call.upstream_request_id)
+    if call.variant is not None:
+        reply.add_header("x-tollhouse-variant", call.variant)
     if call.max_tokens_clamp is not None:
         by, asked, sent = call.max_tokens_clamp
         reply.add_header(

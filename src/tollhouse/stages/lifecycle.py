@@ -102,7 +102,8 @@ class LifecycleCheck:
         self._router = router
         self._catalog = catalog
         self._day = -1
-        self._verdicts: dict[str, _Verdict] = {}
+        # By (route, variant): a route's variants may be served by different models.
+        self._verdicts: dict[tuple[str, str | None], _Verdict] = {}
         self._log = RateLimitedLog(log, _LOG_INTERVAL)
         self.calls: defaultdict[tuple[str, str, str], int] = (
             defaultdict(int) if calls is None else calls
@@ -111,7 +112,7 @@ class LifecycleCheck:
     def check(self, call: Call, plan: RoutePlan) -> RoutePlan:
         """The plan to serve `call` by: `plan`, or its replacement's; raises `NotFound` when
         the model is retired and the route refuses such calls."""
-        verdict = self._today().get(plan.model)
+        verdict = self._today().get((plan.model, plan.variant))
         if verdict is None:
             return plan
         notice = verdict.notice
@@ -129,12 +130,13 @@ class LifecycleCheck:
 
     def refused(self, name: str) -> str | None:
         """The refusal a call to route `name` gets today for its retired model, else None."""
-        verdict = self._today().get(name)
+        routed = self._router.find(name)
+        verdict = self._today().get((name, routed.variant if routed else None))
         if verdict is None or verdict.plan is not None:
             return None
         return verdict.refusal
 
-    def _today(self) -> dict[str, _Verdict]:
+    def _today(self) -> dict[tuple[str, str | None], _Verdict]:
         day = int(time.time()) // _SECONDS_PER_DAY
         if day != self._day:
             self._verdicts = self._judge(date.fromordinal(_EPOCH_ORDINAL + day))
@@ -151,18 +153,17 @@ class LifecycleCheck:
             family.add_metric([model, state, action], n)
         yield family
 
-    def _judge(self, today: date) -> dict[str, _Verdict]:
+    def _judge(self, today: date) -> dict[tuple[str, str | None], _Verdict]:
         verdicts = {}
-        for name in self._router.models:
-            routed = self._router.find(name)
-            assert routed is not None
+        for routed in self._router.plans():
+            name = routed.model
             plan = self._living_fallbacks(routed, today)
             entry = self._catalog.get(plan.targets[0].upstream_model) or self._catalog.get(name)
             verdict = None if entry is None else self._verdict(name, plan, entry, today)
             if verdict is None and plan is not routed:
                 verdict = _Verdict(None, plan, "", {})
             if verdict is not None:
-                verdicts[name] = verdict
+                verdicts[(name, plan.variant)] = verdict
         return verdicts
 
     def _living_fallbacks(self, plan: RoutePlan, today: date) -> RoutePlan:

@@ -2,10 +2,11 @@
 
 A route opts in with `cache: {ttl_seconds, stale_seconds}`. The key is a hash of the request
 as it would be sent, minus what does not change the answer (`stream`, `stream_options`,
-`metadata`, `user`), in the client's format, and namespaced by the client's own key, so no
-tenant is ever served another's answer. Only complete answers are stored (status 200, not
-truncated, not degraded); whole answers are stored, and served to streaming clients as a
-replayed stream. A hit costs nothing and is marked `x-tollhouse-cache: hit` (or `stale`).
+`metadata`, `user`), in the client's format and for the route's variant, and namespaced by
+the client's own key, so no tenant is ever served another's answer. Only complete answers
+are stored (status 200, not truncated, not degraded); whole answers are stored, and served
+to streaming clients as a replayed stream. A hit costs nothing and is marked
+`x-tollhouse-cache: hit` (or `stale`).
 """
 
 from __future__ import annotations
@@ -72,5 +73,7 @@ def cache_key(call: Call) -> str:
     digest = hashlib.blake2b(digest_size=20)
     digest.update(hashlib.sha256(namespace.encode()).digest())
     digest.update(call.client_format.encode())
+    # Variants of a route may differ only in their deployments: each keeps its own answers.
+    digest.update((call.variant or "").encode())
     digest.update(orjson.dumps(request, option=orjson.OPT_SORT_KEYS))
     return digest.hexdigest()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -32,6 +32,7 @@ from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.types import WireFormat
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
+from tollhouse.wire import request_edits
 from tollhouse.wire.anthropic_openai import (
     OPENAI_TO_ANTHROPIC_STOP,
     AnthropicToOpenAIStream,
@@ -102,6 +103,20 @@ class Format(ABC):
     @abstractmethod
     def request_from_other(self, body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
         """A request of the other format, translated into this one."""
+
+    @abstractmethod
+    def with_system(
+        self, body: dict[str, Any], mode: request_edits.SystemMode, text: str
+    ) -> dict[str, Any]:
+        """`body` with its system prompt replaced by `text`, or `text` put before or after."""
+
+    @abstractmethod
+    def with_tools(self, body: dict[str, Any], tools: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """`body` offering `tools` (Anthropic's tool shape) instead of its own."""
+
+    @abstractmethod
+    def with_cache_breakpoints(self, body: dict[str, Any], places: Sequence[str]) -> dict[str, Any]:
+        """`body` with prompt-cache breakpoints at `places` (system, tools, last_message)."""
 
     # Answers ----------------------------------------------------------------------------
 
@@ -187,6 +202,17 @@ class AnthropicFormat(Format):
 
     def request_from_other(self, body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
         return openai_request_to_anthropic(body, upstream_model)
+
+    def with_system(
+        self, body: dict[str, Any], mode: request_edits.SystemMode, text: str
+    ) -> dict[str, Any]:
+        return request_edits.anthropic_system(body, mode, text)
+
+    def with_tools(self, body: dict[str, Any], tools: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        return request_edits.anthropic_tools(body, tools)
+
+    def with_cache_breakpoints(self, body: dict[str, Any], places: Sequence[str]) -> dict[str, Any]:
+        return request_edits.anthropic_cache_breakpoints(body, places)
 
     def answer_facts(self, body: bytes) -> AnswerFacts:
         doc = _json_object(body)
@@ -276,6 +302,18 @@ class OpenAIFormat(Format):
 
     def request_from_other(self, body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
         return anthropic_request_to_openai(body, upstream_model)
+
+    def with_system(
+        self, body: dict[str, Any], mode: request_edits.SystemMode, text: str
+    ) -> dict[str, Any]:
+        return request_edits.openai_system(body, mode, text)
+
+    def with_tools(self, body: dict[str, Any], tools: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        return request_edits.openai_tools(body, tools)
+
+    def with_cache_breakpoints(self, body: dict[str, Any], places: Sequence[str]) -> dict[str, Any]:
+        # OpenAI caches prompt prefixes by itself; its format has no breakpoints to place.
+        return body
 
     def answer_facts(self, body: bytes) -> AnswerFacts:
         doc = _json_object(body)

@@ -49,3 +49,9 @@ def m001_gateway_keys(d: Dialect) -> list[str]:
         """,
         "CREATE INDEX gateway_keys_created_at ON gateway_keys (created_at, key_id)",
     ]
+
+
+@KEYS.step
+def m002_key_scopes(d: Dialect) -> list[str]:
+    # What a key may do beyond calling models (KeyRecord.scopes); none for existing keys.
+    return [f"ALTER TABLE gateway_keys ADD COLUMN scopes {d.json} NOT NULL DEFAULT '[]'"]

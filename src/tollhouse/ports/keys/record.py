@@ -37,13 +37,17 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 KeyStatus = Literal["active", "revoked", "expired"]
+# What a key may do beyond calling models: `variant_override`, name the variant of a route
+# that serves its call (`x-tollhouse-variant`, stages/route/variant_split.py).
+KeyScope = Literal["variant_override"]
 
 
 class KeySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What an operator decides about a key. `allowed_models` holds model names or
     `fnmatch` globs (`claude-*`); empty allows every model. With `end_users`, the key may
     name its own end users in requests, each held to `end_user_limits`/`end_user_budget`
-    on top of the key's own."""
+    on top of the key's own. `scopes` grants what a key may do beyond calling models
+    (`KeyScope`)."""
 
     name: Name
     user: str | None = None
@@ -56,6 +60,7 @@ class KeySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     end_user_limits: Limits = msgspec.field(default_factory=Limits)
     end_user_budget: Budget = msgspec.field(default_factory=Budget)
     caps: InputLimits = msgspec.field(default_factory=InputLimits)
+    scopes: tuple[KeyScope, ...] = ()
     expires_at: AwareDatetime | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
@@ -85,6 +90,7 @@ class KeyRecord(msgspec.Struct, frozen=True, kw_only=True):
     end_user_limits: Limits = msgspec.field(default_factory=Limits)
     end_user_budget: Budget = msgspec.field(default_factory=Budget)
     caps: InputLimits = msgspec.field(default_factory=InputLimits)
+    scopes: tuple[KeyScope, ...] = ()
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     rotated_from: str | None = None

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from tollhouse.config.model import Budget, InputLimits, Limits
-from tollhouse.ports.keys.record import KeyRecord
+from tollhouse.ports.keys.record import KeyRecord, KeyScope
 
 # The JSON columns and the type each decodes to.
 _JSON_TYPES: dict[str, Any] = {
@@ -26,6 +26,7 @@ _JSON_TYPES: dict[str, Any] = {
     "end_user_limits": Limits,
     "end_user_budget": Budget,
     "caps": InputLimits,
+    "scopes": tuple[KeyScope, ...],
     "metadata": dict[str, Any],
 }
 _TIMES = ("previous_secret_valid_until", "created_at", "expires_at", "revoked_at")

@@ -31,6 +31,7 @@ FILTERABLE: frozenset[str] = frozenset(
         "project",
         "status",
         "error_type",
+        "variant",
     }
 )
 """Columns `LedgerStore.query` filters on by equality (None matches NULL)."""
@@ -54,6 +55,8 @@ GROUPABLE: tuple[str, ...] = (
     "team",
     "project",
     "provider",
+    "route",
+    "variant",
 )
 """Columns `LedgerStore.aggregate` groups and filters on."""
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from tollhouse.stages.shape.input_limits import InputLimitsPolicy
 from tollhouse.stages.shape.parameter_rules import ParameterRulesPolicy
 from tollhouse.stages.shape.policy import RequestPolicy
+from tollhouse.stages.shape.variant_request import VariantRequestPolicy
 
 
 def request_policies() -> tuple[RequestPolicy, ...]:
     """The policies every call (but `count_tokens`) passes through, first to last. A
     policy with settings of its own takes them from the gateway's config here."""
-    return (ParameterRulesPolicy(), InputLimitsPolicy())
+    return (VariantRequestPolicy(), ParameterRulesPolicy(), InputLimitsPolicy())

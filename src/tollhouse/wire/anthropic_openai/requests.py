@@ -450,7 +450,7 @@ def anthropic_request_to_openai(body: dict[str, Any], upstream_model: str) -> di
         out["stop"] = list(body["stop_sequences"])
     tools = body.get("tools")
     if tools:
-        out["tools"] = [_anthropic_tool_to_openai(tool, i) for i, tool in enumerate(tools)]
+        out["tools"] = [anthropic_tool_to_openai(tool, i) for i, tool in enumerate(tools)]
         choice = body.get("tool_choice")
         if choice is not None:
             out["tool_choice"] = _anthropic_tool_choice_to_openai(choice)
@@ -602,7 +602,7 @@ def _anthropic_assistant_message(content: Any, i: int) -> dict[str, Any]:
     return message
 
 
-def _anthropic_tool_to_openai(tool: Any, i: int) -> dict[str, Any]:
+def anthropic_tool_to_openai(tool: Any, i: int) -> dict[str, Any]:
     if not isinstance(tool, dict) or tool.get("type") not in (None, "custom"):
         kind = tool.get("type") if isinstance(tool, dict) else None
         raise BadRequest(
