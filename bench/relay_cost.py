@@ -80,9 +80,12 @@ BODIES = {
 }
 
 
-def gateway_config(upstream: str, chunks: int, gap: int, pool: int | None) -> str:
+def gateway_config(
+    upstream: str, chunks: int, gap: int, pool: int | None, max_in_flight: int | None = None
+) -> str:
     slow = f"http://{upstream}/slow/{chunks}/{gap}"
     pool_line = f"\n    max_connections: {pool}" if pool else ""
+    in_flight = f"reliability:\n  max_in_flight: {max_in_flight}\n" if max_in_flight else ""
     return f"""# rendered by bench/relay_cost.py
 server:
   host: 127.0.0.1
@@ -107,7 +110,7 @@ models:
         model: gpt-4o-mini
 logging:
   level: warning
-"""
+{in_flight}"""
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,6 +147,7 @@ class StreamReader(asyncio.Protocol):
         self.reads = 0
         self.tail = b""
         self.close_after = False
+        self.remaining = -1  # body bytes still due, for a body with a content-length
 
     def expect(self, loop: asyncio.AbstractEventLoop) -> None:
         self._reset()
@@ -169,17 +173,23 @@ class StreamReader(asyncio.Protocol):
             lower = head.lower()
             self.close_after = b"connection: close" in lower
             if b"transfer-encoding: chunked" not in lower:
-                # a whole (error) answer: its body is not read further
-                self.close_after = True
-                self._finish()
-                return
+                at = lower.find(b"content-length:")
+                if at < 0:  # delimited by the connection's end: not read further
+                    self.close_after = True
+                    self._finish()
+                    return
+                self.remaining = int(lower[at + 15 :].split(b"\r\n", 1)[0])
             if not data:
                 return
         self.reads += 1
         if not self.first_body_ns:
             self.first_body_ns = time.perf_counter_ns()
         self.tail = (self.tail + data)[-64:]
-        if self.tail.endswith(b"\r\n0\r\n\r\n"):
+        if self.remaining >= 0:
+            self.remaining -= len(data)
+            if self.remaining <= 0:
+                self._finish()
+        elif self.tail.endswith(b"\r\n0\r\n\r\n"):
             self._finish()
 
     def _finish(self) -> None:
@@ -195,9 +205,13 @@ async def stream_client(
     tally: Tally,
     limit_s: float,
     start_after: float,
+    whole: bool = False,
 ) -> None:
     loop = asyncio.get_running_loop()
     path, headers, body, terminator = BODIES[api]
+    if whole:
+        body = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+        terminator = b"}"
     payload = json.dumps(body).encode()
     head = (
         f"POST {prefix}{path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
@@ -236,7 +250,7 @@ async def stream_client(
         if proto.status != 200:
             tally.error(f"http {proto.status}")
             continue
-        if terminator not in proto.tail and b"[DONE]" not in proto.tail:
+        if terminator not in proto.tail:
             # the tail keeps the last 64 bytes: the terminator event must be among them
             tally.error("unterminated stream")
             continue
@@ -251,11 +265,39 @@ async def stream_client(
 # processes
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+def group_pids(pgid: int) -> list[int]:
+    """The live processes of process group `pgid` (a server and its workers)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()
+                if int(fields[2]) == pgid:
+                    pids.append(int(entry))
+    return pids
+
+
+def cpu_split(pgid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of process group `pgid`'s live processes."""
+    user = system = 0
+    for pid in group_pids(pgid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            user += int(fields[11])
+            system += int(fields[12])
+    tick = os.sysconf("SC_CLK_TCK")
+    return user / tick, system / tick
+
+
+def rss_kb(pgid: int) -> int:
+    """Resident memory of process group `pgid`'s live processes, KB."""
+    total = 0
+    for pid in group_pids(pgid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -283,6 +325,7 @@ async def phase(
     timeout = args.chunks * args.gap / 1000 + args.stream_timeout
     rss_before = rss_kb(svc.proc.pid)
     cpu_before = svc.cpu_seconds()
+    user_before, sys_before = cpu_split(svc.proc.pid)
     t0 = time.monotonic()
     clients = [
         asyncio.create_task(
@@ -294,6 +337,7 @@ async def phase(
                 tally,
                 timeout,
                 now + ramp * i / concurrency,
+                args.whole,
             )
         )
         for i in range(concurrency)
@@ -305,8 +349,9 @@ async def phase(
     await asyncio.gather(*clients)
     elapsed = time.monotonic() - t0
     cpu = svc.cpu_seconds() - cpu_before
-    relayed = tally.completed * args.chunks
-    duration = args.chunks and (args.chunks - 1) * args.gap / 1000
+    user_after, sys_after = cpu_split(svc.proc.pid)
+    relayed = tally.completed * (1 if args.whole else args.chunks)
+    duration = (args.chunks - 1) * args.gap / 1000
     return {
         "concurrency": concurrency,
         "seconds": round(elapsed, 2),
@@ -318,6 +363,9 @@ async def phase(
         "cpu_s": cpu,
         "cpu_us_per_chunk": cpu * 1e6 / relayed if relayed else None,
         "cpu_us_per_stream": cpu * 1e6 / tally.completed if tally.completed else None,
+        # the kernel's share (system time: socket reads and writes, epoll) of the main process
+        "sys_share": (sys_after - sys_before)
+        / max(1e-9, user_after - user_before + sys_after - sys_before),
         "ttfb_p50_ms": (percentile(tally.ttfb_us, 50) or 0) / 1000,
         "ttfb_p99_ms": (percentile(tally.ttfb_us, 99) or 0) / 1000,
         "reads_per_stream": statistics.median(tally.reads) if tally.reads else None,
@@ -334,7 +382,8 @@ def raise_nofile(want: int) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = max(want, soft)
     try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, max(target, hard)))
+        # the hard limit too (as root), so nginx's workers can take worker_rlimit_nofile
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, max(target, hard, 65536)))
     except (ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -365,8 +414,8 @@ def report(args: argparse.Namespace, raw: dict[str, Any]) -> str:
         f"(order alternating), medians over rounds. Pinning: {raw['pinning']}.",
         "",
         "| target | CPU µs/chunk | CPU µs/stream | streams/s (ideal) | TTFB p50 / p99 ms "
-        "| added p50 / p99 ms | RSS KB/open stream | reads/stream | errors |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| added p50 / p99 ms | RSS KB/open stream | reads/stream | kernel share | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, phases in rows.items():
         p50, p99 = med(phases, "ttfb_p50_ms"), med(phases, "ttfb_p99_ms")
@@ -383,6 +432,7 @@ def report(args: argparse.Namespace, raw: dict[str, Any]) -> str:
             f"| {_f(p50, '{:.1f}')} / {_f(p99, '{:.1f}')} | {added} "
             f"| {_f(med(phases, 'rss_per_open_stream_kb'), '{:.1f}')} "
             f"| {_f(med(phases, 'reads_per_stream'), '{:.0f}')} "
+            f"| {_f(med(phases, 'sys_share'), '{:.0%}')} "
             f"| {sum(p['errors'] for p in phases)} |"
         )
     gws = [n for n in rows if n != "direct"]
@@ -397,7 +447,8 @@ def report(args: argparse.Namespace, raw: dict[str, Any]) -> str:
         "direct row is nginx itself (its CPU, the TTFB baseline). Added TTFB = the gateway's "
         "percentile minus the direct upstream's. RSS per open stream = (RSS with every stream "
         "open - RSS just before the phase) / streams open at that moment. reads/stream ≈ "
-        "chunks per stream shows chunks relayed as they arrive. Raw figures: the .json beside "
+        "chunks per stream shows chunks relayed as they arrive. Kernel share = system time / CPU "
+        "time (socket reads and writes, epoll). Raw figures: the .json beside "
         "this file.",
     ]
     return "\n".join(lines) + "\n"
@@ -438,12 +489,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--gateway",
         action="append",
         default=[],
-        metavar="NAME=PATH",
-        help="a `tollhouse` executable to measure (repeat for side by side)",
+        metavar="NAME=COMMAND",
+        help="a `tollhouse` executable (or a command taking `serve --config C --port P`, "
+        "such as `VENV/bin/python bench/granian_serve.py`) to measure; repeat for side by side",
     )
     p.add_argument("--chunks", type=int, default=20, help="chunks per stream (N)")
     p.add_argument("--gap", type=int, default=50, help="ms between chunks (D)")
     p.add_argument("--api", choices=["anthropic", "openai", "both"], default="both")
+    p.add_argument(
+        "--whole", action="store_true", help="whole answers (no stream), after (N - 1) x D ms"
+    )
     p.add_argument("-c", "--concurrency", type=int, default=200)
     p.add_argument("--seconds", type=float, default=10.0, help="per phase")
     p.add_argument("--rounds", type=int, default=3)
@@ -451,6 +506,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ramp", type=float, default=20.0, help="--open: seconds to open them")
     p.add_argument("--stream-timeout", type=float, default=30.0, help="beyond N x D")
     p.add_argument("--pool", type=int, default=None, help="providers' max_connections")
+    p.add_argument(
+        "--max-in-flight", type=int, default=None, help="reliability.max_in_flight (--open)"
+    )
     p.add_argument("--cpus", default="0:1", help="LOAD:GATEWAY CPU lists; '' = no pinning")
     p.add_argument("--nginx", default="/usr/sbin/nginx")
     p.add_argument("--out", default=None, help="result file (default bench/results/relay-*.md)")
@@ -491,15 +549,20 @@ def main(argv: list[str] | None = None) -> int:
         bench_run.clean_env(),
     )
     for spec in args.gateway:
-        name, _, path = spec.partition("=")
-        if not Path(path).exists():
-            raise SystemExit(f"{path} not found (scripts/install-compiled.sh VENV builds one)")
+        name, _, command = spec.partition("=")
+        server = shlex.split(command)
+        if not Path(server[0]).exists():
+            raise SystemExit(f"{server[0]} not found (scripts/install-compiled.sh VENV builds one)")
         port = bench_run.free_port()
         cfg = WORK / f"{name}.yaml"
-        cfg.write_text(gateway_config(f"127.0.0.1:{up_port}", args.chunks, args.gap, args.pool))
+        cfg.write_text(
+            gateway_config(
+                f"127.0.0.1:{up_port}", args.chunks, args.gap, args.pool, args.max_in_flight
+            )
+        )
         services[name] = bench_run.Service(
             name,
-            [*bench_run.pin(gw_cpus), path, "serve", "--config", str(cfg), "--port", str(port)],
+            [*bench_run.pin(gw_cpus), *server, "serve", "--config", str(cfg), "--port", str(port)],
             port,
             "/healthz",
             bench_run.clean_env(BENCH_UPSTREAM_KEY=UPSTREAM_KEY),
