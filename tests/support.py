@@ -50,9 +50,9 @@ IN_PROCESS_CONFIG: dict[str, Any] = {
 
 
 def hermetic_gateway(config: dict[str, Any]) -> Gateway:
-    """The gateway of `config`; unless it says where its ledger and keys go, they are SQLite
-    files in a directory of its own, so every test gateway records its calls as a real one
-    does, and never into the working directory."""
+    """The gateway of `config`; unless it says where its ledger, keys and conversations go,
+    they are SQLite files in a directory of its own, so every test gateway records its calls
+    as a real one does, and never into the working directory."""
     directory = tempfile.mkdtemp(prefix="tollhouse-test-")
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
     defaults: dict[str, Any] = {
@@ -61,6 +61,7 @@ def hermetic_gateway(config: dict[str, Any]) -> Gateway:
             "spill_path": f"{directory}/ledger.spill",
         },
         "keys": {"sqlite_path": f"{directory}/keys.db"},
+        "conversations": {"sqlite_path": f"{directory}/conversations.db"},
     }
     return Gateway(parse_config({**defaults, **config}))
 

@@ -14,6 +14,7 @@ from tollhouse.wire.formats import FORMATS, Format
 
 if TYPE_CHECKING:
     from tollhouse.stages.lifecycle import LifecycleNotice
+    from tollhouse.stages.threads.anthropic_threads import ThreadTurn
 
 Endpoint = Literal["messages", "count_tokens", "chat_completions"]
 
@@ -49,6 +50,10 @@ class Call:
     variant: str | None = None
     # The config version the call is served by (ports/config), None when none is recorded.
     config_version: int | None = None
+
+    # Set when the call continues or starts a conversation the gateway holds: its body is
+    # then the whole conversation (stages/threads/), and its answer is kept for the next turn.
+    thread: ThreadTurn | None = None
 
     # Filled by the route stage.
     provider_name: str | None = None

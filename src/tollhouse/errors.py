@@ -80,6 +80,28 @@ class NotFound(TollhouseError):
     openai_type = "not_found_error"
 
 
+class ThreadNotFound(NotFound):
+    """A thread continuation (`thread.previous_message_id`) names no conversation this key's
+    gateway holds: unknown, expired, dropped, or another key's. The Anthropic SDKs raise
+    `ThreadNotFoundError` and send the whole conversation again under a new thread."""
+
+    anthropic_error_code: ClassVar[str | None] = "thread_not_found"
+
+
+class ThreadUnsupported(BadRequest):
+    """A threaded request the gateway cannot hold (`conversations.backend: off`). The SDKs'
+    tool runners then continue without a thread, sending the whole conversation."""
+
+    anthropic_error_code: ClassVar[str | None] = "thread_unsupported_request"
+
+
+class ThreadFingerprintMismatch(BadRequest):
+    """A continuation repeats `system` or `tools` with other values than the thread was
+    created with (the server keeps those of the `create`)."""
+
+    anthropic_error_code: ClassVar[str | None] = "thread_fingerprint_mismatch"
+
+
 class MethodNotAllowed(TollhouseError):
     status = 405
     anthropic_type = "invalid_request_error"

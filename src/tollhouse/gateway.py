@@ -53,6 +53,8 @@ from tollhouse.stages.response_cache import ResponseCache
 from tollhouse.stages.route import RoutePlan, Router
 from tollhouse.stages.shape.policy import shape_request
 from tollhouse.stages.shape.request_policies import request_policies
+from tollhouse.stages.threads.anthropic_threads import AnthropicThreads
+from tollhouse.stages.threads.held_conversations import HeldConversations
 from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.types import Reply, WireFormat, json_reply
 from tollhouse.wire import anthropic as anthropic_wire
@@ -111,6 +113,9 @@ class Gateway:
         self.auth = Authenticator(config.keys, self.key_ring)
         self.admitter = Admitter(config, counters, self.catalog, self.alerts)
         self.request_policies = request_policies()
+        self.conversations = HeldConversations(config.conversations, parts.conversations)
+        self.threads = AnthropicThreads(self.conversations)
+        self.metrics.add_gauges(self.conversations.collect)
         self.metrics.add_gauges(self.ledger.collect)
         self.metrics.add_gauges(self.alerts.collect)
         self.metrics.add_gauges(self.admitter.collect)
@@ -223,6 +228,7 @@ class Gateway:
         self.auth.authorize(call, key)
         snapshot = self.snapshot  # this call's version, to its end
         call.config_version = snapshot.version
+        await self.threads.expand(call)
         plan = snapshot.lifecycle.check(call, snapshot.router.route(call, key))
         if call.endpoint == "count_tokens":
             if "count_tokens" not in FORMATS[plan.targets[0].provider.wire_format].upstream_paths:
@@ -236,10 +242,10 @@ class Gateway:
                 await waiting
         cached = self.response_cache.lookup(call, plan)
         if cached is not None:
-            return cached
+            return await self.threads.record(call, cached)
         reply = await dispatch(call, plan, self._stale_answer)
         self.response_cache.store_answer(call, plan, reply)
-        return reply
+        return await self.threads.record(call, reply)
 
     def _stale_answer(self, call: Call, plan: RoutePlan) -> Reply | None:
         return self.response_cache.lookup(call, plan, stale=True)
@@ -283,6 +289,7 @@ class Gateway:
             (self.ledger.aclose, "ledger"),
             (self.alerts.aclose, "alerts"),
             (self.keys.aclose, "key store"),
+            (self.conversations.aclose, "conversation store"),
         ]
         if self.versions is not None:
             closing_order.insert(0, (self.versions.aclose, "config store"))

@@ -1,6 +1,6 @@
 """The parts of a gateway that a config names, built unopened: providers, key store,
-counter store, alerts, model catalog, ledger store and config store. No socket is opened
-and no file written until the gateway starts.
+counter store, alerts, model catalog, ledger store, config store and conversation
+store. No socket is opened and no file written until the gateway starts.
 
 Building them is how a config is checked beyond its shape (which `config/loader.py` checks
 as it loads): every secret reference resolves, simulator options and faults parse, webhook,
@@ -19,6 +19,8 @@ from tollhouse.config import ConfigError, GatewayConfig
 from tollhouse.observability.alerts import Alerts
 from tollhouse.ports.config.base import ConfigStore
 from tollhouse.ports.config.from_config import config_store_from_config
+from tollhouse.ports.conversations.base import ConversationStore
+from tollhouse.ports.conversations.from_config import conversation_store_from_config
 from tollhouse.ports.counters.base import CounterStore
 from tollhouse.ports.counters.from_config import counter_store_from_config
 from tollhouse.ports.keys.base import KeyStore
@@ -38,6 +40,7 @@ class GatewayParts:
     catalog: ModelCatalog  # the shipped one or `catalog.path`, with the config's overrides
     ledger_store: LedgerStore | None  # None when the ledger is off
     config_store: ConfigStore
+    conversations: ConversationStore | None  # None when conversations are off
 
 
 def build_parts(config: GatewayConfig) -> GatewayParts:
@@ -53,6 +56,7 @@ def build_parts(config: GatewayConfig) -> GatewayParts:
             catalog=config.catalog.build(),
             ledger_store=store_from_config(config.ledger),
             config_store=config_store_from_config(config),
+            conversations=conversation_store_from_config(config.conversations),
         )
     except CatalogError as exc:  # names the file or override and the field
         raise ConfigError(f"$.catalog: {exc}") from None

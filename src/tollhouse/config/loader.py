@@ -82,7 +82,12 @@ def parse_config(data: Any, *, source: str = "config") -> GatewayConfig:
 
 # Settings whose value may be the word `off`, which YAML 1.1 (PyYAML) reads as false (and
 # every provider's `proxy`).
-_OFF_WORD_SETTINGS = (("ledger", "backend"), ("ledger", "text"), ("logging", "call_log"))
+_OFF_WORD_SETTINGS = (
+    ("ledger", "backend"),
+    ("ledger", "text"),
+    ("logging", "call_log"),
+    ("conversations", "backend"),
+)
 
 
 def _read_off_as_word(data: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +161,8 @@ def _check(config: GatewayConfig, source: str) -> None:
     if not 0 < config.server.port < 65536:
         raise ConfigError(f"{source}: $.server.port: expected 1..65535")
     ledger = config.ledger
-    for section, store in (("ledger", ledger), ("keys", config.keys)):
+    stores = (("ledger", ledger), ("keys", config.keys), ("conversations", config.conversations))
+    for section, store in stores:
         if store.backend != "postgres":
             continue
         if store.postgres is None:

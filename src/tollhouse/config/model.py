@@ -439,6 +439,28 @@ class LedgerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     durability: Literal["batched", "synced"] = "batched"
 
 
+class ConversationsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Conversations the gateway holds for its clients (ports/conversations): Anthropic
+    message threads (`thread: {type: continue}`) and the OpenAI Responses API's
+    `previous_response_id`, expanded into the full history before routing. In the ledger's
+    SQLite file by default, on PostgreSQL or Redis when several gateways share them, or
+    `off` (threaded requests are refused with `thread_unsupported_request`). Each stored
+    turn belongs to the gateway key that made it, lives `ttl_seconds`, and is kept only up to
+    `max_bytes`; a key keeps at most `max_per_key` (its oldest are dropped first). A turn not
+    kept is refused on its continuation (`thread_not_found`), and the SDKs then send the
+    whole conversation again."""
+
+    backend: Literal["sqlite", "postgres", "redis", "off"] = "sqlite"
+    sqlite_path: str = "tollhouse.db"
+    postgres: str | None = None
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "tollhouse:conversations:"
+    ttl_seconds: PositiveSeconds = 7 * 86400.0
+    max_bytes: PositiveInt = 8 << 20
+    max_per_key: PositiveInt = 10_000
+    timeout_seconds: PositiveSeconds = 2.0
+
+
 class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     server: ServerConfig = ServerConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -456,3 +478,4 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     counters: CountersConfig = CountersConfig()
     spend: SpendControlConfig = SpendControlConfig()
     config_store: ConfigStoreConfig = ConfigStoreConfig()
+    conversations: ConversationsConfig = ConversationsConfig()

@@ -25,7 +25,8 @@ def parse_messages_request(body: bytes) -> dict[str, Any]:
     doc = decode_json_object(body)
     require_model(doc)
     require_positive_int(doc, "max_tokens", required=True)
-    messages = require_messages(doc, ROLES)
+    # A thread's continuation may send no message: the gateway holds the conversation.
+    messages = require_messages(doc, ROLES, allow_empty=_thread_kind(doc) == "continue")
     for i, message in enumerate(messages):
         content = message.get("content")
         if content is None:
@@ -46,6 +47,26 @@ def parse_messages_request(body: bytes) -> dict[str, Any]:
     for key in ("temperature", "top_p"):
         require_type(doc, key, (int, float), "a number")
     return doc
+
+
+def _thread_kind(doc: dict[str, Any]) -> str | None:
+    """The kind of a request's `thread` (beta message threads), checked; None without."""
+    thread = require_type(doc, "thread", (dict,), "an object")
+    if thread is None:
+        return None
+    kind = thread.get("type")
+    if kind not in ("create", "continue"):
+        raise BadRequest(
+            f"thread.type: expected create or continue, got {kind!r}", param="thread.type"
+        )
+    if kind == "continue":
+        previous = thread.get("previous_message_id")
+        if not isinstance(previous, str) or not previous:
+            raise BadRequest(
+                "thread.previous_message_id: required, a message id, when thread.type is continue",
+                param="thread.previous_message_id",
+            )
+    return str(kind)
 
 
 def parse_count_tokens_request(body: bytes) -> dict[str, Any]:

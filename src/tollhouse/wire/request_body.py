@@ -82,7 +82,10 @@ def require_positive_int(body: dict[str, Any], key: str, *, required: bool) -> i
     return int(value)
 
 
-def require_messages(body: dict[str, Any], roles: frozenset[str]) -> list[dict[str, Any]]:
+def require_messages(
+    body: dict[str, Any], roles: frozenset[str], *, allow_empty: bool = False
+) -> list[dict[str, Any]]:
+    """`body["messages"]`, each with a role of `roles`; at least one unless `allow_empty`."""
     messages = body.get("messages")
     if messages is None:
         raise BadRequest("messages: field required", param="messages")
@@ -90,7 +93,7 @@ def require_messages(body: dict[str, Any], roles: frozenset[str]) -> list[dict[s
         raise BadRequest(
             f"messages: expected an array, got {json_type(messages)}", param="messages"
         )
-    if not messages:
+    if not messages and not allow_empty:
         raise BadRequest("messages: at least one message is required", param="messages")
     allowed = ", ".join(sorted(roles))
     for i, message in enumerate(messages):

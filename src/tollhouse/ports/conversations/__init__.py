@@ -1,0 +1,1 @@
+"""The conversation store port: turns of conversations the gateway holds for its clients."""
