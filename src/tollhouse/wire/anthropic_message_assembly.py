@@ -47,7 +47,10 @@ class AnthropicMessageAssembly:
             self._apply_delta(index, content[index], doc.get("delta") or {})
         elif kind == "content_block_stop" and isinstance(index, int) and index in self._json:
             text = "".join(self._json.pop(index))
-            content[index]["input"] = orjson.loads(text) if text.strip() else {}
+            try:
+                content[index]["input"] = orjson.loads(text) if text.strip() else {}
+            except orjson.JSONDecodeError:  # a cut tool input: kept as the client saw it
+                content[index]["input"] = {}
         elif kind == "message_delta":
             delta = doc.get("delta") or {}
             for key in ("stop_reason", "stop_sequence", "container"):
