@@ -15,8 +15,9 @@ from tollhouse.wire.formats import FORMATS, Format
 if TYPE_CHECKING:
     from tollhouse.stages.lifecycle import LifecycleNotice
     from tollhouse.stages.threads.anthropic_threads import ThreadTurn
+    from tollhouse.stages.threads.response_history import ResponseTurn
 
-Endpoint = Literal["messages", "count_tokens", "chat_completions"]
+Endpoint = Literal["messages", "count_tokens", "chat_completions", "responses"]
 
 
 def new_request_id() -> str:
@@ -54,6 +55,7 @@ class Call:
     # Set when the call continues or starts a conversation the gateway holds: its body is
     # then the whole conversation (stages/threads/), and its answer is kept for the next turn.
     thread: ThreadTurn | None = None
+    response_turn: ResponseTurn | None = None  # the same for a Responses call
 
     # Filled by the route stage.
     provider_name: str | None = None

@@ -102,6 +102,16 @@ class ThreadFingerprintMismatch(BadRequest):
     anthropic_error_code: ClassVar[str | None] = "thread_fingerprint_mismatch"
 
 
+class PreviousResponseNotFound(NotFound):
+    """`previous_response_id` names no response this key's gateway holds (unknown, expired,
+    not stored, or another key's): 404 as OpenAI answers it, code `previous_response_not_found`."""
+
+    openai_type = "invalid_request_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, param="previous_response_id", code="previous_response_not_found")
+
+
 class MethodNotAllowed(TollhouseError):
     status = 405
     anthropic_type = "invalid_request_error"

@@ -55,6 +55,7 @@ from tollhouse.stages.shape.policy import shape_request
 from tollhouse.stages.shape.request_policies import request_policies
 from tollhouse.stages.threads.anthropic_threads import AnthropicThreads
 from tollhouse.stages.threads.held_conversations import HeldConversations
+from tollhouse.stages.threads.response_history import ResponseHistory
 from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.types import Reply, WireFormat, json_reply
 from tollhouse.wire import anthropic as anthropic_wire
@@ -115,6 +116,7 @@ class Gateway:
         self.request_policies = request_policies()
         self.conversations = HeldConversations(config.conversations, parts.conversations)
         self.threads = AnthropicThreads(self.conversations)
+        self.responses = ResponseHistory(self.conversations)
         self.metrics.add_gauges(self.conversations.collect)
         self.metrics.add_gauges(self.ledger.collect)
         self.metrics.add_gauges(self.alerts.collect)
@@ -229,6 +231,7 @@ class Gateway:
         snapshot = self.snapshot  # this call's version, to its end
         call.config_version = snapshot.version
         await self.threads.expand(call)
+        await self.responses.expand(call)
         plan = snapshot.lifecycle.check(call, snapshot.router.route(call, key))
         if call.endpoint == "count_tokens":
             if "count_tokens" not in FORMATS[plan.targets[0].provider.wire_format].upstream_paths:
@@ -242,10 +245,15 @@ class Gateway:
                 await waiting
         cached = self.response_cache.lookup(call, plan)
         if cached is not None:
-            return await self.threads.record(call, cached)
+            return await self._record(call, cached)
         reply = await dispatch(call, plan, self._stale_answer)
         self.response_cache.store_answer(call, plan, reply)
-        return await self.threads.record(call, reply)
+        return await self._record(call, reply)
+
+    async def _record(self, call: Call, reply: Reply) -> Reply:
+        """Keep the turn of a conversation the gateway holds (threads, Responses)."""
+        reply = await self.threads.record(call, reply)
+        return await self.responses.record(call, reply)
 
     def _stale_answer(self, call: Call, plan: RoutePlan) -> Reply | None:
         return self.response_cache.lookup(call, plan, stale=True)

@@ -1,6 +1,7 @@
 """The types at the gateway's boundary, which every layer shares: the low module.
 
-- `WireFormat`: the two wire formats a client or an upstream speaks.
+- `WireFormat`: the wire formats a client or an upstream speaks (Anthropic Messages, OpenAI
+  Chat Completions, OpenAI Responses).
 - `Reply`: what a stage hands back to the HTTP layer, a whole body or a stream of chunks.
 - `AdmissionTicket`: what an admitted call carries until it ends (made by stages/admit.py).
 
@@ -18,7 +19,7 @@ import orjson
 if TYPE_CHECKING:
     from tollhouse.ports.counters import Reservation
 
-WireFormat = Literal["anthropic", "openai"]
+WireFormat = Literal["anthropic", "openai", "responses"]
 
 Header = tuple[bytes, bytes]  # one HTTP header, name and value encoded
 

@@ -4,9 +4,12 @@ from tollhouse.accounting.cost import NO_COST, CallCost, cost_of
 from tollhouse.accounting.usage import (
     AnthropicStreamUsage,
     OpenAIStreamUsage,
+    ResponsesStreamUsage,
     Usage,
+    responses_stop_reason,
     usage_from_anthropic,
     usage_from_openai,
+    usage_from_responses,
 )
 
 __all__ = [
@@ -14,8 +17,11 @@ __all__ = [
     "AnthropicStreamUsage",
     "CallCost",
     "OpenAIStreamUsage",
+    "ResponsesStreamUsage",
     "Usage",
     "cost_of",
+    "responses_stop_reason",
     "usage_from_anthropic",
     "usage_from_openai",
+    "usage_from_responses",
 ]

@@ -27,6 +27,7 @@ _ENDPOINT_PATHS = {
     "messages": "/v1/messages",
     "count_tokens": "/v1/messages/count_tokens",
     "chat_completions": "/v1/chat/completions",
+    "responses": "/v1/responses",
 }
 SESSION_HEADERS = ("x-tollhouse-session-id", "x-session-id")
 

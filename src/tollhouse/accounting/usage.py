@@ -228,6 +228,88 @@ class AnthropicStreamUsage:
             self._reasoning = thinking
 
 
+def usage_from_responses(usage: Mapping[str, Any]) -> Usage:
+    """Usage from a Responses `usage` object: `input_tokens` includes the cached ones
+    (`input_tokens_details.cached_tokens`), as Chat Completions' `prompt_tokens` does."""
+    doc = _plain(usage)
+    details = doc.get("input_tokens_details") or {}
+    output_details = doc.get("output_tokens_details") or {}
+    return usage_from_openai(
+        {
+            "prompt_tokens": doc.get("input_tokens"),
+            "completion_tokens": doc.get("output_tokens"),
+            "prompt_tokens_details": {"cached_tokens": details.get("cached_tokens")},
+            "completion_tokens_details": {
+                "reasoning_tokens": output_details.get("reasoning_tokens")
+            },
+        }
+    )
+
+
+def responses_stop_reason(response: Mapping[str, Any]) -> str:
+    """Why a whole response stopped, in the Responses format's terms: `completed`,
+    `function_call` (it ends by calling a tool), or the `incomplete_details.reason`
+    (`max_output_tokens`, `content_filter`)."""
+    if response.get("status") == "incomplete":
+        details = response.get("incomplete_details")
+        reason = details.get("reason") if isinstance(details, Mapping) else None
+        return str(reason or "max_output_tokens")
+    output = response.get("output")
+    items = output if isinstance(output, list) else ()
+    if any(isinstance(item, Mapping) and item.get("type") == "function_call" for item in items):
+        return "function_call"
+    return "completed"
+
+
+class ResponsesStreamUsage:
+    """Usage of a Responses stream, from its events as they pass: the final
+    `response.completed` (or `response.incomplete`) carries the usage and the output;
+    until then, an estimate of the text and tool arguments generated, marked estimated."""
+
+    __slots__ = ("_complete", "_generated", "_reported", "_stop_reason")
+
+    def __init__(self) -> None:
+        self._reported: Usage | None = None
+        self._generated = GeneratedText()
+        self._stop_reason: str | None = None
+        self._complete = False
+
+    @property
+    def usage(self) -> Usage:
+        if self._reported is not None:
+            return self._reported
+        return Usage(output_tokens=self._generated.tokens, estimated=True)
+
+    @property
+    def usage_estimated(self) -> bool:
+        return self._reported is None
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self._stop_reason
+
+    @property
+    def complete(self) -> bool:
+        return self._complete
+
+    def feed(self, event: SSEEvent) -> None:
+        doc = _event_json(event)
+        if doc is None:
+            return
+        kind = doc.get("type")
+        if kind in ("response.output_text.delta", "response.function_call_arguments.delta"):
+            if isinstance(doc.get("delta"), str):
+                self._generated.add(doc["delta"])
+        elif kind in ("response.completed", "response.incomplete"):
+            response = doc.get("response")
+            if isinstance(response, Mapping):
+                usage = response.get("usage")
+                if isinstance(usage, Mapping):
+                    self._reported = usage_from_responses(usage)
+                self._stop_reason = responses_stop_reason(response)
+            self._complete = True
+
+
 class OpenAIStreamUsage:
     """Usage of a Chat Completions stream, from its chunks as they pass.
 

@@ -99,10 +99,13 @@ class WrappedResponse:
 
 
 class Provider(Protocol):
-    """An upstream reachable in one wire format."""
+    """An upstream reachable in its native wire format, and perhaps others."""
 
     name: str
     wire_format: WireFormat
+    # Every format it speaks, its native `wire_format` first: a client's call in one of them
+    # is passed through, any other is translated to the native one.
+    wire_formats: tuple[WireFormat, ...]
     # Whether the client's `x-simulator-*` test headers reach this upstream: a simulator's
     # only, never a real provider's.
     simulator_headers: bool

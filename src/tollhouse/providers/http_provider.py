@@ -34,9 +34,11 @@ class HttpProvider:
         *,
         api_key: str | None = None,
         simulator_headers: bool = False,
+        wire_formats: tuple[WireFormat, ...] | None = None,
     ) -> None:
         self.name = name
         self.wire_format: WireFormat = wire_format
+        self.wire_formats: tuple[WireFormat, ...] = wire_formats or (wire_format,)
         self.simulator_headers = simulator_headers
         self._transport = transport
         self._redactor = SecretRedactor(api_key.encode()) if api_key else None

@@ -54,6 +54,15 @@ def build_provider(name: str, pc: ProviderConfig, config: GatewayConfig) -> Prov
     except ValueError as exc:
         # The reason never quotes a proxy URL: it may hold a password.
         raise ConfigError(f"$.providers.{name}: {exc}") from None
+    # OpenAI's own API speaks Responses too; an OpenAI-compatible server may not.
+    spoken: tuple[WireFormat, ...] = (
+        ("openai", "responses") if pc.type == "openai" else (wire_format,)
+    )
     return HttpProvider(
-        name, wire_format, transport, api_key=api_key, simulator_headers=pc.simulator_headers
+        name,
+        wire_format,
+        transport,
+        api_key=api_key,
+        simulator_headers=pc.simulator_headers,
+        wire_formats=spoken,
     )

@@ -29,6 +29,10 @@ class SimulatorProvider:
     def __init__(self, name: str, wire_format: WireFormat, simulator: Simulator) -> None:
         self.name = name
         self.wire_format: WireFormat = wire_format
+        # The simulated OpenAI speaks both of its APIs, as OpenAI does.
+        self.wire_formats: tuple[WireFormat, ...] = (
+            (wire_format, "responses") if wire_format == "openai" else (wire_format,)
+        )
         self.simulator = simulator
         self.simulator_headers = True
 

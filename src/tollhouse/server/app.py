@@ -48,6 +48,7 @@ from tollhouse.stages.auth import attribute
 from tollhouse.types import Reply, WireFormat, json_reply
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
+from tollhouse.wire import responses as responses_wire
 from tollhouse.wire.body_bounds import let_others_run, parse_bounded
 from tollhouse.wire.formats import FORMATS
 
@@ -66,7 +67,10 @@ _CALL_ENDPOINTS: dict[str, tuple[WireFormat, Endpoint, Callable[[bytes], dict[st
     ),
     "/v1/chat/completions": ("openai", "chat_completions", openai_wire.parse_chat_request),
     "/chat/completions": ("openai", "chat_completions", openai_wire.parse_chat_request),
+    "/v1/responses": ("responses", "responses", responses_wire.parse_responses_request),
+    "/responses": ("responses", "responses", responses_wire.parse_responses_request),
 }
+_STORED_RESPONSES = ("/v1/responses/", "/responses/")
 
 
 # Seconds a ledger write may take before /readyz says the ledger is slow (a healthy batch
@@ -183,6 +187,13 @@ class GatewayApp:
                 call = decoded
                 async with self.drain.cuttable():
                     reply = await self.gateway.handle(call, key)
+            elif path.startswith(_STORED_RESPONSES):
+                fmt = "responses"
+                _require_method(scope["method"], "GET", path)
+                key = await self.gateway.auth.identify(headers)
+                response_id = unquote(path.split("/responses/", 1)[1])
+                key_id = key.key_id if key is not None else None
+                reply = await self.gateway.responses.stored(response_id, key_id, headers)
             elif is_admin_path(path):
                 limit = self.gateway.config.limits.max_body_bytes
                 reply = await self.admin.handle(

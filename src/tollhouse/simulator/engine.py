@@ -1,5 +1,6 @@
-"""The simulator: a fake LLM provider speaking the Anthropic Messages and OpenAI Chat
-Completions wire formats, in process (`Simulator.handle`) or over HTTP (`simulator.asgi`).
+"""The simulator: a fake LLM provider speaking the Anthropic Messages, OpenAI Chat
+Completions and OpenAI Responses wire formats, in process (`Simulator.handle`) or over HTTP
+(`simulator.asgi`).
 
 One call goes: route by path → fault (request header `x-simulator-fault`, else config rules)
 → validation as the real API does it → rate limits → prompt cache → the answer, decided at
@@ -25,7 +26,7 @@ import orjson
 
 from tollhouse.errors import render_error_body
 from tollhouse.providers.base import UpstreamConnectionError
-from tollhouse.simulator import anthropic_response, openai_response
+from tollhouse.simulator import anthropic_response, openai_response, responses_api
 from tollhouse.simulator.answer import plan_answer
 from tollhouse.simulator.anthropic_request import check_count_tokens, parse_messages
 from tollhouse.simulator.config import SimulatorConfig
@@ -66,6 +67,7 @@ _ROUTES = {
     "/v1/messages": _Route("POST", "anthropic", generation=True),
     "/v1/messages/count_tokens": _Route("POST", "anthropic"),
     "/v1/chat/completions": _Route("POST", "openai", generation=True),
+    "/v1/responses": _Route("POST", "openai", generation=True),
     "/v1/models": _Route("GET", None),
 }
 
@@ -99,6 +101,7 @@ class Simulator:
             "/v1/messages": self._messages,
             "/v1/messages/count_tokens": self._count_tokens,
             "/v1/chat/completions": self._chat,
+            "/v1/responses": self._responses,
             "/v1/models": self._models,
         }
 
@@ -242,6 +245,31 @@ class Simulator:
             return self._error(call.fmt, call.request_id, 500, message)
         body = orjson.dumps(openai_response.completion_doc(completion, answers, usage))
         return await self._json(call, body, output_tokens)
+
+    async def _responses(self, call: _Call) -> SimResponse:
+        chat = responses_api.chat_request(call.doc)
+        request = parse_chat(chat, self.config.seed)
+        prompt_tokens = request_input_tokens(chat)
+        refusal = self._limits.admit(prompt_tokens)
+        if refusal is not None:
+            return self._rate_limited(call, refusal, request.model)
+        await let_others_run(call.body_size)
+        cached = self._cache.openai_cached_tokens(request.model, chat)
+        answer = plan_answer(request.ask, self.config)
+        output_tokens = answer.output_tokens + responses_api.reasoning_tokens(call.doc)
+        self._limits.charge_output(output_tokens)
+        usage = openai_response.OpenAIUsage(prompt_tokens, cached, output_tokens)
+        completion = openai_response.Completion(
+            openai_completion_id(), int(time.time()), request.model
+        )
+        response = responses_api.response_doc(call.doc, completion, answer, usage)
+        message = "The server had an error while processing your request."
+        if call.doc.get("stream") is True:
+            error = responses_api.stream_error_frame(message)
+            return self._stream(call, responses_api.stream_events(response), error)
+        if call.fault is not None and call.fault.kind == "mid-stream-error":
+            return self._error(call.fmt, call.request_id, 500, message)
+        return await self._json(call, orjson.dumps(response), output_tokens)
 
     async def _count_tokens(self, call: _Call) -> SimResponse:
         check_count_tokens(call.doc)

@@ -83,12 +83,34 @@ def _part_tokens(part: Any) -> int:
     return text_tokens(orjson.dumps(part).decode())
 
 
+def _item_tokens(item: Any) -> int:
+    """Tokens of one Responses input item: a message's content, a tool call's name and
+    arguments, a tool result's output."""
+    if not isinstance(item, dict):
+        return text_tokens(str(item))
+    kind = item.get("type", "message")
+    if kind == "message":
+        return content_tokens(item.get("content"))
+    if kind == "function_call":
+        return text_tokens(str(item.get("name", ""))) + text_tokens(str(item.get("arguments", "")))
+    if kind == "function_call_output":
+        return content_tokens(item.get("output"))
+    return 0
+
+
 def request_input_tokens(body: dict[str, Any]) -> int:
-    """Estimated input tokens of a Messages or Chat Completions request body."""
+    """Estimated input tokens of a Messages, Chat Completions or Responses request body
+    (Responses: `instructions` counts as a system prompt, each `input` item as a message)."""
     total = 0
-    system = body.get("system")
-    if system:
-        total += MESSAGE_OVERHEAD + content_tokens(system)
+    for key in ("system", "instructions"):
+        system = body.get(key)
+        if system:
+            total += MESSAGE_OVERHEAD + content_tokens(system)
+    items = body.get("input")
+    if isinstance(items, str):
+        total += MESSAGE_OVERHEAD + text_tokens(items)
+    elif isinstance(items, list):
+        total += sum(MESSAGE_OVERHEAD + _item_tokens(item) for item in items)
     for message in body.get("messages") or []:
         if isinstance(message, dict):
             total += MESSAGE_OVERHEAD + content_tokens(message.get("content"))

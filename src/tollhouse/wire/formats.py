@@ -1,4 +1,4 @@
-"""The two wire formats as objects the stages ask, so that no stage branches on the format.
+"""The wire formats as objects the stages ask, so that no stage branches on the format.
 
 `FORMATS[name]` is the one object per format. A stage holding a call asks `call.wire` (the
 client's format); one holding an upstream answer asks the format of the deployment's
@@ -6,16 +6,21 @@ provider. Each object knows its own request fields (the `max_tokens` field, the 
 whether a stream's usage was asked for), how it frames what the gateway itself renders
 (stream error events, a whole answer replayed as a stream, a static answer), how it reads an
 answer (stop reason, usage, error bodies, a stream's first events), and how to translate
-from the other format (requests, whole answers, streams; the translators themselves live in
-`wire/anthropic_openai/`).
+from another format (requests, whole answers, streams; the translators themselves live in
+`wire/anthropic_openai/`, `wire/responses_chat/` and `wire/responses_anthropic.py`, one per
+pair). The formats are Anthropic Messages, OpenAI Chat Completions and OpenAI Responses.
+
+Which format an upstream is sent a call in is `upstream_format`: the client's own when the
+upstream speaks it (passed through), else the upstream's native one (translated).
 """
 
 from __future__ import annotations
 
 import re
 import time
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -24,15 +29,19 @@ import orjson
 from tollhouse.accounting import (
     AnthropicStreamUsage,
     OpenAIStreamUsage,
+    ResponsesStreamUsage,
     Usage,
+    responses_stop_reason,
     usage_from_anthropic,
     usage_from_openai,
+    usage_from_responses,
 )
 from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.types import WireFormat
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
 from tollhouse.wire import request_edits
+from tollhouse.wire import responses as responses_wire
 from tollhouse.wire.anthropic_openai import (
     OPENAI_TO_ANTHROPIC_STOP,
     AnthropicToOpenAIStream,
@@ -42,10 +51,26 @@ from tollhouse.wire.anthropic_openai import (
     openai_request_to_anthropic,
     openai_response_to_anthropic,
 )
+from tollhouse.wire.responses_anthropic import (
+    AnthropicToResponsesStream,
+    anthropic_answer_to_response,
+    responses_request_to_anthropic,
+)
+from tollhouse.wire.responses_chat import (
+    ChatToResponsesStream,
+    chat_answer_to_response,
+    responses_request_to_chat,
+)
 from tollhouse.wire.sse import SSEEvent
 
-StreamUsage = AnthropicStreamUsage | OpenAIStreamUsage
-StreamTranslator = AnthropicToOpenAIStream | OpenAIToAnthropicStream
+StreamUsage = AnthropicStreamUsage | OpenAIStreamUsage | ResponsesStreamUsage
+StreamTranslator = (
+    AnthropicToOpenAIStream
+    | OpenAIToAnthropicStream
+    | ChatToResponsesStream
+    | AnthropicToResponsesStream
+)
+RequestTranslator = Callable[[dict[str, Any], str], dict[str, Any]]
 _OPENAI_CONTENT = re.compile(
     rb'"(?:content|refusal)": ?"[^"]|"tool_calls": ?\[|"finish_reason": ?"|data: \[DONE\]'
 )
@@ -100,9 +125,17 @@ class Format(ABC):
         that make its stream report the usage the gateway prices; None when none are needed.
         The client, which did not ask, is kept from seeing that usage."""
 
-    @abstractmethod
-    def request_from_other(self, body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
-        """A request of the other format, translated into this one."""
+    # A request of another format translated into this one, by the source format's name.
+    requests_from: Mapping[str, RequestTranslator] = {}
+
+    def request_from(
+        self, source: WireFormat, body: dict[str, Any], upstream_model: str
+    ) -> dict[str, Any]:
+        """A request of format `source`, translated into this one (ValueError: no pair)."""
+        translate = self.requests_from.get(source)
+        if translate is None:
+            raise ValueError(f"no translation of {source} requests to {self.name}")
+        return translate(body, upstream_model)
 
     @abstractmethod
     def with_system(
@@ -145,13 +178,16 @@ class Format(ABC):
         """Whether a run of complete events of this format shows the user something."""
 
     @abstractmethod
-    def answer_from_other(self, doc: dict[str, Any], model: str) -> dict[str, Any]:
-        """A whole answer of the other format, translated into this one."""
+    def answer_from(
+        self, source: WireFormat, doc: dict[str, Any], body: dict[str, Any], model: str
+    ) -> dict[str, Any]:
+        """A whole answer of format `source`, translated into this one, for a client
+        request `body` of this format (ValueError: no such pair)."""
 
     @abstractmethod
-    def stream_from_other(self, body: dict[str, Any], model: str) -> StreamTranslator:
-        """A translator of the other format's stream into this one, for a client request
-        `body` of this format."""
+    def stream_from(self, source: WireFormat, body: dict[str, Any], model: str) -> StreamTranslator:
+        """A translator of a `source` stream into this one, for a client request `body` of
+        this format (ValueError: no such pair)."""
 
     # What the gateway renders -----------------------------------------------------------
 
@@ -177,7 +213,12 @@ class AnthropicFormat(Format):
     upstream_paths: Mapping[str, str] = {
         "messages": "/v1/messages",
         "chat_completions": "/v1/messages",
+        "responses": "/v1/messages",
         "count_tokens": "/v1/messages/count_tokens",
+    }
+    requests_from: Mapping[str, RequestTranslator] = {
+        "openai": openai_request_to_anthropic,
+        "responses": responses_request_to_anthropic,
     }
     _content_markers = (
         b"event: content_block_delta",
@@ -199,9 +240,6 @@ class AnthropicFormat(Format):
 
     def usage_request_changes(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
-
-    def request_from_other(self, body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
-        return openai_request_to_anthropic(body, upstream_model)
 
     def with_system(
         self, body: dict[str, Any], mode: request_edits.SystemMode, text: str
@@ -241,10 +279,14 @@ class AnthropicFormat(Format):
     def content_started(self, events: bytes) -> bool:
         return any(marker in events for marker in self._content_markers)
 
-    def answer_from_other(self, doc: dict[str, Any], model: str) -> dict[str, Any]:
+    def answer_from(
+        self, source: WireFormat, doc: dict[str, Any], body: dict[str, Any], model: str
+    ) -> dict[str, Any]:
+        _require_pair(source, "openai", self.name)
         return openai_response_to_anthropic(doc, model)
 
-    def stream_from_other(self, body: dict[str, Any], model: str) -> StreamTranslator:
+    def stream_from(self, source: WireFormat, body: dict[str, Any], model: str) -> StreamTranslator:
+        _require_pair(source, "openai", self.name)
         return OpenAIToAnthropicStream(model, request_input_tokens(body))
 
     def stream_error_event(self, message: str, status: int) -> bytes:
@@ -281,6 +323,11 @@ class OpenAIFormat(Format):
     upstream_paths: Mapping[str, str] = {
         "chat_completions": "/chat/completions",
         "messages": "/chat/completions",
+        "responses": "/chat/completions",
+    }
+    requests_from: Mapping[str, RequestTranslator] = {
+        "anthropic": anthropic_request_to_openai,
+        "responses": responses_request_to_chat,
     }
 
     def max_tokens_field(self, body: Mapping[str, Any]) -> str:
@@ -299,9 +346,6 @@ class OpenAIFormat(Format):
             return None
         options = body.get("stream_options")
         return {"stream_options": {**(options or {}), "include_usage": True}}
-
-    def request_from_other(self, body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
-        return anthropic_request_to_openai(body, upstream_model)
 
     def with_system(
         self, body: dict[str, Any], mode: request_edits.SystemMode, text: str
@@ -362,10 +406,14 @@ class OpenAIFormat(Format):
     def content_started(self, events: bytes) -> bool:
         return _OPENAI_CONTENT.search(events) is not None
 
-    def answer_from_other(self, doc: dict[str, Any], model: str) -> dict[str, Any]:
+    def answer_from(
+        self, source: WireFormat, doc: dict[str, Any], body: dict[str, Any], model: str
+    ) -> dict[str, Any]:
+        _require_pair(source, "anthropic", self.name)
         return anthropic_response_to_openai(doc, model)
 
-    def stream_from_other(self, body: dict[str, Any], model: str) -> StreamTranslator:
+    def stream_from(self, source: WireFormat, body: dict[str, Any], model: str) -> StreamTranslator:
+        _require_pair(source, "anthropic", self.name)
         return AnthropicToOpenAIStream(model, self.wants_stream_usage(body))
 
     def stream_error_event(self, message: str, status: int) -> bytes:
@@ -392,9 +440,177 @@ class OpenAIFormat(Format):
         }
 
 
+class ResponsesFormat(Format):
+    """OpenAI Responses: a client format of its own, passed through to upstreams that speak
+    it (OpenAI, the simulator), translated to Chat Completions or Messages for the others."""
+
+    name: WireFormat = "responses"
+    accounting_markers = (
+        b"event: response.completed",
+        b"event: response.incomplete",
+        b"event: response.failed",
+        b"event: error",
+    )
+    error_marker = b"event: error"
+    request_id_header = "x-request-id"
+    passthrough_headers = ()
+    upstream_paths: Mapping[str, str] = {"responses": "/responses"}
+    _content_markers = (
+        b"event: response.output_text.delta",
+        b"event: response.function_call_arguments.delta",
+        b"event: response.output_item.done",
+        b"event: response.completed",
+        b"event: response.incomplete",
+    )
+    _preamble = frozenset(
+        {
+            "response.created",
+            "response.in_progress",
+            "response.queued",
+            "response.output_item.added",
+        }
+    )
+    _stops: Mapping[str, str] = {
+        "completed": "end_turn",
+        "function_call": "tool_use",
+        "max_output_tokens": "max_tokens",
+        "content_filter": "refusal",
+    }
+
+    def max_tokens_field(self, body: Mapping[str, Any]) -> str:
+        return "max_output_tokens"
+
+    def with_system(
+        self, body: dict[str, Any], mode: request_edits.SystemMode, text: str
+    ) -> dict[str, Any]:
+        current = body.get("instructions")
+        current_text = current if isinstance(current, str) else ""
+        if mode == "replace" or not current_text:
+            return {**body, "instructions": text}
+        joined = f"{text}\n\n{current_text}" if mode == "prepend" else f"{current_text}\n\n{text}"
+        return {**body, "instructions": joined}
+
+    def with_tools(self, body: dict[str, Any], tools: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        # Responses function tools are Chat's with the function's fields at the top.
+        chat = request_edits.openai_tools({}, tools)["tools"]
+        return {**body, "tools": [{"type": "function", **tool["function"]} for tool in chat]}
+
+    def with_cache_breakpoints(self, body: dict[str, Any], places: Sequence[str]) -> dict[str, Any]:
+        # OpenAI caches prompt prefixes by itself; its format has no breakpoints to place.
+        return body
+
+    def end_user(self, body: Mapping[str, Any]) -> str | None:
+        for key in ("safety_identifier", "user"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+        return None
+
+    def wants_stream_usage(self, body: Mapping[str, Any]) -> bool:
+        return True  # `response.completed` always carries it
+
+    def usage_request_changes(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        return None
+
+    def answer_facts(self, body: bytes) -> AnswerFacts:
+        doc = _json_object(body)
+        if doc is None:
+            return AnswerFacts()
+        usage_doc = doc.get("usage")
+        usage = usage_from_responses(usage_doc) if isinstance(usage_doc, dict) else None
+        return AnswerFacts(self.stop_reason(responses_stop_reason(doc)), usage)
+
+    def stop_reason(self, reason: object) -> str | None:
+        if not isinstance(reason, str):
+            return None
+        return self._stops.get(reason, reason)
+
+    def stream_usage(self) -> StreamUsage:
+        return ResponsesStreamUsage()
+
+    def is_error_body(self, body: bytes) -> bool:
+        return OPENAI.is_error_body(body)
+
+    def classify_event(self, event: SSEEvent) -> EventVerdict:
+        kind = event.event
+        if kind is None:
+            try:
+                doc = orjson.loads(event.data)
+            except orjson.JSONDecodeError:
+                return True
+            kind = doc.get("type") if isinstance(doc, dict) else None
+        if kind in ("error", "response.failed"):
+            return _responses_error_code(event)
+        return True if kind not in self._preamble else None
+
+    def content_started(self, events: bytes) -> bool:
+        return any(marker in events for marker in self._content_markers)
+
+    def answer_from(
+        self, source: WireFormat, doc: dict[str, Any], body: dict[str, Any], model: str
+    ) -> dict[str, Any]:
+        response_id = f"resp_{uuid.uuid4().hex}"
+        if source == "openai":
+            return chat_answer_to_response(doc, body, response_id, model)
+        _require_pair(source, "anthropic", self.name)
+        return anthropic_answer_to_response(doc, body, response_id, model)
+
+    def stream_from(self, source: WireFormat, body: dict[str, Any], model: str) -> StreamTranslator:
+        response_id = f"resp_{uuid.uuid4().hex}"
+        if source == "openai":
+            return ChatToResponsesStream(body, response_id, model)
+        _require_pair(source, "anthropic", self.name)
+        return AnthropicToResponsesStream(body, response_id, model)
+
+    def stream_error_event(self, message: str, status: int) -> bytes:
+        return responses_wire.stream_error_event(message, status)
+
+    def replay_as_stream(self, answer: dict[str, Any], body: Mapping[str, Any]) -> list[bytes]:
+        return responses_wire.response_stream(answer)
+
+    def static_answer(self, text: str, model: str, request_id: str) -> dict[str, Any]:
+        return responses_wire.response_object(
+            response_id=f"resp_degraded_{request_id}",
+            model=model,
+            output=[responses_wire.message_item(f"msg_degraded_{request_id}", text)],
+            usage=responses_wire.usage_object(0, 0),
+            request={},
+        )
+
+
 ANTHROPIC: Final = AnthropicFormat()
 OPENAI: Final = OpenAIFormat()
-FORMATS: Final[Mapping[WireFormat, Format]] = {"anthropic": ANTHROPIC, "openai": OPENAI}
+RESPONSES: Final = ResponsesFormat()
+FORMATS: Final[Mapping[WireFormat, Format]] = {
+    "anthropic": ANTHROPIC,
+    "openai": OPENAI,
+    "responses": RESPONSES,
+}
+
+
+def upstream_format(client: WireFormat, native: WireFormat, spoken: Collection[str]) -> Format:
+    """The format a call of the `client` format is sent in to an upstream whose native
+    format is `native` and which speaks the formats in `spoken`: the client's own when it
+    speaks it (the body passes through), else its native one (the body is translated)."""
+    return FORMATS[client] if client in spoken else FORMATS[native]
+
+
+def _require_pair(source: str, expected: str, target: str) -> None:
+    if source != expected:
+        raise ValueError(f"no translation of {source} answers to {target}")
+
+
+def _responses_error_code(event: SSEEvent) -> str:
+    """The error type of a Responses `error` or `response.failed` event."""
+    try:
+        doc = orjson.loads(event.data)
+    except orjson.JSONDecodeError:
+        return "api_error"
+    if not isinstance(doc, dict):
+        return "api_error"
+    error = doc.get("response", {}).get("error") if doc.get("type") == "response.failed" else doc
+    code = error.get("code") if isinstance(error, dict) else None
+    return str(code) if isinstance(code, str) and code else "api_error"
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:

@@ -14,10 +14,10 @@ from tollhouse.stages.check import check_answer
 from tollhouse.stages.check.truncation import FLAGGED
 from tollhouse.stages.dispatch.attempt import Answer, Failure
 from tollhouse.stages.dispatch.stream_relay import relay_stream
+from tollhouse.stages.dispatch.upstream_request import spoken_format
 from tollhouse.stages.route import RoutePlan
-from tollhouse.types import SSE_CONTENT_TYPE, Reply
+from tollhouse.types import SSE_CONTENT_TYPE, Reply, WireFormat
 from tollhouse.wire.anthropic_openai import translate_error_body
-from tollhouse.wire.formats import FORMATS
 
 # Upstream headers a client may act on when an upstream error is relayed to it.
 _RELAYED_ERROR_HEADERS = ("retry-after", "retry-after-ms")
@@ -57,7 +57,7 @@ async def answer_reply(
         if check_answer(call, plan, checked_again):
             return None
     if upstream.name != call.client_format:
-        body = _translate_answer(call, body)
+        body = _translate_answer(call, upstream.name, body)
     return _decorate(call, Reply(status=answer.response.status, body=body))
 
 
@@ -76,9 +76,10 @@ def _decorate(call: Call, reply: Reply) -> Reply:
     return reply
 
 
-def _translate_answer(call: Call, body: bytes) -> bytes:
+def _translate_answer(call: Call, source: WireFormat, body: bytes) -> bytes:
     try:
-        return orjson.dumps(call.wire.answer_from_other(orjson.loads(body), call.model))
+        doc = orjson.loads(body)
+        return orjson.dumps(call.wire.answer_from(source, doc, call.body, call.model))
     except TollhouseError:
         raise
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -98,7 +99,7 @@ def error_reply(call: Call, failure: Failure) -> Reply:
             f"the upstream provider {failure.target.provider.name} rejected the gateway's "
             f"credentials (HTTP {status}); the operator must fix the provider key"
         )
-    upstream = FORMATS[failure.target.provider.wire_format]
+    upstream = spoken_format(call, failure.target.provider)
     body = failure.body
     if upstream.name != call.client_format or not upstream.is_error_body(body):
         body = translate_error_body(body, status, call.client_format)

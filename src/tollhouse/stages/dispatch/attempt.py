@@ -22,9 +22,9 @@ from tollhouse.providers.base import (
 from tollhouse.reliability.backoff import retry_after_seconds
 from tollhouse.reliability.failure_class import FailureClass, classify_status
 from tollhouse.stages.dispatch.stream_markers import complete_events, may_hold_error
-from tollhouse.stages.dispatch.upstream_request import build_upstream_request
+from tollhouse.stages.dispatch.upstream_request import build_upstream_request, spoken_format
 from tollhouse.stages.route import Target
-from tollhouse.wire.formats import FORMATS, EventVerdict, Format
+from tollhouse.wire.formats import EventVerdict, Format
 from tollhouse.wire.sse import SSEParser
 
 
@@ -48,10 +48,12 @@ class Answer:
     body: bytes | None = None
     chunks: AsyncIterator[bytes] | None = None
     first_chunk: bytes = b""
+    fmt: Format | None = None  # the format the upstream answered in
 
     @property
     def upstream_format(self) -> Format:
-        return FORMATS[self.target.provider.wire_format]
+        assert self.fmt is not None
+        return self.fmt
 
 
 async def attempt(
@@ -100,16 +102,18 @@ async def _attempt(
     try:
         if not call.stream:
             async with asyncio.timeout(first_byte_timeout):
-                return Answer(target, response, body=await response.read())
+                body = await response.read()
+                return Answer(target, response, body=body, fmt=spoken_format(call, provider))
         chunks = aiter(response.iter_chunks())
         async with asyncio.timeout(first_byte_timeout):
-            held = await _hold_preamble(chunks, FORMATS[provider.wire_format])
+            held = await _hold_preamble(chunks, spoken_format(call, provider))
         if isinstance(held, str):
             await response.aclose()
             return Failure(
                 _stream_error_class(held), f"{target.label}: stream error: {held}", target
             )
-        return Answer(target, response, chunks=chunks, first_chunk=held)
+        fmt = spoken_format(call, provider)
+        return Answer(target, response, chunks=chunks, first_chunk=held, fmt=fmt)
     except (TimeoutError, UpstreamTimeoutError):
         await response.aclose()
         return Failure("timeout", f"{target.label}: answer did not start in time", target)

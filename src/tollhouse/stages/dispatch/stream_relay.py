@@ -49,7 +49,7 @@ async def relay_stream(
     source = _prepend(first_chunk, chunks)
     try:
         if upstream.name != call.client_format:
-            translator = call.wire.stream_from_other(call.body, call.model)
+            translator = call.wire.stream_from(upstream.name, call.body, call.model)
             relayed = _translated(source, translator)
         elif call.hide_usage_chunk:
             relayed = _without_usage_chunk(source, observer, kept)

@@ -23,7 +23,7 @@ from tollhouse.catalog.models import ParameterRule
 from tollhouse.errors import BadRequest, TollhouseError
 from tollhouse.providers.base import Provider, UpstreamRequest
 from tollhouse.stages.shape.parameter_rules import without_rejected
-from tollhouse.wire.formats import FORMATS, Format
+from tollhouse.wire.formats import Format, upstream_format
 
 _SIMULATOR_PREFIX = "x-simulator-"
 
@@ -39,6 +39,12 @@ def _upstream_headers(
     return out
 
 
+def spoken_format(call: Call, provider: Provider) -> Format:
+    """The format `provider` is sent `call` in, and answers in: the client's own when the
+    provider speaks it, else the provider's native one (`wire.formats.upstream_format`)."""
+    return upstream_format(call.client_format, provider.wire_format, provider.wire_formats)
+
+
 def build_upstream_request(
     call: Call,
     provider: Provider,
@@ -48,7 +54,7 @@ def build_upstream_request(
 ) -> UpstreamRequest:
     """The request for `upstream_model` on `provider`; parameters that `parameter_rules`
     (the deployment's, stages/shape/parameter_rules.py) refuse are left out."""
-    upstream = FORMATS[provider.wire_format]
+    upstream = spoken_format(call, provider)
     body = _upstream_body(call, upstream, upstream_model, parameter_rules)
     return UpstreamRequest(
         path=upstream.upstream_paths[call.endpoint],
@@ -77,7 +83,7 @@ def _upstream_body(
             return call.raw_body
         return orjson.dumps({**body, **changes})
     try:
-        doc = upstream.request_from_other(body, upstream_model)
+        doc = upstream.request_from(call.client_format, body, upstream_model)
     except TollhouseError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -91,8 +91,8 @@ def apply_input_limits(call: Call, limits: InputLimits) -> None:
             call.body[field] = cap
             call.raw_body = orjson.dumps(call.body)
             call.max_tokens_clamp = ("cap", asked, cap)
-        elif asked is None and call.client_format == "openai":
-            # Chat Completions makes max_tokens optional: a cap then has to be stated.
+        elif asked is None and call.client_format != "anthropic":
+            # Chat Completions and Responses make it optional: a cap then has to be stated.
             call.body[field] = cap
             call.raw_body = orjson.dumps(call.body)
             call.max_tokens_clamp = ("cap", None, cap)

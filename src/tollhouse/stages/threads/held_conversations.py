@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import orjson
@@ -28,6 +28,15 @@ log = logging.getLogger("tollhouse.conversations")
 
 Lookup = Literal["found", "not_found", "store_failed"]
 Kept = Literal["stored", "too_large", "store_failed"]
+
+
+def tenant_of(key_id: str | None, headers: Mapping[str, str]) -> str:
+    """Whose conversations a request made with gateway key `key_id` (None on an open
+    gateway: the credential in `headers`) may read and write."""
+    if key_id:
+        return f"key:{key_id}"
+    presented = headers.get("x-api-key") or headers.get("authorization") or ""
+    return "open:" + hashlib.sha256(presented.encode()).hexdigest()[:32]
 
 
 class StoreFailed(Exception):
@@ -51,10 +60,7 @@ class HeldConversations:
     @staticmethod
     def tenant(call: Call) -> str:
         """Whose conversations `call` may read and write."""
-        if call.key_id:
-            return f"key:{call.key_id}"
-        presented = call.headers.get("x-api-key") or call.headers.get("authorization") or ""
-        return "open:" + hashlib.sha256(presented.encode()).hexdigest()[:32]
+        return tenant_of(call.key_id, call.headers)
 
     async def load(self, tenant: str, turn_id: str) -> dict[str, Any] | None:
         """The document stored under `turn_id` for `tenant`, None when there is none.
