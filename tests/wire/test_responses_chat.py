@@ -88,6 +88,8 @@ def test_function_calls_join_the_assistant_turn_and_outputs_become_tool_messages
         ("input", [{"type": "item_reference", "id": "msg_1"}], "item_reference"),
         ("tool_choice", {"type": "file_search"}, "file_search"),
         ("text", {"format": {"type": "grammar"}}, "grammar"),
+        ("background", True, "background"),
+        ("conversation", "conv_1", "conversation"),
     ],
 )
 def test_what_chat_cannot_carry_is_refused_naming_it(field: str, value: Any, named: str) -> None:

@@ -7,7 +7,8 @@
   `function_call_output` items as `tool` messages. `reasoning` items are left out: Chat
   Completions has no place for them (their content is the upstream's, opaque).
 - `tools` of type `function` become chat function tools; any other tool type (web search,
-  file search, ...) and `item_reference` items are refused with a 400 naming them, never
+  file search, ...), `item_reference` items and the request fields that need OpenAI's own
+  state (`background`, `conversation`, `prompt`) are refused with a 400 naming them, never
   dropped.
 - `text.format` json_schema / json_object becomes `response_format`; `reasoning.effort`
   becomes `reasoning_effort`; `max_output_tokens` becomes `max_completion_tokens`.
@@ -22,9 +23,17 @@ from tollhouse.errors import BadRequest
 from tollhouse.wire.responses import input_items
 
 _COPIED = ("temperature", "top_p", "parallel_tool_calls", "user", "stream")
+_NEEDS_OPENAI = ("background", "conversation", "prompt")
 
 
 def responses_request_to_chat(body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
+    for field in _NEEDS_OPENAI:
+        if body.get(field):
+            raise BadRequest(
+                f"{field}: can't be used with this model's upstream, which does not speak the "
+                "Responses API",
+                param=field,
+            )
     messages: list[dict[str, Any]] = []
     if isinstance(body.get("instructions"), str) and body["instructions"]:
         messages.append({"role": "system", "content": body["instructions"]})
