@@ -195,7 +195,7 @@ def render_report(
         f"scenario {args.scenario}, c={args.concurrency}, ledger off, medians of "
         f"{args.repeats} interleaved runs, gateway pinned to its CPU, load to the other "
         "(Redis itself is not pinned: it shares the machine's 2 CPUs with both). "
-        f"Tollhouse: `{_shown(args.tollhouse)}` ({_build(args.tollhouse)}).",
+        f"Tollhouse: `{run.shown(args.tollhouse)}` ({_build(args.tollhouse)}).",
         "",
         "| admission | req/s | vs none (median of per-repeat ratios) | p50 ms | p99 ms "
         "| gateway CPU µs/call | admitted "
@@ -216,8 +216,8 @@ def render_report(
         paired = ratio_to_none(variant)
         ratio = f"{paired:.0%}" if paired is not None else "-"
         lines.append(
-            f"| {labels[variant]} | {_num(rps, ',.0f')} | {ratio} | {_num(p50, '.2f')} "
-            f"| {_num(p99, '.2f')} | {_num(cpu, ',.0f')} | {admitted:,.0f} "
+            f"| {labels[variant]} | {run.cell(rps, ',.0f')} | {ratio} | {run.cell(p50, '.2f')} "
+            f"| {run.cell(p99, '.2f')} | {run.cell(cpu, ',.0f')} | {admitted:,.0f} "
             f"| {len(valid(variant))}/{args.repeats} |"
         )
     in_process = ratio_to_none("in_process")
@@ -238,13 +238,6 @@ def render_report(
     return "\n".join(lines) + "\n"
 
 
-def _shown(path: str) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(run.REPO))
-    except ValueError:
-        return path
-
-
 def _build(tollhouse: str) -> str:
     """Whether the Tollhouse at `tollhouse` runs its admission path compiled (mypyc)."""
     import subprocess
@@ -257,10 +250,6 @@ def _build(tollhouse: str) -> str:
         if found.stdout.strip().endswith(".so")
         else ("pure Python")
     )
-
-
-def _num(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import urllib.request
@@ -62,8 +63,17 @@ UPSTREAM_KEY = "sk-bench-upstream-key"
 # The port in the committed configs; replaced by the upstream's actual port in bench/.work/.
 CONFIG_UPSTREAM = "127.0.0.1:18081"
 
-TARGETS = ("direct", "tollhouse", "litellm")
-GATEWAYS = ("tollhouse", "litellm")
+# `tollhouse`: the bench config as it is (defaults: the SQLite ledger on, no keys);
+# `tollhouse-all`: the same with every per-call feature on (`everything_on`).
+TARGETS = ("direct", "tollhouse", "tollhouse-all", "litellm")
+GATEWAYS = ("tollhouse", "tollhouse-all", "litellm")
+
+
+# The slow stream (bench/upstream/canned.js `slow`): SLOW_CHUNKS chunks SLOW_GAP_MS apart, as
+# a model generating tokens sends them; the gateways reach it through their `*-slow` model.
+SLOW_CHUNKS = 20
+SLOW_GAP_MS = 50
+SLOW_PREFIX = f"/slow/{SLOW_CHUNKS}/{SLOW_GAP_MS}"
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,19 @@ class Scenario:
     api: str  # "anthropic" | "openai"
     path: str
     stream: bool
+    direct_path: str | None = None  # where `direct` (nginx itself) is asked, if not `path`
+
+    def target_path(self, target: str) -> str:
+        return self.direct_path if target == "direct" and self.direct_path else self.path
+
+    @property
+    def slow(self) -> bool:
+        return self.direct_path is not None
+
+    @property
+    def ideal_rps(self) -> float:
+        """Streams per second per connection if the gateway added nothing (slow only)."""
+        return 1000 / ((SLOW_CHUNKS - 1) * SLOW_GAP_MS)
 
     @property
     def script(self) -> Path:
@@ -89,6 +112,13 @@ SCENARIOS = {
         Scenario("openai", "openai", "/v1/chat/completions", stream=False),
         Scenario("anthropic-stream", "anthropic", "/v1/messages", stream=True),
         Scenario("openai-stream", "openai", "/v1/chat/completions", stream=True),
+        Scenario(
+            "slow-stream",
+            "anthropic",
+            "/v1/messages",
+            stream=True,
+            direct_path=f"{SLOW_PREFIX}/v1/messages",
+        ),
     )
 }
 
@@ -98,8 +128,12 @@ def canned_text() -> str:
     return str(reply["content"][0]["text"])
 
 
-def request_headers(scenario: Scenario, port: int, length: int) -> list[tuple[str, str]]:
-    """The same headers wrk sends (bench/wrk/common.lua), for the Python probes."""
+def request_headers(
+    scenario: Scenario, port: int, length: int, key: str | None = None
+) -> list[tuple[str, str]]:
+    """The same headers wrk sends (bench/wrk/common.lua), for the Python probes; `key`
+    defaults to `CLIENT_KEY`."""
+    key = key or CLIENT_KEY
     headers = [
         ("Host", f"127.0.0.1:{port}"),
         ("Content-Type", "application/json"),
@@ -107,9 +141,9 @@ def request_headers(scenario: Scenario, port: int, length: int) -> list[tuple[st
         ("User-Agent", "tollhouse-bench/probe"),
     ]
     if scenario.api == "anthropic":
-        headers += [("x-api-key", CLIENT_KEY), ("anthropic-version", "2023-06-01")]
+        headers += [("x-api-key", key), ("anthropic-version", "2023-06-01")]
     else:
-        headers += [("Authorization", f"Bearer {CLIENT_KEY}")]
+        headers += [("Authorization", f"Bearer {key}")]
     headers.append(("Content-Length", str(length)))
     return headers
 
@@ -144,9 +178,17 @@ class Service:
     """A server this script starts in its own process group, and always stops."""
 
     def __init__(
-        self, name: str, argv: list[str], port: int, health: str, env: dict[str, str]
+        self,
+        name: str,
+        argv: list[str],
+        port: int,
+        health: str,
+        env: dict[str, str],
+        client_key: str | None = None,
     ) -> None:
+        """`client_key`: the key clients present to it (default `CLIENT_KEY`)."""
         self.name = name
+        self.client_key = client_key
         self.argv = argv
         self.port = port
         self.health = health
@@ -220,6 +262,99 @@ class Service:
             proc.wait(timeout=5)
 
 
+# The key of the everything-on gateway: rpm, token and concurrency limits and a daily budget,
+# all far above what a run on this machine reaches, so admission does all its work and
+# refuses nothing.
+KEY_LIMITS = (
+    ("--rpm", "1000000000"),
+    ("--input-tpm", "1000000000000"),
+    ("--output-tpm", "1000000000000"),
+    ("--concurrency", "100000"),
+    ("--daily-budget", "1000000"),
+)
+
+
+def create_key(tollhouse: str, db: Path) -> str:
+    """A gateway key with `KEY_LIMITS` in the SQLite key store `db`, made with Tollhouse's
+    own CLI (`tollhouse keys create`, which prints the secret on stdout); its secret."""
+    argv = [tollhouse, "keys", "create", "--sqlite", str(db), "--name", "bench"]
+    argv += [word for option in KEY_LIMITS for word in option]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    secret = done.stdout.strip()
+    if done.returncode != 0 or not secret:
+        raise RuntimeError(f"tollhouse keys create failed: {done.stderr.strip()}")
+    return secret
+
+
+def everything_on(work: Path, name: str) -> str:
+    """The config sections that turn every per-call feature on (each replaces the bench
+    config's section of the same name): gateway keys required (the key from `create_key`
+    on `work/keys-<name>.db`), in-process rate limits and budget, the SQLite ledger, the
+    JSON call log to a file. Metrics are always on; the benchmarks also scrape them."""
+    return (
+        f"keys:\n  required: true\n  sqlite_path: {work}/keys-{name}.db\n"
+        f"ledger:\n  backend: sqlite\n  sqlite_path: {work}/ledger-{name}.db\n"
+        f"  spill_path: {work}/ledger-{name}.spill\n"
+        f"logging:\n  level: warning\n  call_log: {work}/calls-{name}.jsonl\n"
+    )
+
+
+def with_sections(base: str, sections: str) -> str:
+    """The YAML `base` with its top-level keys that `sections` defines replaced by them."""
+    replaced = {line.split(":", 1)[0] for line in sections.splitlines() if line[:1].isalpha()}
+    kept: list[str] = []
+    skipping = False
+    for line in base.splitlines(keepends=True):
+        if line[:1].isalpha():
+            skipping = line.split(":", 1)[0] in replaced
+        if not skipping:
+            kept.append(line)
+    return "".join(kept) + sections
+
+
+def cell(value: float | None, spec: str) -> str:
+    """`value` formatted for a report's table cell; "-" when there is none."""
+    return "-" if value is None else format(value, spec)
+
+
+def shown(path: str) -> str:
+    """`path` relative to the repository when it is inside it (for reports)."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return path
+
+
+class Scraper:
+    """GETs /metrics on `port` every `interval` seconds until stopped, as Prometheus would."""
+
+    def __init__(self, port: int, interval: float) -> None:
+        self.port = port
+        self.interval = interval
+        self.scrapes = 0
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> Scraper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        while not self._stop.wait(self.interval):
+            try:
+                with urllib.request.urlopen(url, timeout=10) as resp:
+                    resp.read()
+                self.scrapes += 1
+            except OSError:
+                self.failures += 1
+
+
 def render(template: Path, dest: Path, replacements: dict[str, str]) -> Path:
     text = template.read_text()
     for old, new in replacements.items():
@@ -268,6 +403,21 @@ def make_services(args: argparse.Namespace, targets: list[str]) -> dict[str, Ser
             port,
             "/healthz",
             clean_env(BENCH_UPSTREAM_KEY=UPSTREAM_KEY),
+        )
+
+    if "tollhouse-all" in targets:
+        require_tollhouse(args.tollhouse)
+        port = free_port()
+        base = (CONFIGS / "tollhouse.yaml").read_text().replace(CONFIG_UPSTREAM, upstream)
+        conf = WORK / "tollhouse-all.yaml"
+        conf.write_text(with_sections(base, everything_on(WORK, "all")))
+        services["tollhouse-all"] = Service(
+            "tollhouse-all",
+            [*pin(gw_cpus), args.tollhouse, "serve", "--config", str(conf), "--port", str(port)],
+            port,
+            "/healthz",
+            clean_env(BENCH_UPSTREAM_KEY=UPSTREAM_KEY),
+            client_key=create_key(args.tollhouse, WORK / "keys-all.db"),
         )
 
     if "litellm" in targets:
@@ -343,8 +493,9 @@ class Reply:
 class RawClient:
     """One keep-alive HTTP/1.1 connection, timed with perf_counter_ns around each recv."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, key: str | None = None) -> None:
         self.port = port
+        self.key = key
         self.sock: socket.socket | None = None
 
     def close(self) -> None:
@@ -357,10 +508,10 @@ class RawClient:
         data = self.sock.recv(262144)
         return data, time.perf_counter_ns()
 
-    def request(self, scenario: Scenario) -> Reply:
+    def request(self, scenario: Scenario, path: str | None = None) -> Reply:
         body = scenario.body
-        head = f"POST {scenario.path} HTTP/1.1\r\n" + "".join(
-            f"{k}: {v}\r\n" for k, v in request_headers(scenario, self.port, len(body))
+        head = f"POST {path or scenario.path} HTTP/1.1\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in request_headers(scenario, self.port, len(body), self.key)
         )
         raw = head.encode("latin-1") + b"\r\n" + body
         if self.sock is None:
@@ -464,22 +615,26 @@ def check_reply(scenario: Scenario, reply: Reply, text: str) -> str | None:
                 )
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         return f"cannot parse the reply ({exc!r}): {reply.body[:300]!r}"
+    if scenario.slow and got and text.startswith(got):
+        return None  # the slow upstream streams the first SLOW_CHUNKS canned deltas
     if got != text:
         return f"text {got[:80]!r}... differs from the canned answer"
     return None
 
 
-def ttfb_probe(port: int, scenario: Scenario, seconds: float) -> dict[str, Any]:
+def ttfb_probe(
+    port: int, scenario: Scenario, seconds: float, key: str | None = None, path: str | None = None
+) -> dict[str, Any]:
     """Sequential requests (concurrency 1) on one keep-alive connection for `seconds`."""
-    client = RawClient(port)
+    client = RawClient(port, key)
     try:
-        client.request(scenario)  # connect and warm the connection; not timed
+        client.request(scenario, path)  # connect and warm the connection; not timed
         ttfb: list[int] = []
         total: list[int] = []
         bad = 0
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
-            reply = client.request(scenario)
+            reply = client.request(scenario, path)
             if reply.status != 200:
                 bad += 1
             ttfb.append(reply.ttfb_ns)
@@ -517,7 +672,11 @@ def run_wrk(
     conc: int,
     seconds: float,
     service: Service | None,
+    key: str | None = None,
+    path: str | None = None,
 ) -> dict[str, Any]:
+    """One wrk run against `port` (at `path`, default the scenario's); `service`, given, has
+    its CPU time measured; `key` is the gateway key wrk presents (default `CLIENT_KEY`)."""
     threads = 1 if conc == 1 else 2
     argv = [
         *pin(args.load_cpus),
@@ -526,11 +685,11 @@ def run_wrk(
         f"-c{conc}",
         f"-d{max(1, round(seconds))}s",
         "--timeout",
-        "10s",
+        "60s" if scenario.slow else "10s",
         "--latency",
         "-s",
         str(scenario.script),
-        f"http://127.0.0.1:{port}{scenario.path}",
+        f"http://127.0.0.1:{port}{path or scenario.path}",
     ]
     cpu0 = service.cpu_seconds() if service else 0.0
     proc = subprocess.run(
@@ -538,7 +697,7 @@ def run_wrk(
         capture_output=True,
         text=True,
         timeout=seconds + 120,
-        env=clean_env(BENCH_CLIENT_KEY=CLIENT_KEY),
+        env=clean_env(BENCH_CLIENT_KEY=key or CLIENT_KEY),
         check=False,
     )
     cpu = (service.cpu_seconds() - cpu0) if service else None
@@ -660,9 +819,27 @@ def fmt_run(res: dict[str, Any]) -> str:
 
 
 def prune_work_dirs() -> None:
-    runs = sorted(p for p in WORK_ROOT.glob("run-*") if p.is_dir() and p != WORK)
+    """Remove all but the newest few run folders, never one whose run is still going (the
+    pid in its name alive): a soak or another benchmark may be using it."""
+    runs = sorted(
+        p for p in WORK_ROOT.glob("run-*") if p.is_dir() and p != WORK and not _running(p)
+    )
     for old in runs[: max(0, len(runs) - (KEEP_WORK_DIRS - 1))]:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _running(work: Path) -> bool:
+    pid = work.name.rsplit("-", 1)[-1]
+    return pid.isdigit() and Path(f"/proc/{pid}").exists()
+
+
+def concs_of(sc: Scenario, settings: argparse.Namespace | dict[str, Any]) -> list[int]:
+    """The concurrencies `sc` is measured at: `--slow-concurrency` for the slow stream, else
+    `--concurrency` (from the parsed arguments, or a raw file's settings)."""
+    found = vars(settings) if isinstance(settings, argparse.Namespace) else settings
+    if sc.slow:
+        return list(found.get("slow_concurrency") or [])
+    return list(found["concurrency"])
 
 
 def ensure_alive(services: dict[str, Service]) -> None:
@@ -699,6 +876,8 @@ def benchmark(args: argparse.Namespace, targets: list[str], scenarios: list[Scen
         "duration_s": args.duration,
         "repeats": args.repeats,
         "concurrency": args.concurrency,
+        "slow_concurrency": args.slow_concurrency,
+        "slow_duration_s": args.slow_duration,
         "warmup_s": args.warmup,
         "ttfb_s": None if args.no_ttfb else args.ttfb_duration,
         "targets": targets,
@@ -721,6 +900,7 @@ def benchmark(args: argparse.Namespace, targets: list[str], scenarios: list[Scen
 
     services = make_services(args, targets)
     complete = False
+    stack = contextlib.ExitStack()
     try:
         # (a)-(c): start the upstream and the gateways; all stay up for the whole run
         for name, svc in services.items():
@@ -736,12 +916,16 @@ def benchmark(args: argparse.Namespace, targets: list[str], scenarios: list[Scen
             signal.pause()
             return
 
+        if "tollhouse-all" in services:  # its metrics are on: scraped as Prometheus would
+            scraper = Scraper(services["tollhouse-all"].port, 1.0)
+            stack.enter_context(scraper)
+
         # correctness: every target, every scenario, the canned answer in the right format
         for name in targets:
-            client = RawClient(services[name].port)
+            client = RawClient(services[name].port, services[name].client_key)
             try:
                 for sc in scenarios:
-                    problem = check_reply(sc, client.request(sc), text)
+                    problem = check_reply(sc, client.request(sc, sc.target_path(name)), text)
                     if problem:
                         raise RuntimeError(
                             f"{name} / {sc.name}: {problem}\n{services[name].log_tail()}"
@@ -753,12 +937,28 @@ def benchmark(args: argparse.Namespace, targets: list[str], scenarios: list[Scen
         # (d) warm-up, not recorded
         for name in targets:
             for sc in scenarios:
-                res = run_wrk(args, services[name].port, sc, 8, args.warmup, None)
+                res = run_wrk(
+                    args,
+                    services[name].port,
+                    sc,
+                    8,
+                    args.warmup,
+                    None,
+                    services[name].client_key,
+                    sc.target_path(name),
+                )
                 log(f"warm-up {name:9s} {sc.name:16s} {fmt_run(res)}")
 
         # measured runs: repeats x scenarios x concurrency, targets interleaved and rotated
-        total = args.repeats * len(scenarios) * len(args.concurrency) * len(targets)
-        eta = total * (args.duration + 1.5)
+        total = args.repeats * len(targets) * sum(len(concs_of(sc, args)) for sc in scenarios)
+        eta = (
+            args.repeats
+            * len(targets)
+            * sum(
+                len(concs_of(sc, args)) * ((args.slow_duration if sc.slow else args.duration) + 1.5)
+                for sc in scenarios
+            )
+        )
         if not args.no_ttfb:
             eta += (
                 args.repeats
@@ -770,11 +970,20 @@ def benchmark(args: argparse.Namespace, targets: list[str], scenarios: list[Scen
         for rep in range(args.repeats):
             order = targets[rep % len(targets) :] + targets[: rep % len(targets)]
             for sc in scenarios:
-                for conc in args.concurrency:
+                for conc in concs_of(sc, args):
                     for name in order:
                         ensure_alive(services)
                         svc = services[name] if name in GATEWAYS else None
-                        res = run_wrk(args, services[name].port, sc, conc, args.duration, svc)
+                        res = run_wrk(
+                            args,
+                            services[name].port,
+                            sc,
+                            conc,
+                            args.slow_duration if sc.slow else args.duration,
+                            svc,
+                            services[name].client_key,
+                            sc.target_path(name),
+                        )
                         res.update(target=name, scenario=sc.name, concurrency=conc, repeat=rep)
                         runs.append(res)
                         save_raw(False)
@@ -790,7 +999,13 @@ def benchmark(args: argparse.Namespace, targets: list[str], scenarios: list[Scen
                         continue
                     for name in order:
                         ensure_alive(services)
-                        res = ttfb_probe(services[name].port, sc, args.ttfb_duration)
+                        res = ttfb_probe(
+                            services[name].port,
+                            sc,
+                            args.ttfb_duration,
+                            services[name].client_key,
+                            sc.target_path(name),
+                        )
                         res.update(target=name, scenario=sc.name, concurrency=1, repeat=rep)
                         res["kind"] = "ttfb"
                         runs.append(res)
@@ -804,6 +1019,7 @@ def benchmark(args: argparse.Namespace, targets: list[str], scenarios: list[Scen
         ensure_alive(services)
         complete = True
     finally:
+        stack.close()
         for svc in reversed(list(services.values())):
             svc.stop()
         if runs and not complete:
@@ -816,7 +1032,7 @@ def benchmark(args: argparse.Namespace, targets: list[str], scenarios: list[Scen
     machine["loadavg_end"] = os.getloadavg()
     machine["cpu_steal_pct"] = round(100 * deltas[7] / max(1, sum(deltas)), 2)
     machine["wall_minutes"] = round((time.time() - started) / 60, 1)
-    summary = summarize(runs, targets, scenarios, args.concurrency)
+    summary = summarize(runs, targets, scenarios, settings)
     save_raw(True, summary)
     md = report(command, settings, machine, summary, targets, scenarios, raw_path)
     out = Path(args.output)
@@ -835,14 +1051,17 @@ def _median(values: list[float]) -> float | None:
 
 
 def summarize(
-    runs: list[dict[str, Any]], targets: list[str], scenarios: list[Scenario], concs: list[int]
+    runs: list[dict[str, Any]],
+    targets: list[str],
+    scenarios: list[Scenario],
+    settings: dict[str, Any],
 ) -> dict[str, Any]:
     """Medians over the valid repeats; "added" = median over repeats of (gateway - direct)."""
     wrk_runs = [r for r in runs if r.get("kind") != "ttfb"]
     ttfb_runs = [r for r in runs if r.get("kind") == "ttfb"]
     cells: dict[str, Any] = {}
     for sc in scenarios:
-        for conc in concs:
+        for conc in concs_of(sc, settings):
             direct = {
                 r["repeat"]: r
                 for r in wrk_runs
@@ -915,6 +1134,17 @@ def _ms(us: float | None, signed: bool = False) -> str:
     return f"{us / 1000:+.3f}" if signed else f"{us / 1000:.3f}"
 
 
+def _s(us: float | None) -> str:
+    return "—" if us is None else f"{us / 1e6:.2f}"
+
+
+def _times(gateway: dict[str, Any], peer: dict[str, Any]) -> str:
+    """How many times the peer's throughput `gateway` had ("—" without both)."""
+    if gateway.get("rps") and peer.get("rps"):
+        return f"{gateway['rps'] / peer['rps']:.1f}×"
+    return "—"
+
+
 def _num(x: float | None, fmt: str = "{:,.0f}") -> str:
     return "—" if x is None else fmt.format(x)
 
@@ -929,7 +1159,6 @@ def report(
     raw_path: Path,
 ) -> str:
     m = machine
-    concs: list[int] = settings["concurrency"]
     out = [
         "# Tollhouse benchmark: direct vs Tollhouse vs LiteLLM",
         "",
@@ -956,7 +1185,8 @@ def report(
             else []
         ),
         f"Each cell: median of {settings['repeats']} interleaved runs of {settings['duration_s']:g}"
-        f" s (wrk, keep-alive; 1 thread at c=1, 2 threads above). Raw: "
+        f" s ({settings.get('slow_duration_s') or settings['duration_s']:g} s for the slow "
+        "stream; wrk, keep-alive; 1 thread at c=1, 2 threads above). Raw: "
         f"`{os.path.relpath(raw_path, REPO)}` (git-ignored).",
         "",
         "**added** = gateway minus direct in the same repeat, median over repeats: the latency "
@@ -970,7 +1200,7 @@ def report(
         "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for sc in scenarios:
-        for conc in concs:
+        for conc in concs_of(sc, settings):
             for name in targets:
                 c = summary.get(f"{sc.name}|{conc}|{name}")
                 if c is None:
@@ -982,25 +1212,60 @@ def report(
                     f"{_ms(c.get('added_p99_us'), True)} | "
                     f"{_num(c['gateway_cpu_us_per_req'])} | {c['valid_runs']}/{c['runs']} |"
                 )
-    if all(t in targets for t in GATEWAYS):
+    if "tollhouse" in targets and "litellm" in targets:
         out += [
             "",
             "## Tollhouse vs LiteLLM",
             "",
-            "| scenario | c | Tollhouse req/s | LiteLLM req/s | throughput ratio | "
-            "Tollhouse added p50 | LiteLLM added p50 |",
-            "|---|--:|--:|--:|--:|--:|--:|",
+            "`tollhouse-all`: the same Tollhouse with gateway keys required (a key with rate "
+            "limits and a daily budget), the SQLite ledger, the JSON call log and /metrics "
+            "scraped every second; `tollhouse` runs the bench config's defaults (the SQLite "
+            "ledger, no keys).",
+            "",
+            "| scenario | c | Tollhouse req/s | everything on req/s | LiteLLM req/s | "
+            "throughput ratio | everything on / LiteLLM | Tollhouse added p50 | "
+            "LiteLLM added p50 |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
         ]
         for sc in scenarios:
-            for conc in concs:
+            for conc in concs_of(sc, settings):
                 t = summary.get(f"{sc.name}|{conc}|tollhouse") or {}
+                a = summary.get(f"{sc.name}|{conc}|tollhouse-all") or {}
                 ll = summary.get(f"{sc.name}|{conc}|litellm") or {}
-                ratio = f"{t['rps'] / ll['rps']:.1f}×" if t.get("rps") and ll.get("rps") else "—"
                 out.append(
-                    f"| {sc.name} | {conc} | {_num(t.get('rps'))} | {_num(ll.get('rps'))} | "
-                    f"{ratio} | {_ms(t.get('added_p50_us'), True)} | "
-                    f"{_ms(ll.get('added_p50_us'), True)} |"
+                    f"| {sc.name} | {conc} | {_num(t.get('rps'))} | {_num(a.get('rps'))} | "
+                    f"{_num(ll.get('rps'))} | {_times(t, ll)} | {_times(a, ll)} | "
+                    f"{_ms(t.get('added_p50_us'), True)} | {_ms(ll.get('added_p50_us'), True)} |"
                 )
+    slow = [sc for sc in scenarios if sc.slow]
+    if slow:
+        out += [
+            "",
+            "## Slow streams",
+            "",
+            f"`slow-stream`: the upstream sends each answer in {SLOW_CHUNKS} chunks "
+            f"{SLOW_GAP_MS} ms apart (`{SLOW_PREFIX}/v1/messages`, as a model generating "
+            "tokens), so a stream lasts at least "
+            f"{(SLOW_CHUNKS - 1) * SLOW_GAP_MS / 1000:g} s and c open streams can at best end "
+            f"c / {(SLOW_CHUNKS - 1) * SLOW_GAP_MS / 1000:g} s per second (**ideal**). "
+            "Latency is the whole stream's.",
+            "",
+            "| c | target | streams/s | share of ideal | p50 s | p99 s | CPU/stream µs | runs |",
+            "|--:|---|--:|--:|--:|--:|--:|--:|",
+        ]
+        for sc in slow:
+            for conc in concs_of(sc, settings):
+                ideal = conc * sc.ideal_rps
+                for name in targets:
+                    c = summary.get(f"{sc.name}|{conc}|{name}")
+                    if c is None:
+                        continue
+                    share = f"{c['rps'] / ideal:.0%}" if c["rps"] else "—"
+                    out.append(
+                        f"| {conc} | {name} | {_num(c['rps'], '{:,.1f}')} | {share} | "
+                        f"{_s(c['p50_us'])} | {_s(c['p99_us'])} | "
+                        f"{_num(c['gateway_cpu_us_per_req'])} | {c['valid_runs']}/{c['runs']} |"
+                    )
     ttfb_rows = [
         (sc, name, summary[f"{sc.name}|ttfb|{name}"])
         for sc in scenarios
@@ -1039,8 +1304,8 @@ def report(
                     f"- {sc.name}: Tollhouse added p50 at c=1 = {added / 1000:.3f} ms "
                     f"(target ≤ 0.5 ms): **{ok}**"
                 )
-            if "litellm" in targets:
-                conc = max(concs)
+            if "litellm" in targets and concs_of(sc, settings):
+                conc = max(concs_of(sc, settings))
                 t = summary.get(f"{sc.name}|{conc}|tollhouse") or {}
                 ll = summary.get(f"{sc.name}|{conc}|litellm") or {}
                 if t.get("rps") and ll.get("rps"):
@@ -1072,6 +1337,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", default=",".join(TARGETS), help="targets, comma-separated")
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
     p.add_argument("--concurrency", default="1,32", help="wrk connections, comma-separated")
+    p.add_argument(
+        "--slow-concurrency",
+        default="200,1000",
+        help="wrk connections for the slow-stream scenario, comma-separated",
+    )
+    p.add_argument(
+        "--slow-duration",
+        type=float,
+        default=20,
+        help="seconds per wrk run of the slow stream (each stream lasts about 1 s)",
+    )
     p.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per target")
     p.add_argument(
         "--ttfb-duration", type=float, default=5, help="seconds per TTFB probe (streaming)"
@@ -1101,7 +1377,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.duration, args.repeats, args.warmup, args.ttfb_duration = 2, 1, 1, 1
+        args.slow_duration = 4
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c]
+    args.slow_concurrency = [int(c) for c in args.slow_concurrency.split(",") if c]
     if args.no_pin or (os.cpu_count() or 1) < 2 or not shutil.which("taskset"):
         args.load_cpus = args.gw_cpus = None
     else:
@@ -1114,7 +1392,7 @@ def report_from(raw: Path, output: Path) -> None:
     settings = doc["settings"]
     targets = settings["targets"]
     scenarios = [SCENARIOS[s] for s in settings["scenarios"]]
-    summary = summarize(doc["runs"], targets, scenarios, settings["concurrency"])
+    summary = summarize(doc["runs"], targets, scenarios, settings)
     md = report(doc["command"], settings, doc["machine"], summary, targets, scenarios, raw)
     output.write_text(md)
     log(md)

@@ -24,20 +24,33 @@ def start_gateways(
     work: Path,
     name: str,
     env: dict[str, str],
+    serve_args: dict[str, list[str]] | None = None,
+    cpus: dict[str, str] | None = None,
 ) -> dict[str, run.Service]:
-    """One `tollhouse serve` per variant: the bench config plus `sections[variant]`,
-    started and ready, in the order of `sections`."""
+    """One `tollhouse serve` per variant: the bench config with `sections[variant]` (which
+    replace its sections of the same names), started and ready, in the order of `sections`.
+    `serve_args[variant]` is added to its `tollhouse serve` command line (e.g. `--workers`),
+    and `cpus[variant]` pins it instead of `args.gw_cpus`."""
     run.require_tollhouse(args.tollhouse)
     base = (run.CONFIGS / "tollhouse.yaml").read_text()
     base = base.replace(run.CONFIG_UPSTREAM, f"127.0.0.1:{upstream.port}")
     services: dict[str, run.Service] = {}
     for variant, section in sections.items():
         conf = work / f"tollhouse-{name}-{variant}.yaml"
-        conf.write_text(base + section)
+        conf.write_text(run.with_sections(base, section))
         port = run.free_port()
         services[variant] = run.Service(
             f"tollhouse-{variant}",
-            [*run.pin(args.gw_cpus), args.tollhouse, "serve", "-c", str(conf), "-p", str(port)],
+            [
+                *run.pin((cpus or {}).get(variant, args.gw_cpus)),
+                args.tollhouse,
+                "serve",
+                "-c",
+                str(conf),
+                "-p",
+                str(port),
+                *(serve_args or {}).get(variant, []),
+            ],
             port,
             "/readyz",
             run.clean_env(BENCH_UPSTREAM_KEY=run.UPSTREAM_KEY, **env),
@@ -69,12 +82,18 @@ def interleaved_runs(
     return results
 
 
-def median_ratio(results: list[dict[str, Any]], variant: str, baseline: str) -> float | None:
-    """Median over repeats of `variant`'s req/s over `baseline`'s in the same repeat."""
+def ratios(results: list[dict[str, Any]], variant: str, baseline: str) -> list[float]:
+    """`variant`'s req/s over `baseline`'s in the same repeat, for each repeat where both
+    runs are valid."""
     base = {r["repeat"]: r["rps"] for r in results if r["variant"] == baseline and r["valid"]}
-    ratios = [
+    return [
         r["rps"] / base[r["repeat"]]
         for r in results
         if r["variant"] == variant and r["valid"] and r["repeat"] in base
     ]
-    return statistics.median(ratios) if ratios else None
+
+
+def median_ratio(results: list[dict[str, Any]], variant: str, baseline: str) -> float | None:
+    """Median over repeats of `variant`'s req/s over `baseline`'s in the same repeat."""
+    found = ratios(results, variant, baseline)
+    return statistics.median(found) if found else None

@@ -3,6 +3,7 @@ parser after real calls through the SDKs."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import anthropic
@@ -132,3 +133,22 @@ def test_model_names_and_end_users_from_clients_add_no_series() -> None:
         dict(labels)["scope"] for name, labels in before if name == "tollhouse_budget_used_ratio"
     }
     assert scopes == {"user:-/other"}
+
+
+def test_event_loop_tasks_return_to_their_idle_count_after_calls(gateway_url: str) -> None:
+    """`tollhouse_event_loop_tasks` counts the serving loop's tasks: what a call starts
+    (its stream relay, its settlement) ends with it, so after many calls, whole and
+    streamed, the idle count comes back (the soak benchmark watches this under load)."""
+    claude = anthropic.Anthropic(base_url=gateway_url, api_key=GATEWAY_KEY, max_retries=0)
+    idle = value(scrape(gateway_url), "tollhouse_event_loop_tasks")
+    assert idle >= 1
+    for _ in range(10):
+        claude.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=HI)  # type: ignore[arg-type]
+        with claude.messages.stream(model="claude-haiku-4-5", max_tokens=50, messages=HI) as s:  # type: ignore[arg-type]
+            s.get_final_message()
+    deadline = time.monotonic() + 30
+    while (after := value(scrape(gateway_url), "tollhouse_event_loop_tasks")) > idle:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert after <= idle

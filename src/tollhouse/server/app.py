@@ -127,6 +127,14 @@ class GatewayApp:
             [],
             [([], self.in_flight.shed)],
         )
+        # Rendered on the serving loop (the /metrics handler), so these are its tasks: a
+        # count that keeps growing under steady load is a leak (bench/soak.py watches it).
+        yield gauge(
+            "tollhouse_event_loop_tasks",
+            "asyncio tasks alive on the serving event loop",
+            [],
+            [([], len(asyncio.all_tasks()))],
+        )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
