@@ -410,7 +410,10 @@ def make_services(args: argparse.Namespace, targets: list[str]) -> dict[str, Ser
         port = free_port()
         base = (CONFIGS / "tollhouse.yaml").read_text().replace(CONFIG_UPSTREAM, upstream)
         conf = WORK / "tollhouse-all.yaml"
-        conf.write_text(with_sections(base, everything_on(WORK, "all")))
+        # A config store of its own (else that of its keys store): gateways sharing one all
+        # serve its newest version.
+        store = f"config_store:\n  sqlite_path: {WORK}/config-all.db\n"
+        conf.write_text(with_sections(base, everything_on(WORK, "all") + store))
         services["tollhouse-all"] = Service(
             "tollhouse-all",
             [*pin(gw_cpus), args.tollhouse, "serve", "--config", str(conf), "--port", str(port)],

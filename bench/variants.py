@@ -30,14 +30,17 @@ def start_gateways(
     """One `tollhouse serve` per variant: the bench config with `sections[variant]` (which
     replace its sections of the same names), started and ready, in the order of `sections`.
     `serve_args[variant]` is added to its `tollhouse serve` command line (e.g. `--workers`),
-    and `cpus[variant]` pins it instead of `args.gw_cpus`."""
+    and `cpus[variant]` pins it instead of `args.gw_cpus`. Each variant gets a config store
+    of its own (`config_store.sqlite_path`), or they would all serve the newest config."""
     run.require_tollhouse(args.tollhouse)
     base = (run.CONFIGS / "tollhouse.yaml").read_text()
     base = base.replace(run.CONFIG_UPSTREAM, f"127.0.0.1:{upstream.port}")
     services: dict[str, run.Service] = {}
     for variant, section in sections.items():
         conf = work / f"tollhouse-{name}-{variant}.yaml"
-        conf.write_text(run.with_sections(base, section))
+        # Its own config store: gateways on one store all serve its newest version.
+        store = f"config_store:\n  sqlite_path: {work}/config-{name}-{variant}.db\n"
+        conf.write_text(run.with_sections(base, section + store))
         port = run.free_port()
         services[variant] = run.Service(
             f"tollhouse-{variant}",
