@@ -13,6 +13,7 @@ from tollhouse.commands import catalog as catalog_command
 from tollhouse.commands import eval as eval_command
 from tollhouse.commands import keys as keys_command
 from tollhouse.commands import logs as logs_command
+from tollhouse.commands import rollout as rollout_command
 from tollhouse.commands import usage as usage_command
 from tollhouse.config import (
     ConfigError,
@@ -65,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         eval_command,
         audit_command,
         catalog_command,
+        rollout_command,
     )
     for command in commands_in_order:
         command.register(commands)

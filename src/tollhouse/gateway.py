@@ -44,6 +44,8 @@ from tollhouse.ports.keys.key_ring import KeyRing
 from tollhouse.ports.keys.record import KeyRecord
 from tollhouse.providers.base import Provider
 from tollhouse.providers.pool_metrics import pool_metrics, provider_pools
+from tollhouse.rollout.monitor import GuardrailMonitor
+from tollhouse.rollout.promotion import set_weight
 from tollhouse.stages.account import Accounting
 from tollhouse.stages.admit import Admitter
 from tollhouse.stages.auth import Authenticator
@@ -121,8 +123,10 @@ class Gateway:
         self.metrics.add_gauges(self.ledger.collect)
         self.metrics.add_gauges(self.alerts.collect)
         self.metrics.add_gauges(self.admitter.collect)
+        self.guardrails = GuardrailMonitor(config, self.alerts)
+        self.metrics.add_gauges(self.guardrails.collect)
         self.accounting = Accounting(
-            self.catalog, self.admitter, self.ledger, self.alerts, self.metrics
+            self.catalog, self.admitter, self.ledger, self.alerts, self.metrics, self.guardrails
         )
         self._retiring: set[asyncio.Task[None]] = set()
 
@@ -161,6 +165,7 @@ class Gateway:
         self.admitter.reconfigure(new.config, new.catalog)
         self.accounting.catalog = new.catalog
         self.retirement_alerts.served = served_models(new.router, new.catalog)
+        self.guardrails.configure(new.config)
         self.metrics.models = frozenset(new.config.models)
         self.metrics.providers = frozenset(new.config.providers) | {"-"}
         self.metrics.deployments = frozenset(new.router.breakers)
@@ -169,6 +174,14 @@ class Gateway:
             task = asyncio.ensure_future(self._close_later(following.retired, linger))
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
+
+    async def _roll_back_canary(self, route: str, variant: str, note: str) -> int | None:
+        """A breaching canary set to 0 % as a new config version (rollout/monitor.py),
+        served here at once; the version's id."""
+        assert self.versions is not None
+        version = await set_weight(self.versions.store, route, variant, 0, source="auto", note=note)
+        await self.versions.check_now()
+        return version.id
 
     async def _close_later(self, providers: list[Provider], delay: float) -> None:
         try:
@@ -186,6 +199,12 @@ class Gateway:
             # as no version, and recorded once it answers).
             await self.versions.check_now()
             self.versions.start()
+            self.guardrails.start(self._roll_back_canary)
+        elif any(route.variants for route in self.config.models.values()):
+            log.warning(
+                "guardrails watch the routes' canaries but can't roll one back: this gateway "
+                "keeps no config versions (start it with a config file)"
+            )
         if self.config.counters.backend != "in_process":
             self.admitter.start_probing()
         if self.config.keys.required:  # else the admin API opens it on first use
@@ -293,6 +312,7 @@ class Gateway:
         """Drain the ledger (every call served gets its record), then close providers."""
         closing_order = [
             (self.retirement_alerts.aclose, "model retirement checks"),
+            (self.guardrails.aclose, "guardrail monitor"),
             (self.admitter.aclose, "counters"),
             (self.ledger.aclose, "ledger"),
             (self.alerts.aclose, "alerts"),

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from tollhouse.catalog.models import CatalogOverrides
-from tollhouse.config.rollout import SplitConfig
+from tollhouse.config.rollout import GuardrailsConfig, PromotionConfig, SplitConfig
 from tollhouse.observability.alerts_config import AlertsConfig
 
 ProviderType = Literal["anthropic", "openai", "openai-compatible", "simulator"]
@@ -387,7 +387,8 @@ class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     `fallback_on`. Unset policies take the gateway-wide defaults.
 
     With `variants`, calls are split between them by weight (`split`), the variant named
-    `control` being the one the others are compared with."""
+    `control` being the one the others are judged against (`guardrails`) and promoted
+    beside (`promotion`); see `tollhouse/rollout/`."""
 
     deployments: tuple[Deployment, ...]
     retry: RetryPolicy | None = None
@@ -402,6 +403,8 @@ class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     variants: dict[str, Variant] = {}
     control: str = "control"
     split: SplitConfig = SplitConfig()
+    guardrails: GuardrailsConfig = GuardrailsConfig()
+    promotion: PromotionConfig = PromotionConfig()
 
 
 class LoggingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

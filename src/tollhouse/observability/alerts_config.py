@@ -11,8 +11,15 @@ from typing import Annotated, Literal
 
 import msgspec
 
-AlertKind = Literal["error_spike", "cost_anomaly", "budget", "model_retirement"]
-ALL_KINDS: tuple[AlertKind, ...] = ("error_spike", "cost_anomaly", "budget", "model_retirement")
+# `canary_rollback`: a guardrail set a route's canary back to 0 % (rollout/monitor.py).
+AlertKind = Literal["error_spike", "cost_anomaly", "budget", "model_retirement", "canary_rollback"]
+ALL_KINDS: tuple[AlertKind, ...] = (
+    "error_spike",
+    "cost_anomaly",
+    "budget",
+    "model_retirement",
+    "canary_rollback",
+)
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 Fraction = Annotated[float, msgspec.Meta(gt=0, le=1)]

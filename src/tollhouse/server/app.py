@@ -42,6 +42,7 @@ from tollhouse.server.admin import (
 from tollhouse.server.body_reader import CLIENT_CLOSED, BodyReader
 from tollhouse.server.client_format import guess_format
 from tollhouse.server.drain import Drain
+from tollhouse.server.feedback import FEEDBACK_PATH, feedback_reply
 from tollhouse.server.http_protocol import REFUSED, ConnectionLimits
 from tollhouse.stages.account import chunk_sent, reply_leaving
 from tollhouse.stages.auth import attribute
@@ -77,7 +78,10 @@ _STORED_RESPONSES = ("/v1/responses/", "/responses/")
 # takes milliseconds), ahead of the write timeout that declares the store failed.
 _LEDGER_STALL_REPORTED = 1.0
 
-_GC_THRESHOLDS = (50_000, 20, 20)  # allocations per young collection; older: every 20
+_GC_THRESHOLDS = (50_000, 20, 20)
+_FEEDBACK_BODY_LIMIT = (
+    4096  # a request id and a score  # allocations per young collection; older: every 20
+)
 
 
 class GatewayApp:
@@ -202,6 +206,12 @@ class GatewayApp:
                 response_id = unquote(path.split("/responses/", 1)[1])
                 key_id = key.key_id if key is not None else None
                 reply = await self.gateway.responses.stored(response_id, key_id, headers)
+            elif path == FEEDBACK_PATH:
+                _require_method(scope["method"], "POST", path)
+                key = await self.gateway.auth.identify(headers)
+                owner = key.key_id if key is not None else _client_address(scope)
+                raw = await self.bodies.read(receive, headers, owner, _FEEDBACK_BODY_LIMIT)
+                reply = await feedback_reply(self.gateway, key, raw)
             elif is_admin_path(path):
                 limit = self.gateway.config.limits.max_body_bytes
                 reply = await self.admin.handle(

@@ -8,7 +8,8 @@ A call is accounted for in three moments, each with its function here:
   admission's headroom headers, the start of the answer text the ledger keeps), then
   `chunk_sent` per streamed chunk (time to first byte, the stream's first bytes);
 - the reply has been sent (a stream: its last chunk): `Accounting.finish` prices the usage,
-  settles the budget reservation, writes the ledger record, feeds the alerts and metrics.
+  settles the budget reservation, writes the ledger record, feeds the alerts, the
+  guardrails of a route's variants (rollout/monitor.py) and metrics.
 
 A call is accounted as the client saw it: a stream that ends in an error event (the
 upstream's, relayed or translated, or the gateway's own when the upstream broke) is a
@@ -28,6 +29,7 @@ from tollhouse.catalog.models import ModelCatalog
 from tollhouse.errors import ANTHROPIC_TYPE_BY_STATUS, OPENAI_TYPE_BY_STATUS
 from tollhouse.observability.alerts import Alerts
 from tollhouse.observability.metrics import CallObservation, GatewayMetrics
+from tollhouse.rollout.monitor import GuardrailMonitor
 from tollhouse.stages.admit import Admitter
 from tollhouse.stages.check.truncation import TRUNCATED
 from tollhouse.tokens.estimate import request_input_tokens
@@ -135,7 +137,9 @@ class Accounting:
         ledger: CallLedger,
         alerts: Alerts,
         metrics: GatewayMetrics,
+        guardrails: GuardrailMonitor | None = None,
     ) -> None:
+        self.guardrails = guardrails
         self.catalog = catalog
         self.admitter = admitter
         self.ledger = ledger
@@ -184,6 +188,11 @@ class Accounting:
             is_error=status >= 500 or (status == 429 and call.attempts > 0),
             cost_usd=cost.total if cost is not None else None,
         )
+        if call.variant is not None and self.guardrails is not None:
+            total = cost.total if cost is not None else None
+            self.guardrails.observe(
+                call, status, latency, ttft, None if total is None else float(total)
+            )
         self.metrics.observe_call(
             CallObservation(
                 model=call.model,
