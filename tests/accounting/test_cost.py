@@ -49,6 +49,8 @@ def test_haiku_call_costs_each_token_type_at_its_rate() -> None:
         cache_write=Decimal("0.0025"),
         cache_read=Decimal("0.0003"),
         priced_by="claude-haiku-4-5-20251001",
+        cache_write_5m=Decimal("0.0025"),
+        context_window="0-200k",
     )
 
 
@@ -235,7 +237,7 @@ def test_a_streamed_openai_call_cut_off_is_priced_on_its_output_estimate() -> No
 def test_an_unknown_model_costs_unknown_not_zero() -> None:
     cost = cost_of(load_catalog().get("gpt-99-turbo"), HAIKU_USAGE)
 
-    assert cost == CallCost(None, None, None, None, None, None)
+    assert cost == CallCost(None, None, None, None, None, None, unpriced=("model",))
 
 
 def test_a_model_without_a_price_card_costs_unknown() -> None:

@@ -213,7 +213,11 @@ def test_a_complete_anthropic_stream_reports_the_final_usage() -> None:
     feed(observer, FULL_ANTHROPIC_STREAM)
 
     assert observer.usage == Usage(
-        input_tokens=1000, output_tokens=500, cache_write_5m_tokens=2000, cache_read_tokens=3000
+        input_tokens=1000,
+        output_tokens=500,
+        cache_write_5m_tokens=2000,
+        cache_read_tokens=3000,
+        service_tier="standard",
     )
     assert observer.complete
     assert observer.stop_reason == "end_turn"

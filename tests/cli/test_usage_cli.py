@@ -31,8 +31,17 @@ def test_totals_print_one_row_under_the_column_names(
     )
     assert run_cli(["usage", *ledger.options, *ONE_DAY]) == 0
     _, header, row = lines(capsys.readouterr().out)
-    assert header == ["calls", "errors", "input", "output", "cache_write", "cache_read", "cost_usd"]
-    assert row == ["2", "1", "200", "20", "7", "9", "0.3"]
+    assert header == [
+        "calls",
+        "errors",
+        "input",
+        "output",
+        "cache_write",
+        "cache_read",
+        "web_search",
+        "cost_usd",
+    ]
+    assert row == ["2", "1", "200", "20", "7", "9", "0", "0.3"]
 
 
 def test_by_model_prints_a_row_per_model_and_their_total(

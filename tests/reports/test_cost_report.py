@@ -67,6 +67,7 @@ def test_a_day_of_spend_reads_as_anthropic_reports_it(
                         "service_tier": None,
                         "token_type": None,
                         "inference_geo": None,
+                        "speed": None,
                         "workspace_id": None,
                         "api_key_id": None,
                         "model": None,
@@ -78,6 +79,8 @@ def test_a_day_of_spend_reads_as_anthropic_reports_it(
                         "route": None,
                         "variant": None,
                         "unpriced_calls": 0,
+                        "commitment_calls": 0,
+                        "commitment_amount": "0",
                     }
                 ],
             }
@@ -115,7 +118,10 @@ def test_group_by_description_names_the_model_of_each_cost(
     (bucket,) = report(on_store, records, f"{ONE_DAY}&group_by[]=description")["data"]
     assert [
         (r["model"], r["description"], r["cost_type"], r["amount"]) for r in bucket["results"]
-    ] == [("m-a", "m-a usage", "tokens", "1"), ("m-b", "m-b usage", "tokens", "3")]
+    ] == [
+        ("m-a", "m-a usage (not itemized)", "tokens", "1"),
+        ("m-b", "m-b usage (not itemized)", "tokens", "3"),
+    ]
 
 
 def test_gateway_dimensions_split_the_spend(on_store: OnStore, make_record: MakeRecord) -> None:
@@ -160,7 +166,7 @@ def test_cents_shift_the_decimal_point_exactly(dollars: str, amount: str) -> Non
     [
         (f"{ONE_DAY}&bucket_width=1h", "bucket_width"),
         (f"{ONE_DAY}&limit=32", "limit"),
-        (f"{ONE_DAY}&group_by[]=service_tier", "group_by"),
+        (f"{ONE_DAY}&group_by[]=account_id", "group_by"),
         ("ending_at=2026-11-26T00:00:00Z", "starting_at"),
         ("starting_at=2026-11-25T00:00:00+01:00&ending_at=2026-11-24T23:00:00Z", "ending_at"),
         (f"{ONE_DAY}&page=page_", "page"),

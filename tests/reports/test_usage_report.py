@@ -83,10 +83,8 @@ def test_a_day_of_calls_reads_as_anthropic_reports_it(
                         },
                         "cache_read_input_tokens": 53,
                         "output_tokens": 30,
-                        "server_tool_use": {"web_search_requests": 0},
+                        "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
                         "workspace_id": None,
-                        "service_tier": None,
-                        "context_window": None,
                         "api_key_id": None,
                         "model": None,
                         "model_requested": None,
@@ -96,6 +94,10 @@ def test_a_day_of_calls_reads_as_anthropic_reports_it(
                         "provider": None,
                         "route": None,
                         "variant": None,
+                        "service_tier": None,
+                        "context_window": None,
+                        "inference_geo": None,
+                        "speed": None,
                         "requests": 2,
                         "error_requests": 1,
                     }
@@ -174,7 +176,7 @@ def test_group_by_without_brackets_is_accepted(on_store: OnStore, make_record: M
     assert [r["team"] for r in results(body)[0]] == ["a", "b"]
 
 
-def test_anthropic_dimensions_the_gateway_lacks_group_as_null(
+def test_calls_recorded_without_billing_dimensions_group_as_null(
     on_store: OnStore, make_record: MakeRecord
 ) -> None:
     records = [make_record(1), make_record(2)]
@@ -319,3 +321,31 @@ def test_usage_filters_on_a_variant(on_store: OnStore, make_record: MakeRecord) 
     )
     (bucket,) = body["data"]
     assert [r["requests"] for r in bucket["results"]] == [1]
+
+
+def test_billing_dimensions_group_filter_and_count_server_tools(
+    on_store: OnStore, make_record: MakeRecord
+) -> None:
+    records = [
+        make_record(1, service_tier="priority", speed="fast", web_search_requests=3),
+        make_record(2, service_tier="standard", inference_geo="us", web_fetch_requests=1),
+        make_record(3, service_tier="standard", context_window="200k-1M", web_search_requests=2),
+    ]
+    day = "starting_at=2026-11-25T00:00:00Z&ending_at=2026-11-26T00:00:00Z"
+    (found,) = results(report(on_store, records, f"{day}&group_by[]=service_tier"))
+    assert [
+        (r["service_tier"], r["requests"], r["server_tool_use"]["web_search_requests"])
+        for r in found
+    ] == [("priority", 1, 3), ("standard", 2, 2)]
+    (fast,) = results(report(on_store, records, f"{day}&speeds[]=fast"))
+    assert [r["requests"] for r in fast] == [1]
+    (grouped,) = results(
+        report(on_store, records, f"{day}&group_by[]=inference_geo&group_by[]=context_window")
+    )
+    assert [(r["inference_geo"], r["context_window"], r["requests"]) for r in grouped] == [
+        ("us", None, 1),
+        (None, "200k-1M", 1),
+        (None, None, 1),
+    ]
+    (everything,) = results(report(on_store, records, day))
+    assert everything[0]["server_tool_use"] == {"web_search_requests": 5, "web_fetch_requests": 1}

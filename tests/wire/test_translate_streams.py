@@ -321,6 +321,7 @@ def test_anthropic_message_delta_usage_replaces_the_running_usage(relay: Relay) 
         "output_tokens": 40,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 5,
+        "service_tier": "standard",  # kept for the accounting, as the upstream said it
     }
     assert translator.stop_reason == "max_tokens"
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from tollhouse.accounting.call_text import answer_text, prompt_text, system_prompt_hash
+from tollhouse.accounting.cost import CallCost
+from tollhouse.accounting.usage import Usage
 from tollhouse.call import Call
 from tollhouse.errors import error_type_for_status
 from tollhouse.ports.ledger.record import CallRecord
@@ -70,6 +73,12 @@ class CallRecorder:
             metadata["dropped_params"] = list(call.dropped_params)
         if call.failures:
             metadata["failures"] = [f"{deployment}:{kind}" for deployment, kind in call.failures]
+        if usage is not None and usage.server_tool_use:
+            metadata["server_tool_use"] = dict(usage.server_tool_use)
+        if usage is not None and usage.iterations:
+            metadata["iterations"] = [step.record() for step in usage.iterations]
+        if cost is not None and cost.unpriced:
+            metadata["unpriced"] = list(cost.unpriced)
         prompt = answer = None
         if self.keeps_text:
             prompt = self._keep(prompt_text(body, fmt))
@@ -117,6 +126,7 @@ class CallRecorder:
             prompt_text=prompt,
             answer_text=answer,
             metadata=metadata,
+            **_billing_columns(usage, cost),
         )
 
     def _keep(self, text: str) -> str:
@@ -138,6 +148,42 @@ class CallRecorder:
             self._pseudonyms.clear()
         self._pseudonyms[value] = kept
         return kept
+
+
+def _billing_columns(usage: Usage | None, cost: CallCost | None) -> dict[str, Any]:
+    """The record's billing dimensions, server-tool counts and cost lines."""
+    columns: dict[str, Any] = {}
+    if usage is not None:
+        columns.update(
+            service_tier=usage.service_tier,
+            inference_geo=usage.inference_geo,
+            speed=usage.speed,
+            audio_input_tokens=usage.audio_input_tokens,
+            audio_output_tokens=usage.audio_output_tokens,
+            web_search_requests=usage.tool_count("web_search_requests"),
+            web_fetch_requests=usage.tool_count("web_fetch_requests"),
+        )
+    if cost is not None:
+        tools = dict(cost.tool_lines)
+        others = [line for name, line in cost.tool_lines if name not in _OWN_TOOL_COLUMNS]
+        columns.update(
+            context_window=cost.context_window,
+            input_cost_usd=cost.input,
+            output_cost_usd=cost.output,
+            cache_write_5m_cost_usd=cost.cache_write_5m,
+            cache_write_1h_cost_usd=cost.cache_write_1h,
+            cache_read_cost_usd=cost.cache_read,
+            audio_cost_usd=cost.audio,
+            web_search_cost_usd=tools.get("web_search_requests", _ZERO),
+            web_fetch_cost_usd=tools.get("web_fetch_requests", _ZERO),
+            other_tool_cost_usd=None if None in others else sum((o for o in others if o), _ZERO),
+            commitment_billed=cost.commitment,
+        )
+    return columns
+
+
+_OWN_TOOL_COLUMNS = ("web_search_requests", "web_fetch_requests")
+_ZERO = Decimal(0)
 
 
 def _session_header(call: Call) -> str | None:

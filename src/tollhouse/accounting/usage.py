@@ -5,6 +5,12 @@ uncached input, output, cache writes by retention, cache reads. The field mappin
 lives with the translators (`tollhouse.wire.anthropic_openai.usage`) and is reused here, so
 the translated usage a client sees and the usage the gateway bills cannot drift apart.
 
+Beside the tokens, the usage object says what else the call is billed for and how
+(`billing_facts`): server-tool counts (`server_tool_use`), compaction iterations (each
+billed on its own counts; the top-level counts then leave the compaction step out), the
+service tier, inference geography and speed, and OpenAI's audio tokens. Values that come
+from the upstream are bounded (`_label`, `_tool_counts`) before they reach a record.
+
 Streams are watched, never altered: an observer is fed each upstream event as it is relayed.
 A stream that breaks off still yields what it reported so far, with the output count
 estimated from the text seen (`tollhouse.tokens.estimate.text_tokens`) and `estimated` set,
@@ -13,8 +19,9 @@ so a partial answer is billed approximately rather than not at all.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeGuard
 
 from tollhouse.tokens.estimate import GeneratedText
@@ -46,6 +53,17 @@ class Usage:
     cache_read_tokens: int = 0
     reasoning_tokens: int = 0
     estimated: bool = False
+    # Server-tool counts by the usage object's own names (`web_search_requests`...), sorted.
+    server_tool_use: tuple[tuple[str, int], ...] = ()
+    # Compaction: each iteration's own counts. When present, the token fields above are
+    # their sums (what is billed), not the usage object's top-level counts.
+    iterations: tuple[Iteration, ...] = ()
+    service_tier: str | None = None
+    inference_geo: str | None = None
+    speed: str | None = None
+    # OpenAI audio tokens, taken out of `input_tokens` / `output_tokens` (priced apart).
+    audio_input_tokens: int = 0
+    audio_output_tokens: int = 0
 
     def __post_init__(self) -> None:
         for name in (
@@ -55,6 +73,8 @@ class Usage:
             "cache_write_1h_tokens",
             "cache_read_tokens",
             "reasoning_tokens",
+            "audio_input_tokens",
+            "audio_output_tokens",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -66,7 +86,117 @@ class Usage:
     @property
     def prompt_tokens(self) -> int:
         """Every token of the prompt, cached or not: what long-context tiers are measured on."""
-        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+        return (
+            self.input_tokens
+            + self.cache_read_tokens
+            + self.cache_write_tokens
+            + self.audio_input_tokens
+        )
+
+    def tool_count(self, name: str) -> int:
+        return dict(self.server_tool_use).get(name, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Iteration:
+    """One step of a compacted call (`usage.iterations[]`), `kind` as the API names it
+    ("compaction", "message"), with its own counts in `Usage`'s terms."""
+
+    kind: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    cache_read_tokens: int = 0
+
+    def usage(self) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cache_write_5m_tokens=self.cache_write_5m_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+        )
+
+    def record(self) -> dict[str, Any]:
+        """The breakdown as the ledger keeps it (the record's metadata)."""
+        return {
+            "type": self.kind,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_write_5m_tokens": self.cache_write_5m_tokens,
+            "cache_write_1h_tokens": self.cache_write_1h_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+        }
+
+
+_LABEL = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
+_TOOL = re.compile(r"[a-z0-9_]{1,64}")
+_MAX_TOOLS = 16
+_MAX_ITERATIONS = 64
+
+
+def _label(value: object) -> str | None:
+    """An upstream's tier, geography or speed name, kept only when it looks like one: the
+    ledger and the reports group by it, so it can't be any string an upstream sends."""
+    if isinstance(value, str) and _LABEL.fullmatch(value):
+        return value
+    return "other" if isinstance(value, str) else None
+
+
+def _tool_counts(doc: object) -> tuple[tuple[str, int], ...]:
+    """`server_tool_use` as sorted (name, count) pairs, zero counts dropped; names that
+    aren't identifiers, and more than `_MAX_TOOLS` names, are summed under "other"."""
+    if not doc or not isinstance(doc, Mapping):  # `not` first: None skips the ABC check
+        return ()
+    counts: dict[str, int] = {}
+    for name, value in doc.items():
+        if not _is_count(value) or value == 0:
+            continue
+        key = name if isinstance(name, str) and _TOOL.fullmatch(name) else "other"
+        if key not in counts and len(counts) >= _MAX_TOOLS:
+            key = "other"
+        counts[key] = counts.get(key, 0) + value
+    return tuple(sorted(counts.items()))
+
+
+def _iterations(doc: object) -> tuple[Iteration, ...]:
+    if not doc or not isinstance(doc, list):
+        return ()
+    steps = []
+    for item in doc[:_MAX_ITERATIONS]:
+        if not isinstance(item, Mapping):
+            continue
+        totals = anthropic_usage_totals(dict(item))
+        write_5m, write_1h = _split_cache_writes(
+            item.get("cache_creation"), totals["cache_creation_input_tokens"], known_1h=0
+        )
+        steps.append(
+            Iteration(
+                kind=_label(item.get("type")) or "message",
+                input_tokens=totals["input_tokens"],
+                output_tokens=totals["output_tokens"],
+                cache_write_5m_tokens=write_5m,
+                cache_write_1h_tokens=write_1h,
+                cache_read_tokens=totals["cache_read_input_tokens"],
+            )
+        )
+    return tuple(steps)
+
+
+def with_iterations(usage: Usage, iterations: tuple[Iteration, ...]) -> Usage:
+    """`usage` billed over `iterations`: its token counts become their sums."""
+    if not iterations:
+        return usage
+    return replace(
+        usage,
+        iterations=iterations,
+        input_tokens=sum(step.input_tokens for step in iterations),
+        output_tokens=sum(step.output_tokens for step in iterations),
+        cache_write_5m_tokens=sum(step.cache_write_5m_tokens for step in iterations),
+        cache_write_1h_tokens=sum(step.cache_write_1h_tokens for step in iterations),
+        cache_read_tokens=sum(step.cache_read_tokens for step in iterations),
+    )
 
 
 def usage_from_anthropic(usage: Mapping[str, Any]) -> Usage:
@@ -80,34 +210,61 @@ def usage_from_anthropic(usage: Mapping[str, Any]) -> Usage:
     write_5m, write_1h = _split_cache_writes(
         doc.get("cache_creation"), totals["cache_creation_input_tokens"], known_1h=0
     )
-    return Usage(
+    top = Usage(
         input_tokens=totals["input_tokens"],
         output_tokens=totals["output_tokens"],
         cache_write_5m_tokens=write_5m,
         cache_write_1h_tokens=write_1h,
         cache_read_tokens=totals["cache_read_input_tokens"],
         reasoning_tokens=anthropic_thinking_tokens(doc) or 0,
+        server_tool_use=_tool_counts(doc.get("server_tool_use")),
+        service_tier=_label(doc.get("service_tier")),
+        inference_geo=_label(doc.get("inference_geo")),
+        speed=_label(doc.get("speed")),
     )
+    return with_iterations(top, _iterations(doc.get("iterations")))
 
 
-def usage_from_openai(usage: Mapping[str, Any], *, extended_cache_retention: bool = False) -> Usage:
+def usage_from_openai(
+    usage: Mapping[str, Any],
+    *,
+    extended_cache_retention: bool = False,
+    service_tier: object = None,
+) -> Usage:
     """Usage from a Chat Completions `usage` object.
 
-    `prompt_tokens` includes the cached tokens and the tokens written to cache; both are
-    taken out of the input. OpenAI reports one `cache_write_tokens` count whatever the
-    retention, so the caller says whether the request asked for extended (12-hour) caching.
+    `prompt_tokens` includes the cached tokens, the tokens written to cache and the audio
+    tokens (`prompt_tokens_details.audio_tokens`); all are taken out of the input. Likewise
+    `completion_tokens` includes the audio output, taken out of the output, and the
+    reasoning tokens, which stay in it (they are billed as output). OpenAI reports one
+    `cache_write_tokens` count whatever the retention, so the caller says whether the
+    request asked for extended (12-hour) caching. `service_tier` is the response's own
+    top-level field (OpenAI puts it beside the usage, not in it).
     """
     doc = _plain(usage)
     counts = openai_usage_to_anthropic(doc)
     writes = counts["cache_creation_input_tokens"]
+    audio_in = _tokens(_detail(doc, "prompt_tokens_details", "audio_tokens"))
+    audio_out = _tokens(_detail(doc, "completion_tokens_details", "audio_tokens"))
+    audio_in = min(audio_in, counts["input_tokens"])
+    audio_out = min(audio_out, counts["output_tokens"])
     return Usage(
-        input_tokens=counts["input_tokens"],
-        output_tokens=counts["output_tokens"],
+        input_tokens=counts["input_tokens"] - audio_in,
+        output_tokens=counts["output_tokens"] - audio_out,
         cache_write_5m_tokens=0 if extended_cache_retention else writes,
         cache_write_1h_tokens=writes if extended_cache_retention else 0,
         cache_read_tokens=counts["cache_read_input_tokens"],
         reasoning_tokens=openai_reasoning_tokens(doc) or 0,
+        server_tool_use=_tool_counts(doc.get("server_tool_use")),
+        service_tier=_label(service_tier),
+        audio_input_tokens=audio_in,
+        audio_output_tokens=audio_out,
     )
+
+
+def _detail(doc: Mapping[str, Any], section: str, name: str) -> object:
+    details = doc.get(section)
+    return details.get(name) if isinstance(details, Mapping) else None
 
 
 class AnthropicStreamUsage:
@@ -121,6 +278,7 @@ class AnthropicStreamUsage:
     """
 
     __slots__ = (
+        "_billing",
         "_cache_read",
         "_complete",
         "_generated",
@@ -144,13 +302,16 @@ class AnthropicStreamUsage:
         self._generated = GeneratedText()
         self._stop_reason: str | None = None
         self._complete = False
+        # The latest non-token facts (tier, geo, speed, tools, iterations), by field name.
+        self._billing: dict[str, Any] = {}
 
     @property
     def usage(self) -> Usage:
         output = self._output
         if not self._output_final:
             output = max(output, self._generated.tokens)
-        return Usage(
+        billing = self._billing
+        usage = Usage(
             input_tokens=self._input,
             output_tokens=output,
             cache_write_5m_tokens=self._write_5m,
@@ -158,7 +319,12 @@ class AnthropicStreamUsage:
             cache_read_tokens=self._cache_read,
             reasoning_tokens=self._reasoning,
             estimated=not self._output_final,
+            server_tool_use=_tool_counts(billing.get("server_tool_use")),
+            service_tier=_label(billing.get("service_tier")),
+            inference_geo=_label(billing.get("inference_geo")),
+            speed=_label(billing.get("speed")),
         )
+        return with_iterations(usage, _iterations(billing.get("iterations")))
 
     @property
     def usage_estimated(self) -> bool:
@@ -226,6 +392,9 @@ class AnthropicStreamUsage:
         thinking = anthropic_thinking_tokens(dict(usage))
         if thinking is not None:
             self._reasoning = thinking
+        for name in ("server_tool_use", "service_tier", "inference_geo", "speed", "iterations"):
+            if usage.get(name) is not None:  # cumulative, as the counts: the last one holds
+                self._billing[name] = usage[name]
 
 
 def usage_from_responses(usage: Mapping[str, Any]) -> Usage:
@@ -319,10 +488,11 @@ class OpenAIStreamUsage:
     (content, refusal and tool-call arguments), with no input count, marked estimated.
     """
 
-    __slots__ = ("_complete", "_extended", "_generated", "_reported", "_stop_reason")
+    __slots__ = ("_complete", "_extended", "_generated", "_reported", "_stop_reason", "_tier")
 
     def __init__(self, *, extended_cache_retention: bool = False) -> None:
         self._extended = extended_cache_retention
+        self._tier: str | None = None
         self._reported: Usage | None = None
         self._generated = GeneratedText()
         self._stop_reason: str | None = None
@@ -355,9 +525,13 @@ class OpenAIStreamUsage:
         doc = _event_json(event)
         if doc is None:
             return
+        if isinstance(doc.get("service_tier"), str):
+            self._tier = doc["service_tier"]
         usage = doc.get("usage")
         if isinstance(usage, Mapping):
-            self._reported = usage_from_openai(usage, extended_cache_retention=self._extended)
+            self._reported = usage_from_openai(
+                usage, extended_cache_retention=self._extended, service_tier=self._tier
+            )
         choices = doc.get("choices")
         for choice in choices if isinstance(choices, list) else ():
             if isinstance(choice, Mapping):

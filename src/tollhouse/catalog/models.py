@@ -33,6 +33,7 @@ SourceKind = Literal["provider", "secondary"]
 PROVIDER_HOSTS = ("platform.claude.com", "docs.anthropic.com", "developers.openai.com")
 
 _CACHE_RATES = ("cache_write_5m", "cache_write_1h", "cache_read")
+_TOKEN_RATES = ("input", "output", *_CACHE_RATES, "audio_input", "audio_output")
 
 
 class CatalogError(ValueError):
@@ -62,6 +63,61 @@ class LongContextPricing(msgspec.Struct, frozen=True, forbid_unknown_fields=True
         _check_rates(self, ("input", "output", *_CACHE_RATES))
 
 
+class ToolRate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The price of one unit of a server tool (one search, one fetch, one session) in USD,
+    with the page it was read from and the date that page gives (or the day it was read).
+    `note` says when the source is secondary or the rate is a reading of the page."""
+
+    usd_per_unit: Decimal
+    unit: str
+    source: str
+    as_of: date
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.usd_per_unit.is_finite() or self.usd_per_unit < 0:
+            raise ValueError(f"`usd_per_unit` must be a price >= 0, got {self.usd_per_unit}")
+
+
+class PriceModifier(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How one value of a usage dimension (`inference_geo: us`, `speed: fast`,
+    `service_tier: priority`) changes the card, with its source (see `ToolRate`).
+
+    Exactly one way: `multiplier` (every token rate times it), `rates` (the tier's own
+    input/output/cache rates, USD per million tokens; no long-context rates published),
+    `batch_rates` (the card's Batch API rates, as OpenAI's Flex tier), or `commitment`
+    (billed against a commitment, not per token, as Anthropic's Priority Tier: priced at
+    the standard rates for budgets and kept out of the cost report).
+    `max_prompt_tokens`: prompts over it have no published price on this modifier."""
+
+    source: str
+    as_of: date
+    multiplier: Decimal | None = None
+    rates: dict[str, Decimal] | None = None
+    batch_rates: bool = False
+    commitment: bool = False
+    max_prompt_tokens: int | None = None
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        ways = [self.multiplier is not None, self.rates is not None, self.batch_rates]
+        if sum(ways) + self.commitment != 1:
+            raise ValueError(
+                "give exactly one of `multiplier`, `rates`, `batch_rates`, `commitment`"
+            )
+        if self.multiplier is not None and (
+            not self.multiplier.is_finite() or self.multiplier <= 0
+        ):
+            raise ValueError(f"`multiplier` must be > 0, got {self.multiplier}")
+        for name, value in (self.rates or {}).items():
+            if name not in _TOKEN_RATES:
+                raise ValueError(f"`rates.{name}`: unknown rate; one of {', '.join(_TOKEN_RATES)}")
+            if not value.is_finite() or value < 0:
+                raise ValueError(f"`rates.{name}` must be a price >= 0, got {value}")
+        if self.rates is not None and not {"input", "output"} <= set(self.rates):
+            raise ValueError("`rates` must give at least `input` and `output`")
+
+
 class Pricing(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One model's price card in USD per million tokens.
 
@@ -80,9 +136,11 @@ class Pricing(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     batch_input: Decimal | None = None
     batch_output: Decimal | None = None
     long_context: LongContextPricing | None = None
+    audio_input: Decimal | None = None
+    audio_output: Decimal | None = None
 
     def __post_init__(self) -> None:
-        _check_rates(self, ("input", "output", *_CACHE_RATES, "batch_input", "batch_output"))
+        _check_rates(self, (*_TOKEN_RATES, "batch_input", "batch_output"))
         if (self.batch_input is None) != (self.batch_output is None):
             raise ValueError("`batch_input` and `batch_output` must be given together")
         for batch, standard in (("batch_input", "input"), ("batch_output", "output")):
@@ -166,6 +224,12 @@ class CatalogModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     price_as_of: date | None = None
     source: SourceKind | None = None
     parameter_rules: tuple[ParameterRule, ...] = ()
+    # Billable lines beside the token card, each rate with its own source. Filled from the
+    # catalog's `provider_defaults` for the model's provider where the entry gives none.
+    server_tools: dict[str, ToolRate] = {}
+    inference_geo: dict[str, PriceModifier] = {}
+    speed: dict[str, PriceModifier] = {}
+    service_tier: dict[str, PriceModifier] = {}
 
     def __post_init__(self) -> None:
         if self.source == "provider" and urlsplit(self.price_source or "").hostname not in (
@@ -223,12 +287,21 @@ class ModelCatalog:
         return self._by_name.get(model_id)
 
 
+_DEFAULTED = ("server_tools", "inference_geo", "speed", "service_tier")
+
+
 class _CatalogFile(msgspec.Struct, forbid_unknown_fields=True):
     models: tuple[CatalogModel, ...]
 
 
 def parse_catalog(document: Any, *, origin: str = "catalog") -> ModelCatalog:
-    """A catalog from its parsed YAML/JSON form; errors name `origin` and the field."""
+    """A catalog from its parsed YAML/JSON form; errors name `origin` and the field.
+
+    `provider_defaults` maps a provider to the `server_tools`, `inference_geo`, `speed` and
+    `service_tier` entries its models share; an entry's own mapping for one of those is
+    merged over the provider's, key by key."""
+    if isinstance(document, Mapping) and "provider_defaults" in document:
+        document = _with_provider_defaults(document, origin)
     try:
         parsed = msgspec.convert(document, _CatalogFile)
     except msgspec.ValidationError as exc:
@@ -237,6 +310,31 @@ def parse_catalog(document: Any, *, origin: str = "catalog") -> ModelCatalog:
         return ModelCatalog(parsed.models)
     except CatalogError as exc:
         raise CatalogError(f"{origin}: {exc}") from None
+
+
+def _with_provider_defaults(document: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    defaults = document["provider_defaults"]
+    if not isinstance(defaults, Mapping):
+        raise CatalogError(f"{origin}: provider_defaults: expected a mapping of providers")
+    for provider, shared in defaults.items():
+        if provider not in ("anthropic", "openai") or not isinstance(shared, Mapping):
+            raise CatalogError(f"{origin}: provider_defaults.{provider}: unknown provider")
+        unknown = set(shared) - set(_DEFAULTED)
+        if unknown:
+            raise CatalogError(
+                f"{origin}: provider_defaults.{provider}.{sorted(unknown)[0]}: unknown field; "
+                f"expected {', '.join(_DEFAULTED)}"
+            )
+    models = []
+    for model in document.get("models") or ():
+        if isinstance(model, Mapping):
+            shared = defaults.get(model.get("provider")) or {}
+            model = dict(model)
+            for name in _DEFAULTED:
+                if name in shared:
+                    model[name] = {**shared[name], **(model.get(name) or {})}
+        models.append(model)
+    return {**{k: v for k, v in document.items() if k != "provider_defaults"}, "models": models}
 
 
 @cache

@@ -1,9 +1,11 @@
-"""`tollhouse usage`: calls, tokens and cost over a period, optionally by model, key,
-user, team, project, provider, route, variant, day or hour, summed by the ledger's
-database.
+"""`tollhouse usage`: calls, tokens, server-tool uses and cost over a period, optionally by
+model, key, user, team, project, provider, route, variant, service tier, inference
+geography, speed, context window, day or hour, summed by the ledger's database.
 
 Cost is exact (the ledger's Decimal sums, printed in full) and never pretends: calls whose
-price is unknown are counted beside it (`0.0054 +2 unpriced`), not added as $0.
+price is unknown are counted beside it (`0.0054 +2 unpriced`), not added as $0. Calls
+billed against a commitment (Anthropic's Priority Tier) are counted in the tokens and shown
+apart from the cost (`+1 commitment 0.0125`), as the provider's cost report leaves them out.
 """
 
 from __future__ import annotations
@@ -38,9 +40,22 @@ _COLUMNS = {
     "provider": "provider",
     "route": "route",
     "variant": "variant",
+    "tier": "service_tier",
+    "geo": "inference_geo",
+    "speed": "speed",
+    "context": "context_window",
 }
 _WIDTHS: dict[str, BucketWidth] = {"day": "1d", "hour": "1h"}
-_SUMS = ("calls", "errors", "input", "output", "cache_write", "cache_read", "cost_usd")
+_SUMS = (
+    "calls",
+    "errors",
+    "input",
+    "output",
+    "cache_write",
+    "cache_read",
+    "web_search",
+    "cost_usd",
+)
 
 
 def register(subparsers: Subparsers) -> None:
@@ -130,6 +145,10 @@ def _total(rows: list[UsageRow]) -> UsageRow:
         cache_read_tokens=sum(row.cache_read_tokens for row in rows),
         cost_usd=sum((row.cost_usd for row in rows), Decimal(0)),
         unpriced_calls=sum(row.unpriced_calls for row in rows),
+        web_search_requests=sum(row.web_search_requests for row in rows),
+        web_fetch_requests=sum(row.web_fetch_requests for row in rows),
+        commitment_calls=sum(row.commitment_calls for row in rows),
+        commitment_cost_usd=sum((row.commitment_cost_usd for row in rows), Decimal(0)),
     )
 
 
@@ -147,8 +166,12 @@ def _json_row(row: UsageRow, bucket: str | None, groups: list[str]) -> dict[str,
         "output": row.output_tokens,
         "cache_write": row.cache_write_5m_tokens + row.cache_write_1h_tokens,
         "cache_read": row.cache_read_tokens,
+        "web_search": row.web_search_requests,
+        "web_fetch": row.web_fetch_requests,
         "cost_usd": format(row.cost_usd, "f"),  # a string: exact, unlike a JSON number
         "unpriced_calls": row.unpriced_calls,
+        "commitment_calls": row.commitment_calls,
+        "commitment_cost_usd": format(row.commitment_cost_usd, "f"),
     }
 
 
@@ -169,6 +192,8 @@ def _sums(row: dict[str, Any]) -> list[str]:
     cost = row["cost_usd"]
     if row["unpriced_calls"]:
         cost = f"{cost} +{row['unpriced_calls']} unpriced"
+    if row["commitment_calls"]:
+        cost = f"{cost} +{row['commitment_calls']} commitment {row['commitment_cost_usd']}"
     return [*(f"{row[name]:,}" for name in _SUMS[:-1]), cost]
 
 

@@ -76,6 +76,11 @@ class CallObservation:
     stream: bool = False
 
 
+UNPRICED_KINDS = frozenset(
+    {"model", "tokens", "server_tool_use", "service_tier", "inference_geo", "speed", "batch"}
+)
+
+
 class GatewayMetrics(Collector):
     """The gateway's counters; `models`, `providers` and `deployments` are the label
     values those labels may take (anything else is `other`)."""
@@ -96,6 +101,7 @@ class GatewayMetrics(Collector):
         self.tokens: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.cost: defaultdict[str, Decimal] = defaultdict(Decimal)
         self.unpriced: defaultdict[str, int] = defaultdict(int)
+        self.unpriced_lines: defaultdict[str, int] = defaultdict(int)
         self.retries: defaultdict[str, int] = defaultdict(int)
         self.fallbacks: defaultdict[str, int] = defaultdict(int)
         self.truncated: defaultdict[str, int] = defaultdict(int)
@@ -126,6 +132,14 @@ class GatewayMetrics(Collector):
             self.fallbacks[model] += 1
         if obs.truncated:
             self.truncated[model] += 1
+
+    def observe_unpriced(self, reasons: Iterable[str]) -> None:
+        """A call's lines without a price (`CallCost.unpriced`), counted by their kind: the
+        part before `.` or `:` (model, tokens, server_tool_use, service_tier...), a fixed
+        vocabulary, so an upstream's new tool names can't grow the label set."""
+        for reason in reasons:
+            kind = reason.split(".", 1)[0].split(":", 1)[0]
+            self.unpriced_lines[kind if kind in UNPRICED_KINDS else OTHER] += 1
 
     def observe_failure(self, deployment: str, kind: str) -> None:
         """`kind` is a failure class (reliability/failure_class.py), a fixed vocabulary."""
@@ -175,6 +189,14 @@ class GatewayMetrics(Collector):
             for model, n in table.items():
                 family.add_metric([model], n)
             yield family
+        lines = CounterMetricFamily(
+            "tollhouse_unpriced_lines",
+            "Billable lines of calls that had no price (the call's cost is then unknown)",
+            labels=["line"],
+        )
+        for kind, n in self.unpriced_lines.items():
+            lines.add_metric([kind], n)
+        yield lines
         failures = CounterMetricFamily(
             "tollhouse_upstream_failures",
             "Failed upstream attempts by deployment and class",

@@ -17,10 +17,10 @@ async def bucketed_report(
     width: BucketWidth,
     grouped: list[str],
     filters: dict[str, list[str | None]],
-    result: Callable[[UsageRow], dict[str, Any]],
+    results: Callable[[UsageRow], list[dict[str, Any]]],
 ) -> dict[str, Any]:
     """`{data, has_more, next_page}` for `window`: one entry per bucket of the page (empty
-    buckets included), holding `result` of each aggregate row in it, grouped by the
+    buckets included), holding the `results` of each aggregate row in it, grouped by the
     report dimensions `grouped`."""
     rows = await store.aggregate(
         since=window.since,
@@ -32,7 +32,7 @@ async def bucketed_report(
     by_bucket: dict[datetime, list[dict[str, Any]]] = {start: [] for start in window.buckets}
     for row in rows:
         if row.bucket in by_bucket:
-            by_bucket[row.bucket].append(result(row))
+            by_bucket[row.bucket].extend(results(row))
     return {
         "data": [
             {

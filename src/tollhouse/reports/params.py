@@ -175,6 +175,10 @@ DIMENSIONS: dict[str, str] = {
     "provider": "provider",
     "route": "route",
     "variant": "variant",
+    "service_tier": "service_tier",
+    "context_window": "context_window",
+    "inference_geo": "inference_geo",
+    "speed": "speed",
 }
 _FILTERS: dict[str, str] = {
     "models": "model_served",
@@ -185,16 +189,16 @@ _FILTERS: dict[str, str] = {
     "providers": "provider",
     "routes": "route",
     "variants": "variant",
+    "service_tiers": "service_tier",
+    "context_window": "context_window",
+    "inference_geos": "inference_geo",
+    "speeds": "speed",
 }
 # Anthropic filters on things a gateway doesn't have; answering them with everything would
 # mislead, so they are refused.
 _UNSUPPORTED_FILTERS = (
     "account_ids",
-    "context_window",
-    "inference_geos",
     "service_account_ids",
-    "service_tiers",
-    "speeds",
     "workspace_ids",
 )
 

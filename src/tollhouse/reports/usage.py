@@ -4,17 +4,22 @@ against the gateway unchanged.
 
 Differences from Anthropic's, all additive or documented:
 
-- `group_by[]` also takes `end_user`, `team`, `project`, `provider`, `model_requested`
-  (the alias the client asked for; `model` is the model that answered), `route` and
-  `variant` (the route's variant that served the call, null for a route without
-  variants). `workspace_id`, `service_tier` and `context_window` are accepted and always
-  null: a gateway has no workspaces, and tiers and windows aren't in the ledger. Filters
-  take `models[]`, `api_key_ids[]`, `end_users[]`, `teams[]`, `projects[]`,
-  `providers[]`, `routes[]`, `variants[]`; Anthropic's filters on things the ledger lacks
-  (`workspace_ids[]`...) are refused, not ignored.
-- Each result also carries `requests` and `error_requests` (status >= 400), and every
-  grouping field, null when not grouped by it.
-- `server_tool_use.web_search_requests` is always 0: server tools aren't counted yet.
+- `group_by[]` takes Anthropic's `service_tier`, `context_window`, `inference_geo` and
+  `speed` with the values the upstream reported (`context_window` is the band of the
+  prompt: `0-200k`, `200k-1M`, split at the model's long-context threshold), and also
+  `end_user`, `team`, `project`, `provider`, `model_requested` (the alias the client
+  asked for; `model` is the model that answered), `route` and `variant` (the route's
+  variant that served the call, null for a route without variants). `workspace_id` is
+  accepted and always null: a gateway has no workspaces. Filters take `models[]`,
+  `api_key_ids[]`, `end_users[]`, `teams[]`, `projects[]`, `providers[]`, `routes[]`,
+  `variants[]`, `service_tiers[]`, `context_window[]`, `inference_geos[]`, `speeds[]`;
+  Anthropic's filters on things the ledger lacks (`workspace_ids[]`...) are refused, not
+  ignored.
+- Priority Tier calls are in the usage report like any other (the cost report leaves
+  their cost out, as Anthropic's does).
+- `server_tool_use` also counts `web_fetch_requests`. Each result also carries
+  `requests` and `error_requests` (status >= 400), and every grouping field, null when
+  not grouped by it.
 - With `ending_at` inside a bucket, that last bucket counts calls before `ending_at` only.
 """
 
@@ -28,7 +33,7 @@ from tollhouse.reports import params as p
 from tollhouse.reports.buckets import bucketed_report
 
 _WIDTH_LIMITS = {"1m": (60, 1440), "1h": (24, 168), "1d": (7, 31)}  # (default, maximum)
-_ALWAYS_NULL = ("workspace_id", "service_tier", "context_window")
+_ALWAYS_NULL = ("workspace_id",)
 _GROUP_FIELDS = (*_ALWAYS_NULL, *p.DIMENSIONS)
 
 
@@ -46,7 +51,7 @@ async def usage_report(
     window = p.window(params, width, page_size, now or datetime.now(UTC))
     grouped = [name for name in names if name in p.DIMENSIONS]
     return await bucketed_report(
-        store, window, width, grouped, allowed, lambda row: _result(row, grouped)
+        store, window, width, grouped, allowed, lambda row: [_result(row, grouped)]
     )
 
 
@@ -62,7 +67,10 @@ def _result(row: UsageRow, grouped: list[str]) -> dict[str, Any]:
         },
         "cache_read_input_tokens": row.cache_read_tokens,
         "output_tokens": row.output_tokens,
-        "server_tool_use": {"web_search_requests": 0},
+        "server_tool_use": {
+            "web_search_requests": row.web_search_requests,
+            "web_fetch_requests": row.web_fetch_requests,
+        },
         **fields,
         "requests": row.calls,
         "error_requests": row.error_calls,

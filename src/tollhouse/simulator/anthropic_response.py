@@ -9,14 +9,14 @@ Blocks come in the order thinking (deltas, then its `signature_delta`), text, to
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from tollhouse.errors import render_error_body
 from tollhouse.simulator.answer import Answer
 from tollhouse.simulator.ids import anthropic_tool_use_id
-from tollhouse.simulator.response import StreamEvent
+from tollhouse.simulator.response import StreamEvent, merge_usage
 from tollhouse.simulator.text import stream_pieces
 from tollhouse.tokens.estimate import text_tokens
 from tollhouse.wire.sse import frame_event, frame_json
@@ -32,8 +32,14 @@ class AnthropicUsage:
     cache_read: int = 0
     cache_write_5m: int = 0
     cache_write_1h: int = 0
+    # Usage fields asked for (config `usage`, header `x-simulator-usage`): server-tool
+    # counts, iterations, tier, geography, speed; merged over the simulated ones.
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def doc(self, output_tokens: int) -> dict[str, Any]:
+        return merge_usage(self._counts(output_tokens), self.extra)
+
+    def _counts(self, output_tokens: int) -> dict[str, Any]:
         return {
             "input_tokens": self.input_tokens,
             "cache_creation_input_tokens": self.cache_write_5m + self.cache_write_1h,

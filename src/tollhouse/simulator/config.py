@@ -90,8 +90,13 @@ class SimulatorConfig:
     rate_limit_input_tokens_per_minute: int = 100_000_000
     rate_limit_output_tokens_per_minute: int = 100_000_000
     cache_ttl_seconds: float = 300.0
+    # Usage fields every answer reports beside its token counts (see engine.py's
+    # `x-simulator-usage`, which a request can set over these).
+    usage: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.usage, Mapping) or not all(isinstance(k, str) for k in self.usage):
+            raise ValueError("usage: expected a mapping of usage fields")
         for name in _INT_MINIMUM:
             value = getattr(self, name)
             if not _is_int(value) or value < _INT_MINIMUM[name]:

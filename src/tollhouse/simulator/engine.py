@@ -10,8 +10,10 @@ request id (`request-id` / `x-request-id`) and the format's rate-limit headers; 
 body is the format's own.
 
 Request headers read: `x-simulator-fault` (grammar in `simulator.faults`),
-`x-simulator-ttft-ms` (time to first token for this call), `anthropic-version` (picks the
-Anthropic shape for `GET /v1/models`).
+`x-simulator-ttft-ms` (time to first token for this call), `x-simulator-usage` (a JSON
+object of usage fields to report, merged over the config's `usage`: `server_tool_use`,
+`iterations`, `service_tier`, `inference_geo`, `speed`, OpenAI's token details...),
+`anthropic-version` (picks the Anthropic shape for `GET /v1/models`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from tollhouse.wire.body_bounds import let_others_run
 
 FAULT_HEADER = "x-simulator-fault"
 TTFT_HEADER = "x-simulator-ttft-ms"
+USAGE_HEADER = "x-simulator-usage"
+_USAGE_HEADER_LIMIT = 8192
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream; charset=utf-8"
 
@@ -82,6 +86,7 @@ class _Call:
     pace: Pace
     fault: Fault | None
     body_size: int
+    usage: Mapping[str, Any]  # usage fields to report (config `usage`, usage header)
 
 
 class Simulator:
@@ -144,6 +149,7 @@ class Simulator:
                 route.generation,
             )
             pace = self._request_pace(headers)
+            usage = self._usage_fields(headers)
         except ValueError as exc:
             return self._error(fmt, rid, 400, str(exc))
         if fault is not None and not fault.is_mid_stream:
@@ -153,9 +159,24 @@ class Simulator:
         if invalid is not None:
             return self._invalid(fmt, rid, invalid)
         try:
-            return await self._handlers[path](_Call(fmt, rid, doc, pace, fault, len(body)))
+            call = _Call(fmt, rid, doc, pace, fault, len(body), usage)
+            return await self._handlers[path](call)
         except InvalidRequest as exc:
             return self._invalid(fmt, rid, exc)
+
+    def _usage_fields(self, headers: Mapping[str, str]) -> Mapping[str, Any]:
+        text = headers.get(USAGE_HEADER)
+        if text is None:
+            return self.config.usage
+        if len(text) > _USAGE_HEADER_LIMIT:
+            raise ValueError(f"{USAGE_HEADER}: over {_USAGE_HEADER_LIMIT} bytes")
+        try:
+            fields = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            fields = None
+        if not isinstance(fields, dict):
+            raise ValueError(f"{USAGE_HEADER}: expected a JSON object of usage fields")
+        return {**self.config.usage, **fields}
 
     def _request_pace(self, headers: Mapping[str, str]) -> Pace:
         ttft = headers.get(TTFT_HEADER)
@@ -202,7 +223,7 @@ class Simulator:
         self._limits.charge_output(answer.output_tokens)
         uncached = input_tokens - cache.read - cache.write_5m - cache.write_1h
         usage = anthropic_response.AnthropicUsage(
-            uncached, cache.read, cache.write_5m, cache.write_1h
+            uncached, cache.read, cache.write_5m, cache.write_1h, call.usage
         )
         message_id = anthropic_message_id()
         if request.stream:
@@ -228,9 +249,11 @@ class Simulator:
         answers = [plan_answer(request.ask, self.config, i) for i in range(request.n)]
         output_tokens = sum(a.output_tokens for a in answers)
         self._limits.charge_output(output_tokens)
-        usage = openai_response.OpenAIUsage(prompt_tokens, cached, output_tokens)
+        extra = dict(call.usage)
+        tier = extra.pop("service_tier", "default")
+        usage = openai_response.OpenAIUsage(prompt_tokens, cached, output_tokens, extra)
         completion = openai_response.Completion(
-            openai_completion_id(), int(time.time()), request.model
+            openai_completion_id(), int(time.time()), request.model, str(tier)
         )
         if request.stream:
             events = openai_response.stream_events(

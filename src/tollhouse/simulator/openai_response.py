@@ -8,14 +8,14 @@ and the usage (`usage: null` on the others); then `data: [DONE]`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from tollhouse.errors import render_error_body
 from tollhouse.simulator.answer import Answer
 from tollhouse.simulator.ids import openai_tool_call_id
-from tollhouse.simulator.response import StreamEvent
+from tollhouse.simulator.response import StreamEvent, merge_usage
 from tollhouse.simulator.text import stream_pieces
 from tollhouse.tokens.estimate import text_tokens
 from tollhouse.wire.sse import frame_event, frame_json
@@ -35,8 +35,14 @@ class OpenAIUsage:
     prompt_tokens: int
     cached_tokens: int
     completion_tokens: int
+    # Usage fields asked for (config `usage`, header `x-simulator-usage`, its
+    # `service_tier` aside: that one goes on the completion): merged over the simulated.
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def doc(self) -> dict[str, Any]:
+        return merge_usage(self._counts(), self.extra)
+
+    def _counts(self) -> dict[str, Any]:
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
@@ -58,6 +64,7 @@ class Completion:
     id: str
     created: int
     model: str
+    service_tier: str = "default"
 
     def head(self, kind: str) -> dict[str, Any]:
         return {
@@ -65,7 +72,7 @@ class Completion:
             "object": kind,
             "created": self.created,
             "model": self.model,
-            "service_tier": "default",
+            "service_tier": self.service_tier,
             "system_fingerprint": system_fingerprint(self.model),
         }
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from tollhouse.providers.base import UpstreamConnectionError
 
@@ -140,3 +140,14 @@ def _before_break(events: Iterable[StreamEvent], after: int) -> Iterator[StreamE
             return
         yield previous
         previous = event
+
+
+def merge_usage(usage: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """`usage` with `extra` merged over it, detail objects key by key."""
+    merged = dict(usage)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged

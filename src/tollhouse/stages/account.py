@@ -20,7 +20,10 @@ was 200.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from dataclasses import replace
+from typing import Any
 
 from tollhouse.accounting import NO_COST, CallCost, Usage, cost_of
 from tollhouse.accounting.call_ledger import CallLedger
@@ -44,6 +47,35 @@ ANSWER_CAPTURE_LIMIT = 1 << 20
 # How much of a stream's end is read for the event it ended with: an error event is far
 # smaller, and what precedes it in the tail is only skipped.
 _TAIL_BYTES = 4096
+
+log = logging.getLogger("tollhouse.account")
+
+# Unpriced lines already logged: each is said once per process, the count is in /metrics.
+_WARNED: set[str] = set()
+_WARN_LIMIT = 256
+
+
+def _warn_unpriced(reasons: tuple[str, ...], call: Call) -> None:
+    for reason in reasons:
+        if reason not in _WARNED and len(_WARNED) < _WARN_LIMIT:
+            _WARNED.add(reason)
+            log.warning(
+                "call %s: %s has no price in the catalog; the call's cost is recorded as "
+                "unknown (tollhouse_unpriced_lines counts the next ones)",
+                call.request_id,
+                reason,
+            )
+
+
+def openai_search_calls(usage: Usage, body: dict[str, Any]) -> Usage:
+    """`usage` with the web search an OpenAI search model made: a Chat Completions request
+    with `web_search_options` searches once before it answers (OpenAI's web search guide),
+    and its usage object doesn't count it. A count the usage does report stands."""
+    if "web_search_options" not in body or usage.tool_count("web_search_requests"):
+        return usage
+    tools = dict(usage.server_tool_use)
+    tools["web_search_requests"] = 1
+    return replace(usage, server_tool_use=tuple(sorted(tools.items())))
 
 
 def _status_by_type(table: dict[int, str]) -> dict[str, int]:
@@ -173,7 +205,12 @@ class Accounting:
             entry = self.catalog.get(call.upstream_model or call.model) or self.catalog.get(
                 call.model
             )
+            if entry is not None and entry.provider == "openai":
+                usage = call.usage = openai_search_calls(usage, call.body)
             cost = call.cost = cost_of(entry, usage)
+            if cost.unpriced:
+                self.metrics.observe_unpriced(cost.unpriced)
+                _warn_unpriced(cost.unpriced, call)
         elif call.attempts == 0:  # refused, or answered from the cache: no upstream to pay
             cost = call.cost = NO_COST
         latency = now - call.started

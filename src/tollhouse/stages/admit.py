@@ -30,6 +30,7 @@ import orjson
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from tollhouse.accounting import Usage, cost_of
+from tollhouse.accounting.server_tools import requested_server_tool_uses, server_tool_reserve
 from tollhouse.call import Call
 from tollhouse.catalog.models import CatalogModel, ModelCatalog
 from tollhouse.config.model import Budget, GatewayConfig, Limits
@@ -628,7 +629,12 @@ class Admitter:
     ) -> int | None:
         """The most this call can cost on any deployment of its route, in nano-dollars; None
         when every deployment is free (free models are never blocked by a budget). An
-        unpriced deployment is held at the configured estimate, or refused."""
+        unpriced deployment is held at the configured estimate, or refused. Server tools the
+        request enables (web search...) are held for every use it allows (`max_uses`)."""
+        tools = 0
+        uses = requested_server_tool_uses(call.body)
+        if uses:
+            tools = max(to_nanousd(server_tool_reserve(entry, uses)) for entry in prices.entries)
         if prices.linear is not None:
             worst = 0
             for per_input, per_output, up_to in prices.linear:
@@ -636,6 +642,7 @@ class Admitter:
                     break  # long-context rates: priced by cost_of below
                 worst = max(worst, input_tokens * per_input + output_tokens * per_output)
             else:
+                worst += tools
                 return worst if worst > 0 else None
         usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
         totals = [cost_of(entry, usage).total for entry in prices.entries]
@@ -650,7 +657,7 @@ class Admitter:
                 )
             call.unpriced_admission = "estimated"
             priced.append(to_nanousd(self.spend.unpriced_estimate_usd))
-        worst = max(priced)
+        worst = max(priced) + tools
         return worst if worst > 0 else None
 
     def _observe_budgets(

@@ -364,7 +364,9 @@ class OpenAIFormat(Format):
         if doc is None:
             return AnswerFacts()
         usage_doc = doc.get("usage")
-        usage = usage_from_openai(usage_doc) if isinstance(usage_doc, dict) else None
+        usage = None
+        if isinstance(usage_doc, dict):
+            usage = usage_from_openai(usage_doc, service_tier=doc.get("service_tier"))
         choices = doc.get("choices")
         reason = None
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):

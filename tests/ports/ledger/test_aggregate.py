@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tollhouse.ports.ledger.base import LedgerStore, UsageRow
+from tollhouse.ports.ledger.base import COST_LINES, LedgerStore, UsageRow
 from tollhouse.ports.ledger.record import CallRecord
 
 OnStore = Callable[[Callable[[LedgerStore], Awaitable[Any]]], Any]
@@ -66,6 +66,7 @@ def test_totals_sum_every_counter_over_the_period(
         cache_read_tokens=53,
         cost_usd=Decimal("0.75"),
         unpriced_calls=0,
+        cost_lines=dict.fromkeys(COST_LINES, Decimal(0)),
     )
 
 

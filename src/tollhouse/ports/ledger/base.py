@@ -13,7 +13,7 @@ can't be reached (the writer spills the batch and tries again later).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
@@ -57,8 +57,25 @@ GROUPABLE: tuple[str, ...] = (
     "provider",
     "route",
     "variant",
+    "service_tier",
+    "inference_geo",
+    "speed",
+    "context_window",
 )
 """Columns `LedgerStore.aggregate` groups and filters on."""
+
+COST_LINES: tuple[str, ...] = (
+    "input",
+    "output",
+    "cache_write_5m",
+    "cache_write_1h",
+    "cache_read",
+    "audio",
+    "web_search",
+    "web_fetch",
+    "other_tool",
+)
+"""The cost lines a record keeps (`<line>_cost_usd`), summed by `aggregate` per line."""
 
 BucketWidth = Literal["1m", "1h", "1d"]
 BUCKET_WIDTHS: tuple[BucketWidth, ...] = ("1m", "1h", "1d")
@@ -68,8 +85,9 @@ BUCKET_WIDTHS: tuple[BucketWidth, ...] = ("1m", "1h", "1d")
 class UsageRow:
     """The sums over the calls of one time bucket and one combination of group values.
 
-    `cost_usd` sums only the calls whose price is known, exactly; `unpriced_calls` says how
-    many calls it leaves out, so an unknown price never reads as a free call."""
+    `cost_usd` sums only the calls whose price is known, exactly, and not billed against a
+    commitment; `unpriced_calls` says how many calls it leaves out for an unknown price, so
+    an unknown price never reads as a free call."""
 
     bucket: datetime | None  # start of the UTC bucket; None when not bucketed
     group: dict[str, str | None]  # GROUPABLE column -> value, for the grouped columns only
@@ -82,6 +100,17 @@ class UsageRow:
     cache_read_tokens: int
     cost_usd: Decimal
     unpriced_calls: int
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
+    audio_input_tokens: int = 0
+    audio_output_tokens: int = 0
+    # Per cost line (`COST_LINES`), over the priced calls `cost_usd` sums; a call recorded
+    # before the ledger kept lines adds to `cost_usd` only, so lines may sum to less.
+    cost_lines: dict[str, Decimal] = field(default_factory=dict)
+    # Calls billed against a commitment (Anthropic Priority Tier): their count and their
+    # standard-rate price, which `cost_usd` leaves out as the provider's cost report does.
+    commitment_calls: int = 0
+    commitment_cost_usd: Decimal = Decimal(0)
 
 
 class LedgerUnavailable(Exception):
@@ -261,12 +290,12 @@ def aggregate_sql(
     filters: Mapping[str, Sequence[str | None]] | None,
     placeholder: str,
     timestamp: Callable[[datetime], Any],
-    cost_sum: str,
+    money_sum: str,
 ) -> tuple[str, list[Any]]:
     """The `aggregate` statement of both stores. `bucket` is the dialect's SQL expression
-    of the bucket start (None: no time buckets) and `cost_sum` its exact sum of `cost_usd`.
-    The columns selected are: bucket (when bucketed), the `group_by` columns in order,
-    then the sums in `UsageRow`'s order, starting at calls."""
+    of the bucket start (None: no time buckets) and `money_sum` its exact sum of a money
+    expression, `{}` standing for it. The columns selected are: bucket (when bucketed), the
+    `group_by` columns in order, then the sums in `UsageRow`'s order, starting at calls."""
     columns = [_groupable(column) for column in group_by]
     if len(set(columns)) < len(columns):
         raise ValueError(f"group_by lists a column twice: {list(group_by)}")
@@ -287,11 +316,25 @@ def aggregate_sql(
         "sum(cache_write_5m_tokens)",
         "sum(cache_write_1h_tokens)",
         "sum(cache_read_tokens)",
-        cost_sum,
+        money_sum.format("CASE WHEN commitment_billed THEN NULL ELSE cost_usd END"),
         "count(*) - count(cost_usd)",
+        "sum(web_search_requests)",
+        "sum(web_fetch_requests)",
+        "sum(audio_input_tokens)",
+        "sum(audio_output_tokens)",
+        *(
+            money_sum.format(f"CASE WHEN {_ITEMIZED} THEN {line}_cost_usd END")
+            for line in COST_LINES
+        ),
+        "sum(CASE WHEN commitment_billed THEN 1 ELSE 0 END)",
+        money_sum.format("CASE WHEN commitment_billed THEN cost_usd END"),
     ]
     group = f" GROUP BY {', '.join(keys)}" if keys else ""
     return f"SELECT {', '.join(keys + sums)} FROM calls{where}{group}", params
+
+
+# The calls whose lines the cost report itemizes: priced, and billed per token.
+_ITEMIZED = "cost_usd IS NOT NULL AND NOT commitment_billed"
 
 
 def usage_rows(
@@ -309,7 +352,10 @@ def usage_rows(
         values = list(row)
         bucket = bucket_start(values.pop(0)) if bucketed else None
         group = {column: values.pop(0) for column in group_by}
-        calls, errors, inputs, outputs, write_5m, write_1h, reads, cost_sum, unpriced = values
+        calls, errors, inputs, outputs, write_5m, write_1h, reads, cost_sum, unpriced = values[:9]
+        searches, fetches, audio_in, audio_out = values[9:13]
+        lines = values[13 : 13 + len(COST_LINES)]
+        commitment_calls, commitment_cost = values[13 + len(COST_LINES) :]
         if not calls:  # an ungrouped aggregate over no rows still yields one row
             continue
         result.append(
@@ -325,6 +371,15 @@ def usage_rows(
                 cache_read_tokens=int(reads),
                 cost_usd=cost(cost_sum),
                 unpriced_calls=int(unpriced),
+                web_search_requests=int(searches),
+                web_fetch_requests=int(fetches),
+                audio_input_tokens=int(audio_in),
+                audio_output_tokens=int(audio_out),
+                cost_lines={
+                    line: cost(total) for line, total in zip(COST_LINES, lines, strict=True)
+                },
+                commitment_calls=int(commitment_calls),
+                commitment_cost_usd=cost(commitment_cost),
             )
         )
     result.sort(key=_row_order)

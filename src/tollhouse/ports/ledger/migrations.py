@@ -107,3 +107,38 @@ def m006_pool_wait(d: Dialect) -> list[str]:
     # How long a call waited for a free upstream connection (a provider's max_connections
     # reached); NULL when it did not wait, as for every call recorded before this step.
     return [f"ALTER TABLE calls ADD COLUMN pool_wait_ms {d.real}"]
+
+
+@LEDGER.step
+def m007_billing_lines(d: Dialect) -> list[str]:
+    # What a call is billed for beyond its tokens (issue 20): the dimensions the usage
+    # report groups by, server-tool counts, and the cost by line for the cost report's line
+    # items. Calls recorded before this step keep NULL line costs: the cost report shows
+    # their cost unitemized rather than guessing a split.
+    false = "0" if d.name == "sqlite" else "false"
+    columns = [
+        "service_tier TEXT",
+        "inference_geo TEXT",
+        "speed TEXT",
+        "context_window TEXT",
+        f"audio_input_tokens {d.integer} NOT NULL DEFAULT 0",
+        f"audio_output_tokens {d.integer} NOT NULL DEFAULT 0",
+        f"web_search_requests {d.integer} NOT NULL DEFAULT 0",
+        f"web_fetch_requests {d.integer} NOT NULL DEFAULT 0",
+        *(
+            f"{line}_cost_usd {d.money}"
+            for line in (
+                "input",
+                "output",
+                "cache_write_5m",
+                "cache_write_1h",
+                "cache_read",
+                "audio",
+                "web_search",
+                "web_fetch",
+                "other_tool",
+            )
+        ),
+        f"commitment_billed {d.boolean} NOT NULL DEFAULT {false}",
+    ]
+    return [f"ALTER TABLE calls ADD COLUMN {column}" for column in columns]

@@ -142,7 +142,7 @@ class PostgresLedgerStore:
             filters=filters,
             placeholder="%s",
             timestamp=_as_is,
-            cost_sum="sum(cost_usd)",  # numeric: exact
+            money_sum="sum({})",  # numeric: exact
         )
         return usage_rows(
             await self._fetch(sql, params),

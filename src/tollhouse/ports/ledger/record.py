@@ -66,6 +66,29 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     truncated: bool = False
     stream: bool = False
 
+    # How the provider bills the call beyond its token counts (accounting/cost.py), and the
+    # call's cost by line: each None when its price is unknown (then `cost_usd` is None).
+    service_tier: str | None = None  # as the upstream reported it: standard, priority, flex...
+    inference_geo: str | None = None  # "global", "us"
+    speed: str | None = None  # "standard", "fast"
+    context_window: str | None = None  # the band the prompt fell in: "0-200k", "200k-1M"
+    audio_input_tokens: int = 0
+    audio_output_tokens: int = 0
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
+    input_cost_usd: Decimal | None = None
+    output_cost_usd: Decimal | None = None
+    cache_write_5m_cost_usd: Decimal | None = None
+    cache_write_1h_cost_usd: Decimal | None = None
+    cache_read_cost_usd: Decimal | None = None
+    audio_cost_usd: Decimal | None = None
+    web_search_cost_usd: Decimal | None = None
+    web_fetch_cost_usd: Decimal | None = None
+    other_tool_cost_usd: Decimal | None = None  # every other server tool (metadata names them)
+    # Billed against a commitment, not per token (Anthropic's Priority Tier): `cost_usd` is
+    # its standard-rate price, counted by budgets and left out of the cost report.
+    commitment_billed: bool = False
+
     prompt_text: str | None = None  # already scrubbed by the caller, or None when not kept
     answer_text: str | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)

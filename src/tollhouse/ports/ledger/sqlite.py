@@ -41,7 +41,11 @@ from tollhouse.ports.sqlite_connection import SQLiteThread
 _FIELDS = CallRecord.__struct_fields__
 _COLUMNS = ", ".join(_FIELDS)
 _TS = _FIELDS.index("ts")
-_COST = _FIELDS.index("cost_usd")
+_MONEY = [
+    index
+    for index, field in enumerate(msgspec.structs.fields(CallRecord))
+    if field.type == Decimal | None
+]
 _METADATA = _FIELDS.index("metadata")
 _BOOLEANS = [
     index for index, field in enumerate(msgspec.structs.fields(CallRecord)) if field.type is bool
@@ -162,7 +166,7 @@ class SQLiteLedgerStore:
             filters=filters,
             placeholder="?",
             timestamp=_timestamp,
-            cost_sum="decimal_sum(cost_usd)",
+            money_sum="decimal_sum({})",
         )
         rows = await self._run(self._rows, sql, params)
         suffix = _BUCKET_PREFIX[bucket_width][1] if bucket_width else ""
@@ -255,8 +259,9 @@ def _timestamp(moment: datetime) -> str:
 def _row(record: CallRecord) -> tuple[Any, ...]:
     row = list(msgspec.structs.astuple(record))
     row[_TS] = _timestamp(record.ts)
-    if record.cost_usd is not None:
-        row[_COST] = format(record.cost_usd, "f")
+    for index in _MONEY:
+        if row[index] is not None:
+            row[index] = format(row[index], "f")
     row[_METADATA] = _json_encode(record.metadata).decode() if record.metadata else "{}"
     for index in _BOOLEANS:  # as ints: sqlite3 binds bool through its adapter registry
         row[index] = int(row[index])
@@ -266,8 +271,9 @@ def _row(record: CallRecord) -> tuple[Any, ...]:
 def _record(row: Sequence[Any]) -> CallRecord:
     values = list(row)
     values[_TS] = datetime.fromisoformat(values[_TS])
-    if values[_COST] is not None:
-        values[_COST] = Decimal(values[_COST])
+    for index in _MONEY:
+        if values[index] is not None:
+            values[index] = Decimal(values[index])
     values[_METADATA] = _json_decode(values[_METADATA])
     for index in _BOOLEANS:
         values[index] = bool(values[index])

@@ -57,6 +57,9 @@ def _load(event: SSEEvent) -> dict[str, Any] | None:
     return doc
 
 
+_BILLING_KEYS = ("server_tool_use", "service_tier", "inference_geo", "speed", "iterations")
+
+
 class AnthropicToOpenAIStream:
     """Upstream Messages SSE → `chat.completion.chunk` SSE for an OpenAI client.
 
@@ -79,6 +82,9 @@ class AnthropicToOpenAIStream:
         self._generated = GeneratedText()
         self._tool_index_by_block: dict[int, int] = {}
         self._closed = False
+        # The usage's billing facts (tier, geography, speed, server tools, iterations), for
+        # the accounting only: an OpenAI client's usage chunk has no place for them.
+        self._billing: dict[str, Any] = {}
 
     @property
     def usage_estimated(self) -> bool:
@@ -86,12 +92,18 @@ class AnthropicToOpenAIStream:
         return not self._output_final
 
     @property
-    def usage(self) -> dict[str, int]:
-        usage = dict(self._reported)
+    def usage(self) -> dict[str, Any]:
+        usage: dict[str, Any] = dict(self._reported)
         if not self._output_final:
             estimate = self._generated.tokens
             usage["output_tokens"] = max(usage["output_tokens"], estimate)
-        return usage
+        return {**usage, **self._billing}
+
+    def _keep_billing(self, usage: Any) -> None:
+        if isinstance(usage, dict):
+            for key in _BILLING_KEYS:
+                if usage.get(key) is not None:
+                    self._billing[key] = usage[key]
 
     def feed(self, event: SSEEvent) -> list[bytes]:
         if self._closed:
@@ -107,6 +119,7 @@ class AnthropicToOpenAIStream:
             message = doc.get("message") or {}
             self._id = openai_id(message.get("id"))
             self._reported = anthropic_usage_totals(message.get("usage"))
+            self._keep_billing(message.get("usage"))
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "content_block_start":
             return self._block_start(doc["index"], doc.get("content_block") or {})
@@ -172,6 +185,7 @@ class AnthropicToOpenAIStream:
                 self._reported[key] = usage[key]
         self._output_final = True
         self._thinking_tokens = anthropic_thinking_tokens(usage)
+        self._keep_billing(usage)
         return [self._chunk({}, openai_finish_reason(self.stop_reason))]
 
     def _base(self) -> dict[str, Any]:
