@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from tollhouse.stages.threads.anthropic_threads import ThreadTurn
     from tollhouse.stages.threads.response_history import ResponseTurn
 
-Endpoint = Literal["messages", "count_tokens", "chat_completions", "responses"]
+Endpoint = Literal["messages", "count_tokens", "chat_completions", "responses", "embeddings"]
 
 
 def new_request_id() -> str:
@@ -112,6 +112,12 @@ class Call:
     def model(self) -> str:
         """The model asked for; "" for a call refused before its body could be read."""
         return str(self.body.get("model", ""))
+
+    @property
+    def has_output(self) -> bool:
+        """Whether the answer is generated tokens (not so for embeddings): what a
+        `max_tokens` bounds, clamps and budgets reserve for."""
+        return self.endpoint != "embeddings"
 
     @property
     def stream(self) -> bool:

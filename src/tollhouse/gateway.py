@@ -53,6 +53,7 @@ from tollhouse.stages.dispatch import dispatch
 from tollhouse.stages.lifecycle import LifecycleCheck
 from tollhouse.stages.response_cache import ResponseCache
 from tollhouse.stages.route import RoutePlan, Router
+from tollhouse.stages.route.embeddings import embeddings_plan
 from tollhouse.stages.shape.policy import shape_request
 from tollhouse.stages.shape.request_policies import request_policies
 from tollhouse.stages.threads.anthropic_threads import AnthropicThreads
@@ -252,6 +253,8 @@ class Gateway:
         await self.threads.expand(call)
         await self.responses.expand(call)
         plan = snapshot.lifecycle.check(call, snapshot.router.route(call, key))
+        if call.endpoint == "embeddings":
+            plan = embeddings_plan(plan)
         if call.endpoint == "count_tokens":
             if "count_tokens" not in FORMATS[plan.targets[0].provider.wire_format].upstream_paths:
                 # The upstream's format has no count endpoint: answer with the documented estimate.

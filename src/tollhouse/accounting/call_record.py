@@ -31,6 +31,7 @@ _ENDPOINT_PATHS = {
     "count_tokens": "/v1/messages/count_tokens",
     "chat_completions": "/v1/chat/completions",
     "responses": "/v1/responses",
+    "embeddings": "/v1/embeddings",
 }
 SESSION_HEADERS = ("x-tollhouse-session-id", "x-session-id")
 

@@ -70,6 +70,8 @@ _CALL_ENDPOINTS: dict[str, tuple[WireFormat, Endpoint, Callable[[bytes], dict[st
     "/chat/completions": ("openai", "chat_completions", openai_wire.parse_chat_request),
     "/v1/responses": ("responses", "responses", responses_wire.parse_responses_request),
     "/responses": ("responses", "responses", responses_wire.parse_responses_request),
+    "/v1/embeddings": ("openai", "embeddings", openai_wire.parse_embeddings_request),
+    "/embeddings": ("openai", "embeddings", openai_wire.parse_embeddings_request),
 }
 _STORED_RESPONSES = ("/v1/responses/", "/responses/")
 

@@ -32,6 +32,7 @@ from tollhouse.simulator import anthropic_response, openai_response, responses_a
 from tollhouse.simulator.answer import plan_answer
 from tollhouse.simulator.anthropic_request import check_count_tokens, parse_messages
 from tollhouse.simulator.config import SimulatorConfig
+from tollhouse.simulator.embeddings import embeddings_answer
 from tollhouse.simulator.faults import Fault, FaultSchedule
 from tollhouse.simulator.ids import anthropic_message_id, openai_completion_id, request_id
 from tollhouse.simulator.model_list import anthropic_models, openai_models
@@ -72,6 +73,7 @@ _ROUTES = {
     "/v1/messages/count_tokens": _Route("POST", "anthropic"),
     "/v1/chat/completions": _Route("POST", "openai", generation=True),
     "/v1/responses": _Route("POST", "openai", generation=True),
+    "/v1/embeddings": _Route("POST", "openai", generation=True),
     "/v1/models": _Route("GET", None),
 }
 
@@ -107,6 +109,7 @@ class Simulator:
             "/v1/messages/count_tokens": self._count_tokens,
             "/v1/chat/completions": self._chat,
             "/v1/responses": self._responses,
+            "/v1/embeddings": self._embeddings,
             "/v1/models": self._models,
         }
 
@@ -298,6 +301,13 @@ class Simulator:
         check_count_tokens(call.doc)
         body = orjson.dumps({"input_tokens": request_input_tokens(call.doc)})
         return SimResponse(200, self._headers(call.fmt, call.request_id, JSON), body)
+
+    async def _embeddings(self, call: _Call) -> SimResponse:
+        answer, input_tokens = embeddings_answer(call.doc)
+        refusal = self._limits.admit(input_tokens)
+        if refusal is not None:
+            return self._rate_limited(call, refusal, str(call.doc.get("model")))
+        return await self._json(call, orjson.dumps(answer), 0)
 
     async def _models(self, call: _Call) -> SimResponse:
         doc = anthropic_models() if call.fmt == "anthropic" else openai_models()

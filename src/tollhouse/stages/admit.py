@@ -284,7 +284,7 @@ class Admitter:
             estimate = call.input_estimate
             input_tokens = estimate if estimate is not None else request_input_tokens(call.body)
         prices = self._route_prices(plan)
-        if shape.needs_output:
+        if shape.needs_output and call.has_output:
             asked = call.body.get(call.wire.max_tokens_field(call.body))
             output_tokens = asked if isinstance(asked, int) and asked > 0 else prices.output_reserve
         worst = None
@@ -298,7 +298,7 @@ class Admitter:
         decision = self.store.admit_now(admission, amounts)
         if decision is None:
             return self._admit_remotely(call, shape, admission, amounts, prices)
-        clamped = self._conclude(call, shape, decision, amounts, prices, may_clamp=True)
+        clamped = self._conclude(call, shape, decision, amounts, prices, may_clamp=call.has_output)
         if clamped is not None:
             decision = self.store.admit_now(admission, clamped)
             assert decision is not None  # a store that decides in line always does
@@ -316,7 +316,7 @@ class Admitter:
         decision = await self._decide(admission, amounts)
         if decision is None:  # the counters are away and the gateway fails open
             return
-        clamped = self._conclude(call, shape, decision, amounts, prices, may_clamp=True)
+        clamped = self._conclude(call, shape, decision, amounts, prices, may_clamp=call.has_output)
         if clamped is not None:
             decision = await self._decide(admission, clamped)
             if decision is not None:

@@ -99,8 +99,9 @@ def _item_tokens(item: Any) -> int:
 
 
 def request_input_tokens(body: dict[str, Any]) -> int:
-    """Estimated input tokens of a Messages, Chat Completions or Responses request body
-    (Responses: `instructions` counts as a system prompt, each `input` item as a message)."""
+    """Estimated input tokens of a Messages, Chat Completions, Responses or Embeddings
+    request body (Responses: `instructions` counts as a system prompt, each `input` item as a
+    message)."""
     total = 0
     for key in ("system", "instructions"):
         system = body.get(key)
@@ -118,4 +119,20 @@ def request_input_tokens(body: dict[str, Any]) -> int:
                 total += text_tokens(orjson.dumps(message["tool_calls"]).decode())
     for tool in body.get("tools") or []:
         total += TOOL_OVERHEAD + text_tokens(orjson.dumps(tool).decode())
+    total += embedding_input_tokens(body.get("input"))
     return max(total, 1)
+
+
+def embedding_input_tokens(value: object) -> int:
+    """Estimated tokens of an embeddings request's `input` (0 for none): text estimated, a
+    token id counted as one."""
+    items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    total = 0
+    for item in items:
+        if isinstance(item, str):
+            total += text_tokens(item)
+        elif isinstance(item, list):
+            total += len(item)
+        elif isinstance(item, int):
+            total += 1
+    return total

@@ -323,6 +323,7 @@ class OpenAIFormat(Format):
     upstream_paths: Mapping[str, str] = {
         "chat_completions": "/chat/completions",
         "messages": "/chat/completions",
+        "embeddings": "/embeddings",
         "responses": "/chat/completions",
     }
     requests_from: Mapping[str, RequestTranslator] = {

@@ -41,6 +41,43 @@ def parse_chat_request(body: bytes) -> dict[str, Any]:
     return doc
 
 
+def parse_embeddings_request(body: bytes) -> dict[str, Any]:
+    """A `POST /v1/embeddings` body: `model`, and `input` as a non-empty string, array of
+    strings, array of token ids or array of such arrays; the rest is the upstream's to judge.
+    Never a stream."""
+    doc = decode_json_object(body)
+    require_model(doc)
+    value = doc.get("input")
+    if isinstance(value, str):
+        shapes_ok = bool(value)
+    elif isinstance(value, list) and value:
+        shapes_ok = all(_embedding_input(item) for item in value) or all(
+            _token_id(item) for item in value
+        )
+    else:
+        shapes_ok = False
+    if not shapes_ok:
+        raise BadRequest(
+            "input: expected a non-empty string, array of strings or array of token ids",
+            param="input",
+        )
+    if doc.get("stream") not in (None, False):
+        raise BadRequest("stream: embeddings are not streamed", param="stream")
+    require_positive_int(doc, "dimensions", required=False)
+    require_type(doc, "user", (str,), "a string")
+    return doc
+
+
+def _embedding_input(item: Any) -> bool:
+    if isinstance(item, str):
+        return bool(item)
+    return isinstance(item, list) and bool(item) and all(_token_id(v) for v in item)
+
+
+def _token_id(item: Any) -> bool:
+    return isinstance(item, int) and not isinstance(item, bool) and item >= 0
+
+
 def stream_error_event(message: str, status: int) -> bytes:
     """A failure after the stream started: the SDK raises `APIError` on a chunk with `error`."""
     doc = {

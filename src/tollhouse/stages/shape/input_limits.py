@@ -82,7 +82,7 @@ def apply_input_limits(call: Call, limits: InputLimits) -> None:
                 f"{limits.max_input_tokens}"
             )
     cap = limits.max_tokens_cap
-    if cap is not None:
+    if cap is not None and call.has_output:
         field = call.wire.max_tokens_field(call.body)
         asked = call.body.get(field)
         if isinstance(asked, int) and asked > cap:
