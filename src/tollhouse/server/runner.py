@@ -135,7 +135,14 @@ class BackgroundServer:
         # The same event loop as `serve_forever`, so tests exercise what production runs.
         self.loop = _new_event_loop()
         asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._server.serve())
+        try:
+            self.loop.run_until_complete(self._server.serve())
+        finally:
+            # A loop left open keeps its selector, wake-up pipe and eventfd: six file
+            # descriptors per server, which a long test run exhausts (select() fails past
+            # 1024).
+            self.loop.run_until_complete(self.loop.shutdown_default_executor())
+            self.loop.close()
 
     def start(self) -> BackgroundServer:
         self._thread.start()
