@@ -6,8 +6,9 @@ config's overrides) and its lifecycle state today. `update` validates FILE as a 
 catalog, checks that the config still builds over it (its overrides apply, every
 `replacement` resolves), prints what changed, and writes it to the config's `catalog.path`
 (atomically, the previous file kept as `<path>.previous`); gateways read it when they
-start. Config versions are not stored yet (no config store on main), so this is the file
-`catalog.path` names, not a new version.
+build their config (at start, or for a new config version). The file is not part of a
+config version (only `catalog.path` naming it is), so this replaces the file rather than
+adding a version.
 
 Exit codes: 0 done, 2 a usage, config or catalog error (nothing written).
 """
