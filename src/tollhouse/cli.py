@@ -10,7 +10,9 @@ from collections.abc import Callable, Sequence
 
 from tollhouse.commands import audit as audit_command
 from tollhouse.commands import catalog as catalog_command
+from tollhouse.commands import config as config_command
 from tollhouse.commands import eval as eval_command
+from tollhouse.commands import flags as flags_command
 from tollhouse.commands import keys as keys_command
 from tollhouse.commands import logs as logs_command
 from tollhouse.commands import rollout as rollout_command
@@ -67,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         audit_command,
         catalog_command,
         rollout_command,
+        config_command,
+        flags_command,
     )
     for command in commands_in_order:
         command.register(commands)

@@ -16,6 +16,7 @@ import msgspec
 
 from tollhouse.catalog.models import load_catalog
 from tollhouse.config.document import Document, DocumentError, read_document
+from tollhouse.config.flags import FlagError, resolve_flags
 from tollhouse.config.model import (
     Deployment,
     GatewayConfig,
@@ -62,6 +63,10 @@ def load_document(path: str | Path) -> Document:
 def parse_config(data: Any, *, source: str = "config") -> GatewayConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
+    try:
+        data = resolve_flags(data, source)
+    except FlagError as exc:
+        raise ConfigError(str(exc)) from None
     data = _read_off_as_word(data)
     # Entries of the name-keyed sections are checked one by one first, so that an error names
     # the entry (`$.providers.main.type`) where msgspec alone would say `$.providers[...]`.

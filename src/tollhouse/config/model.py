@@ -482,3 +482,6 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     spend: SpendControlConfig = SpendControlConfig()
     config_store: ConfigStoreConfig = ConfigStoreConfig()
     conversations: ConversationsConfig = ConversationsConfig()
+    # Named values other settings refer to as `flag:NAME` (config/flags.py), resolved at
+    # load; kept here so that stages can read a flag by name.
+    flags: dict[str, bool | int | float | str] = {}

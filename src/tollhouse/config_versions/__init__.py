@@ -9,4 +9,16 @@ served by every gateway on the store, a rollback one command.
   file's config at start (when its content differs from the newest version's), polls the
   store every `config_store.poll_seconds`, and swaps in a newer version's snapshot; a
   version that fails to load is refused (logged, shown by /readyz) and the old one serves.
+
+For other parts of the gateway:
+- A change the gateway makes itself (a guardrail setting a canary back, a promotion step):
+  `await ConfigChanges(gateway.versions.store).apply(document, source="auto", note=why,
+  expect_latest=the version it read)` (a `VersionConflict` says another change came first:
+  read again), then `await gateway.versions.check_now()` to serve it here at once.
+- What a version decides and a call needs is read from the snapshot the call started on
+  (`Gateway.handle` reads `self.snapshot` once; `call.config_version` is its id), never
+  from `gateway.config` later in the call. A new per-version part (variant tables, say) is
+  a field of `gateway_snapshot.Snapshot`, built in `first_snapshot` and `next_snapshot`.
+- The served version: `gateway.config_version` (None when the gateway keeps no versions);
+  the newest stored: `await store.latest_id()`.
 """

@@ -5,6 +5,9 @@
     POST  /admin/keys, GET /admin/keys[?include_revoked=true]
     GET|PATCH /admin/keys/{id}, POST /admin/keys/{id}/revoke, POST /admin/keys/{id}/rotate
     GET   /admin/calls/{request_id}                 one call's ledger record, without its text
+    /admin/config/versions, /admin/config/diff, /admin/config/rollback, /admin/config/flags
+                                                    config versions and flags
+                                                    (config_versions/admin_api.py)
 
 Every path under `/admin` and `/v1/organizations` asks for the admin token first (as
 `x-api-key`, which Anthropic's admin API uses, or `Authorization: Bearer`), so an
@@ -27,6 +30,8 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from tollhouse.config_versions.admin_api import config_admin
+from tollhouse.config_versions.changes import ConfigChanges
 from tollhouse.errors import (
     BadRequest,
     MethodNotAllowed,
@@ -35,6 +40,7 @@ from tollhouse.errors import (
     UnsupportedMediaType,
 )
 from tollhouse.gateway import Gateway
+from tollhouse.ports.config.base import ConfigStoreUnavailable
 from tollhouse.ports.keys.admin_api import keys_admin
 from tollhouse.ports.keys.admin_token import admin_token_from_env, check_admin_token
 from tollhouse.ports.keys.base import KeyStore, KeyStoreUnavailable
@@ -68,6 +74,7 @@ _REPORTS: dict[str, Report] = {
 _ANTHROPIC_PREFIX = "/v1/organizations"
 _KEYS_PREFIX = "/admin/keys"
 _CALLS_PREFIX = "/admin/calls"
+_CONFIG_PREFIX = "/admin/config"
 _METHODS_WITH_BODY = ("POST", "PATCH", "PUT")
 
 
@@ -148,7 +155,38 @@ class AdminApi:
             except LedgerUnavailable as error:
                 raise ServiceUnavailable(f"the ledger is unavailable: {error}") from None
             return _no_store(json_reply(doc, status))
+        if path == _CONFIG_PREFIX or path.startswith(_CONFIG_PREFIX + "/"):
+            return await self._config(method, path, params, headers, read_body)
         raise NotFound(f"{method} {path}: no such admin endpoint")
+
+    async def _config(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, list[str]],
+        headers: dict[str, str],
+        read_body: ReadBody,
+    ) -> Reply:
+        versions = self.gateway.versions
+        if versions is None:
+            raise NotFound(
+                "config versions are off on this gateway: they are kept when it serves a "
+                "config file (`tollhouse serve -c FILE`)"
+            )
+        body = await _json_body(headers, read_body) if method in _METHODS_WITH_BODY else None
+        try:
+            status, doc = await config_admin(
+                ConfigChanges(versions.store),
+                method,
+                path.removeprefix(_CONFIG_PREFIX),
+                body,
+                params,
+                serving=lambda: self.gateway.config_version,
+                on_change=versions.check_now,
+            )
+        except ConfigStoreUnavailable as error:
+            raise ServiceUnavailable(f"the config store is unavailable: {error}") from None
+        return _no_store(json_reply(doc, status))
 
     def _ledger_store(self) -> LedgerStore:
         store = self.gateway.ledger.store
