@@ -5,7 +5,9 @@ with `--postgres CONNINFO`) with `config_store.poll_seconds` as given, stores VE
 versions one after the other (each through the store, as `tollhouse config apply` does),
 and times each from the moment its write returned until every process's /readyz names it.
 Prints the median, p90 and maximum, and the bound it is held to (the poll interval plus
-the time to build and swap a snapshot). Not run by CI.
+the time to build and swap a snapshot). Each version is stored at a random point of the
+poll cycle. With `--postgres`, CONNINFO's search_path must name an existing schema. Not
+run by CI.
 
     .venv/bin/python bench/config_convergence.py [--processes 2] [--versions 20]
         [--poll-seconds 2.0] [--postgres CONNINFO]
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -111,6 +114,8 @@ def main() -> None:
                 wait_ready(port, process)
             times = []
             for n in range(args.versions):
+                # Stored at a random point of the gateways' poll cycle, not just after a poll.
+                time.sleep(random.uniform(0, args.poll_seconds))
                 document = config(directory, args.poll_seconds, bool(args.postgres), 601 + n)
                 version = add_version(new_store(args, directory), document)
                 stored = time.monotonic()
