@@ -2,7 +2,9 @@
 
 A route opts in with `cache: {ttl_seconds, stale_seconds}`. The key is a hash of the request
 as it would be sent, minus what does not change the answer (`stream`, `stream_options`,
-`metadata`, `user`), in the client's format and for the route's variant, and namespaced by
+`metadata`, `user`), in the client's format, for the route's variant and the deployments
+that serve it (a config version that moves the route to another model never gets the old
+model's answers), and namespaced by
 the client's own key, so no tenant is ever served another's answer. Only complete answers
 are stored (status 200, not truncated, not degraded); whole answers are stored, and served
 to streaming clients as a replayed stream. A hit costs nothing and is marked
@@ -36,7 +38,7 @@ class ResponseCache:
         if plan.cache.ttl_seconds <= 0 or call.endpoint == "count_tokens":
             return None
         now = time.time()
-        answer = self.store.get(cache_key(call), now)
+        answer = self.store.get(cache_key(call, plan), now)
         if answer is None or (not stale and now >= answer.fresh_until):
             if not stale:
                 self.misses += 1
@@ -58,12 +60,12 @@ class ResponseCache:
             return
         now = time.time()
         self.store.put(
-            cache_key(call),
+            cache_key(call, plan),
             CachedAnswer(reply.body, now, now + ttl, now + ttl + plan.cache.stale_seconds),
         )
 
 
-def cache_key(call: Call) -> str:
+def cache_key(call: Call, plan: RoutePlan) -> str:
     # The gateway key's id when there is one (a rotated secret keeps its tenant's cache),
     # else whatever credential the client sent.
     namespace = (
@@ -75,5 +77,8 @@ def cache_key(call: Call) -> str:
     digest.update(call.client_format.encode())
     # Variants of a route may differ only in their deployments: each keeps its own answers.
     digest.update((call.variant or "").encode())
+    for target in plan.targets:
+        digest.update(target.label.encode())
+        digest.update(b"\0")
     digest.update(orjson.dumps(request, option=orjson.OPT_SORT_KEYS))
     return digest.hexdigest()
