@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.evals.conftest import CAPITALS, EvalSetup
+from tests.evals.conftest import CAPITALS, EvalSetup, gateway_config
 
 from tollhouse.cli import main
 from tollhouse.config import parse_config
@@ -488,3 +488,33 @@ def test_a_running_gateway_gives_costs_through_its_admin_api(
     assert code == 0
     assert costs == recorded
     assert doc["verdict"]["cheapest_passing"] == "claude-sonnet-4-5"
+
+
+def test_a_suite_passes_on_one_variant_and_fails_on_another(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = gateway_config(tmp_path)
+    config["models"]["support"] = {
+        "deployments": [{"provider": "sim-right", "model": "claude-sonnet-4-5-20250929"}],
+        "variants": {
+            "control": {"weight": 100},
+            "candidate": {"weight": 0, "model": "claude-haiku-4-5"},  # answers wrong
+        },
+    }
+    setup = EvalSetup(tmp_path, tmp_path / "gateway.yaml", config)
+    setup.config_path.write_text(json.dumps(config))
+    suite = setup.suite({**CAPITALS, "model": "support"})
+
+    control = run_eval(setup, suite, "--variant", "control")
+    capsys.readouterr()
+    candidate = run_eval(setup, suite, "--variant", "candidate")
+    assert "FAIL: candidate failed (pass_rate 0.50 < 1.00)" in capsys.readouterr().out
+    both = run_eval(setup, suite, "--variant=control", "--variant=candidate", "--format=json")
+
+    doc = report(capsys)
+    served = {r.request_id: r.variant for r in ledger_records(setup.ledger_path)}
+    assert (control, candidate, both) == (0, 1, 1)
+    for target in doc["targets"]:
+        assert target["served_variants"] == [target["label"]]
+        assert {served[run["request_id"]] for run in target["case_runs"]} == {target["label"]}
+    assert doc["verdict"]["cheapest_passing"] == "control"
