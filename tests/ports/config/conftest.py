@@ -3,18 +3,16 @@ PostgreSQL server in a schema of the test's own (`postgres_conninfo`, tests/conf
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from tests.ports.scenario import scenario_runner
 
 from tollhouse.ports.config.base import ConfigStore
 from tollhouse.ports.config.postgres import PostgresConfigStore
 from tollhouse.ports.config.sqlite import SQLiteConfigStore
-
-T = TypeVar("T")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -29,16 +27,4 @@ def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Co
 @pytest.fixture
 def on_store(new_store: Callable[[], ConfigStore]) -> Callable[..., Any]:
     """Runs `scenario(store)` on an opened store in a fresh event loop; its result."""
-
-    def run(scenario: Callable[[ConfigStore], Awaitable[T]]) -> T:
-        async def main() -> T:
-            store = new_store()
-            await store.open()
-            try:
-                return await scenario(store)
-            finally:
-                await store.aclose()
-
-        return asyncio.run(main())
-
-    return run
+    return scenario_runner(new_store)

@@ -4,10 +4,11 @@ SQLite in a tmp dir, the real PostgreSQL and Redis servers."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from tests.ports.scenario import scenario_runner
 
 from tollhouse.ports.conversations.base import ConversationStore
 from tollhouse.ports.conversations.postgres import PostgresConversationStore
@@ -30,16 +31,10 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> MakeStore:
     return lambda cap: SQLiteConversationStore(tmp_path / "c.db", max_per_tenant=cap)
 
 
-def run(make_store: MakeStore, cap: int, test: Callable[[ConversationStore], object]) -> None:
-    async def main() -> None:
-        store = make_store(cap)
-        await store.open()
-        try:
-            await test(store)  # type: ignore[misc]
-        finally:
-            await store.aclose()
-
-    asyncio.run(main())
+def run(
+    make_store: MakeStore, cap: int, test: Callable[[ConversationStore], Awaitable[None]]
+) -> None:
+    scenario_runner(lambda: make_store(cap))(test)
 
 
 def test_a_turn_is_read_back_by_its_tenant_only(make_store: MakeStore) -> None:

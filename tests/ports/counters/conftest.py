@@ -3,18 +3,16 @@ a key prefix of the test's own (`redis_url`, `redis_prefix`: tests/conftest.py).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from tests.ports.counters.redis_server import PrivateRedis, private_redis_server
+from tests.ports.scenario import scenario_runner
 
 from tollhouse.ports.counters.base import CounterStore
 from tollhouse.ports.counters.in_process import InProcessCounterStore
 from tollhouse.ports.counters.redis import RedisCounterStore
-
-T = TypeVar("T")
 
 
 @pytest.fixture(params=["in_process", "redis"])
@@ -33,18 +31,7 @@ def new_store(request: pytest.FixtureRequest) -> Callable[[], CounterStore]:
 @pytest.fixture
 def on_store(new_store: Callable[[], CounterStore]) -> Callable[..., Any]:
     """Runs `scenario(store)` in a fresh event loop; its result."""
-
-    def run(scenario: Callable[[CounterStore], Awaitable[T]]) -> T:
-        async def main() -> T:
-            store = new_store()
-            try:
-                return await scenario(store)
-            finally:
-                await store.aclose()
-
-        return asyncio.run(main())
-
-    return run
+    return scenario_runner(new_store, open_first=False)
 
 
 @pytest.fixture

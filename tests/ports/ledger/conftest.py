@@ -3,21 +3,19 @@ PostgreSQL server in a schema of the test's own (`postgres_conninfo`, tests/conf
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
+from tests.ports.scenario import scenario_runner
 
 from tollhouse.ports.ledger.base import LedgerStore
 from tollhouse.ports.ledger.postgres import PostgresLedgerStore
 from tollhouse.ports.ledger.record import CallRecord
 from tollhouse.ports.ledger.sqlite import SQLiteLedgerStore
-
-T = TypeVar("T")
 
 T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 
@@ -34,19 +32,7 @@ def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Le
 @pytest.fixture
 def on_store(new_store: Callable[[], LedgerStore]) -> Callable[..., Any]:
     """Runs `scenario(store)` on an opened store in a fresh event loop; its result."""
-
-    def run(scenario: Callable[[LedgerStore], Awaitable[T]]) -> T:
-        async def main() -> T:
-            store = new_store()
-            await store.open()
-            try:
-                return await scenario(store)
-            finally:
-                await store.aclose()
-
-        return asyncio.run(main())
-
-    return run
+    return scenario_runner(new_store)
 
 
 @pytest.fixture
