@@ -82,6 +82,16 @@ def test_by_route_and_variant_compares_a_canary_with_its_control(
     ]
 
 
+def test_by_version_compares_config_versions(
+    ledger: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger.fill([record(1, config_version=3), record(2, config_version=4), record(3)])
+    assert run_cli(["usage", *ledger.options, *ONE_DAY, "--by", "version"]) == 0
+    _, header, *rows = lines(capsys.readouterr().out)
+    assert header[:2] == ["version", "calls"]
+    assert [row[:2] for row in rows] == [["3", "1"], ["4", "1"], ["-", "1"], ["total", "3"]]
+
+
 def test_by_day_and_team_splits_by_both(ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
     ledger.fill(
         [

@@ -94,6 +94,7 @@ def test_a_day_of_calls_reads_as_anthropic_reports_it(
                         "provider": None,
                         "route": None,
                         "variant": None,
+                        "config_version": None,
                         "service_tier": None,
                         "context_window": None,
                         "inference_geo": None,
@@ -321,6 +322,28 @@ def test_usage_filters_on_a_variant(on_store: OnStore, make_record: MakeRecord) 
     )
     (bucket,) = body["data"]
     assert [r["requests"] for r in bucket["results"]] == [1]
+
+
+def test_usage_groups_and_filters_by_config_version(
+    on_store: OnStore, make_record: MakeRecord
+) -> None:
+    records = [
+        make_record(1, config_version=9),
+        make_record(2, config_version=10),
+        make_record(3, config_version=10),
+        make_record(4),  # recorded before config versions: no version
+    ]
+    day = "starting_at=2026-11-25T00:00:00Z&ending_at=2026-11-26T00:00:00Z"
+    body = report(on_store, records, day + "&group_by[]=config_version")
+    (bucket,) = body["data"]
+    assert [(r["config_version"], r["requests"]) for r in bucket["results"]] == [
+        ("10", 2),
+        ("9", 1),
+        (None, 1),
+    ]
+    body = report(on_store, records, day + "&config_versions[]=10")
+    (bucket,) = body["data"]
+    assert [(r["config_version"], r["requests"]) for r in bucket["results"]] == [(None, 2)]
 
 
 def test_billing_dimensions_group_filter_and_count_server_tools(

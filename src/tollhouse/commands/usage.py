@@ -1,5 +1,5 @@
 """`tollhouse usage`: calls, tokens, server-tool uses and cost over a period, optionally by
-model, key, user, team, project, provider, route, variant, service tier, inference
+model, key, user, team, project, provider, route, variant, config version, service tier, inference
 geography, speed, context window, day or hour, summed by the ledger's database.
 
 Cost is exact (the ledger's Decimal sums, printed in full) and never pretends: calls whose
@@ -40,6 +40,7 @@ _COLUMNS = {
     "provider": "provider",
     "route": "route",
     "variant": "variant",
+    "version": "config_version",
     "tier": "service_tier",
     "geo": "inference_geo",
     "speed": "speed",

@@ -8,13 +8,15 @@ Differences from Anthropic's, all additive or documented:
   `speed` with the values the upstream reported (`context_window` is the band of the
   prompt: `0-200k`, `200k-1M`, split at the model's long-context threshold), and also
   `end_user`, `team`, `project`, `provider`, `model_requested` (the alias the client
-  asked for; `model` is the model that answered), `route` and `variant` (the route's
-  variant that served the call, null for a route without variants). `workspace_id` is
+  asked for; `model` is the model that answered), `route`, `variant` (the route's
+  variant that served the call, null for a route without variants) and `config_version`
+  (the config version that served it, as text; null for calls recorded without one).
+  `workspace_id` is
   accepted and always null: a gateway has no workspaces. Filters take `models[]`,
   `api_key_ids[]`, `end_users[]`, `teams[]`, `projects[]`, `providers[]`, `routes[]`,
-  `variants[]`, `service_tiers[]`, `context_window[]`, `inference_geos[]`, `speeds[]`;
-  Anthropic's filters on things the ledger lacks (`workspace_ids[]`...) are refused, not
-  ignored.
+  `variants[]`, `config_versions[]`, `service_tiers[]`, `context_window[]`,
+  `inference_geos[]`, `speeds[]`; Anthropic's filters on things the ledger lacks
+  (`workspace_ids[]`...) are refused, not ignored.
 - Priority Tier calls are in the usage report like any other (the cost report leaves
   their cost out, as Anthropic's does).
 - `server_tool_use` also counts `web_fetch_requests`. Each result also carries

@@ -61,8 +61,14 @@ GROUPABLE: tuple[str, ...] = (
     "inference_geo",
     "speed",
     "context_window",
+    "config_version",
 )
-"""Columns `LedgerStore.aggregate` groups and filters on."""
+"""Columns `LedgerStore.aggregate` groups and filters on; their values are text (or None),
+`config_version` included (its integer column is read as text)."""
+
+# Groupable columns whose stored type is not text, read as text so that a group's value
+# and a filter's value are the same kind on SQLite and PostgreSQL alike.
+_AS_TEXT: dict[str, str] = {"config_version": "CAST(config_version AS TEXT)"}
 
 COST_LINES: tuple[str, ...] = (
     "input",
@@ -232,9 +238,10 @@ _LIKE_ESCAPES = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
 
 
 def _groupable(column: str) -> str:
+    """The SQL expression of a `GROUPABLE` column, as text."""
     if column not in GROUPABLE:
         raise ValueError(f"can't group or filter on {column!r}; columns: {list(GROUPABLE)}")
-    return column
+    return _AS_TEXT.get(column, column)
 
 
 def _one_of(column: str, values: Sequence[str | None], placeholder: str, params: list[Any]) -> str:
