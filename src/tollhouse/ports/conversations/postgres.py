@@ -7,10 +7,8 @@ and holds the tenant to its cap in one transaction.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
@@ -88,18 +86,5 @@ class PostgresConversationStore:
     async def aclose(self) -> None:
         await self._db.aclose()
 
-    @asynccontextmanager
-    async def _operation(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """One operation, bounded in time; a failure of the database drops the connection,
-        which may be left mid-protocol."""
-        async with self._db.lock:
-            try:
-                async with asyncio.timeout(self.operation_timeout):
-                    yield await self._db.get()
-            except TimeoutError as error:
-                await self._db.drop()
-                message = f"no answer from PostgreSQL in {self.operation_timeout}s"
-                raise ConversationStoreUnavailable(message) from error
-            except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as error:
-                await self._db.drop()
-                raise ConversationStoreUnavailable(str(error)) from error
+    def _operation(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        return self._db.operation(self.operation_timeout, ConversationStoreUnavailable)

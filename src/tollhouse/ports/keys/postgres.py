@@ -7,10 +7,9 @@ again after any failure. A change (revoke, rotate, update) reads the row
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -118,21 +117,8 @@ class PostgresKeyStore:
                 await conn.execute(_UPDATE, [*encode_row(new, _as_is), key_id])
         return new
 
-    @asynccontextmanager
-    async def _operation(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """One operation, bounded in time; a failure of the database (not of the caller's
-        input) drops the connection, which may be left mid-protocol."""
-        async with self._db.lock:
-            try:
-                async with asyncio.timeout(self.operation_timeout):
-                    yield await self._db.get()
-            except TimeoutError as error:
-                await self._db.drop()
-                message = f"no answer from PostgreSQL in {self.operation_timeout}s"
-                raise KeyStoreUnavailable(message) from error
-            except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as error:
-                await self._db.drop()
-                raise KeyStoreUnavailable(str(error)) from error
+    def _operation(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        return self._db.operation(self.operation_timeout, KeyStoreUnavailable)
 
 
 async def _select_one(
