@@ -430,10 +430,10 @@ def responses_stop_reason(response: Mapping[str, Any]) -> str:
     return "completed"
 
 
-class ResponsesStreamUsage:
-    """Usage of a Responses stream, from its events as they pass: the final
-    `response.completed` (or `response.incomplete`) carries the usage and the output;
-    until then, an estimate of the text and tool arguments generated, marked estimated."""
+class _UsageReportedAtTheEnd:
+    """What the OpenAI formats' streams share: the usage arrives whole in one event near the
+    end; until then it is an estimate of the output generated so far (no input count),
+    marked estimated."""
 
     __slots__ = ("_complete", "_generated", "_reported", "_stop_reason")
 
@@ -455,11 +455,21 @@ class ResponsesStreamUsage:
 
     @property
     def stop_reason(self) -> str | None:
+        """The upstream's stop reason, in its format's vocabulary."""
         return self._stop_reason
 
     @property
     def complete(self) -> bool:
+        """Whether the stream's end was seen: the upstream finished it."""
         return self._complete
+
+
+class ResponsesStreamUsage(_UsageReportedAtTheEnd):
+    """Usage of a Responses stream, from its events as they pass: the final
+    `response.completed` (or `response.incomplete`) carries the usage and the output, and
+    ends it; until then, an estimate of the text and tool arguments generated."""
+
+    __slots__ = ()
 
     def feed(self, event: SSEEvent) -> None:
         doc = _event_json(event)
@@ -479,44 +489,22 @@ class ResponsesStreamUsage:
             self._complete = True
 
 
-class OpenAIStreamUsage:
+class OpenAIStreamUsage(_UsageReportedAtTheEnd):
     """Usage of a Chat Completions stream, from its chunks as they pass.
 
     The usage arrives in one chunk near the end, and only when the request asked for it
     (`stream_options.include_usage`); the gateway should ask upstream whatever the client
     asked. Until it arrives, the usage is an estimate of the output generated so far
-    (content, refusal and tool-call arguments), with no input count, marked estimated.
+    (content, refusal and tool-call arguments). `stop_reason` is the first choice's
+    `finish_reason`; `complete` says `data: [DONE]` was seen.
     """
 
-    __slots__ = ("_complete", "_extended", "_generated", "_reported", "_stop_reason", "_tier")
+    __slots__ = ("_extended", "_tier")
 
     def __init__(self, *, extended_cache_retention: bool = False) -> None:
+        super().__init__()
         self._extended = extended_cache_retention
         self._tier: str | None = None
-        self._reported: Usage | None = None
-        self._generated = GeneratedText()
-        self._stop_reason: str | None = None
-        self._complete = False
-
-    @property
-    def usage(self) -> Usage:
-        if self._reported is not None:
-            return self._reported
-        return Usage(output_tokens=self._generated.tokens, estimated=True)
-
-    @property
-    def usage_estimated(self) -> bool:
-        return self._reported is None
-
-    @property
-    def stop_reason(self) -> str | None:
-        """The first choice's `finish_reason`, in OpenAI's vocabulary."""
-        return self._stop_reason
-
-    @property
-    def complete(self) -> bool:
-        """Whether `data: [DONE]` was seen: the upstream finished the stream."""
-        return self._complete
 
     def feed(self, event: SSEEvent) -> None:
         if event.data.strip() == "[DONE]":
