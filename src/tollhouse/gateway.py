@@ -28,6 +28,7 @@ from tollhouse.accounting.call_ledger import CallLedger
 from tollhouse.call import Call
 from tollhouse.catalog.models import ModelCatalog
 from tollhouse.config import GatewayConfig
+from tollhouse.config_versions.changes import ConfigChanges
 from tollhouse.config_versions.watch import VersionWatch
 from tollhouse.errors import NotFound
 from tollhouse.gateway_parts import build_parts
@@ -180,9 +181,10 @@ class Gateway:
         """A breaching canary set to 0 % as a new config version (rollout/monitor.py),
         served here at once; the version's id."""
         assert self.versions is not None
-        version = await set_weight(self.versions.store, route, variant, 0, source="auto", note=note)
+        changes = ConfigChanges(self.versions.store)
+        applied = await set_weight(changes, route, variant, 0, source="auto", note=note)
         await self.versions.check_now()
-        return version.id
+        return applied.version.id
 
     async def _close_later(self, providers: list[Provider], delay: float) -> None:
         try:

@@ -26,13 +26,14 @@ from typing import Any, TypeVar
 
 from tollhouse.commands import Subparsers, table
 from tollhouse.config import ConfigError, GatewayConfig, load_config
+from tollhouse.config_versions.changes import Applied, ConfigChanges
 from tollhouse.errors import TollhouseError
-from tollhouse.ports.config.base import ConfigStore, ConfigStoreUnavailable, ConfigVersion
+from tollhouse.ports.config.base import ConfigStore, ConfigStoreUnavailable
 from tollhouse.ports.config.from_config import config_store_from_config
 from tollhouse.ports.ledger.base import LedgerStore
 from tollhouse.ports.ledger.from_config import store_from_config
-from tollhouse.rollout.promotion import EvalGate, auto_promote, newest, promote, set_weight
-from tollhouse.rollout.status import rollout_status
+from tollhouse.rollout.promotion import EvalGate, auto_promote, eval_gate, promote, set_weight
+from tollhouse.rollout.status import newest_status
 
 T = TypeVar("T")
 Command = Callable[[argparse.Namespace], int]
@@ -118,11 +119,9 @@ def register(subparsers: Subparsers) -> None:
 @_reporting_refusals
 def _status(args: argparse.Namespace) -> int:
     async def action(store: ConfigStore) -> dict[str, Any]:
-        version = await newest(store)
-        history = await store.history(limit=50, before=version.id)
         ledger = _ledger(args)
         try:
-            return await rollout_status(version, history, ledger, datetime.now(UTC))
+            return await newest_status(store, ledger, datetime.now(UTC))
         finally:
             if ledger is not None:
                 await ledger.aclose()
@@ -138,10 +137,15 @@ def _promote(args: argparse.Namespace) -> int:
 
     async def action(store: ConfigStore) -> int:
         if not args.auto:
-            stored = await promote(
-                store, args.route, args.variant, args.to, note=args.note, require_eval=gate
+            applied = await promote(
+                ConfigChanges(store),
+                args.route,
+                args.variant,
+                args.to,
+                note=args.note,
+                require_eval=gate,
             )
-            _print_applied(stored)
+            _print_applied(applied)
             return 0
         ledger = _ledger(args)
         if ledger is None:
@@ -149,7 +153,7 @@ def _promote(args: argparse.Namespace) -> int:
             return 1
         try:
             outcome = await auto_promote(
-                store,
+                ConfigChanges(store),
                 ledger,
                 args.route,
                 args.variant,
@@ -167,16 +171,21 @@ def _promote(args: argparse.Namespace) -> int:
 
 @_reporting_refusals
 def _rollback(args: argparse.Namespace) -> int:
-    async def action(store: ConfigStore) -> ConfigVersion:
+    async def action(store: ConfigStore) -> Applied:
         note = args.note or f"roll back {args.route}/{args.variant} to 0 %"
-        return await set_weight(store, args.route, args.variant, 0, source="cli", note=note)
+        changes = ConfigChanges(store)
+        return await set_weight(changes, args.route, args.variant, 0, source="cli", note=note)
 
     _print_applied(_on_store(args, action))
     return 0
 
 
-def _print_applied(version: ConfigVersion) -> None:
-    print(f"config version {version.id}: {version.note}")
+def _print_applied(applied: Applied) -> None:
+    version = applied.version
+    if applied.created:
+        print(f"config version {version.id}: {version.note}")
+    else:
+        print(f"unchanged: config version {version.id} already has this content")
 
 
 def _ledger(args: argparse.Namespace) -> LedgerStore | None:
@@ -188,19 +197,7 @@ def _ledger(args: argparse.Namespace) -> LedgerStore | None:
 
 
 def _eval_gate(args: argparse.Namespace) -> EvalGate:
-    from tollhouse.evals.store import eval_passed, store_for
-
-    config = _config(args)
-    suite: str = args.require_eval
-
-    async def passed(version: int, variant: str) -> bool:
-        store = store_for(config)
-        try:
-            return bool(await eval_passed(store, suite, config_version=version, variant=variant))
-        finally:
-            await store.aclose()
-
-    return passed
+    return eval_gate(_config(args), args.require_eval)
 
 
 def _table(report: dict[str, Any]) -> str:

@@ -70,57 +70,61 @@ async def config_admin(
                 "versions": [version.summary() for version in versions],
             }
         if method == "POST":
-            apply = _decode(body, ApplyBody)
-            applied = await _refusing_bad_config(
+            apply = decode_body(body, ApplyBody)
+            applied = await refusing_bad_config(
                 changes.apply(apply.document, source="admin", note=apply.note)
             )
-            return await _changed(applied, serving, on_change)
+            return await changed_answer(applied, serving, on_change)
         raise MethodNotAllowed(f"{method} /admin/config/versions: use GET or POST")
     if route == "versions" and len(parts) == 2:
-        _only(method, "GET", "/admin/config/versions/{id}")
+        only_method(method, "GET", "/admin/config/versions/{id}")
         version = await changes.store.get(_version_id(parts[1]))
         return 200, {**version.summary(), "document": version.document, "serving": serving()}
     if route == "diff" and len(parts) == 1:
-        _only(method, "GET", "/admin/config/diff")
+        only_method(method, "GET", "/admin/config/diff")
         old = _int_or_none(params, "from")
         if old is None:
             raise BadRequest("from: the version to compare from is required", param="from")
         text = await changes.diff(old, _int_or_none(params, "to"))
         return 200, {"diff": text, "serving": serving()}
     if route == "rollback" and len(parts) == 1:
-        _only(method, "POST", "/admin/config/rollback")
-        rollback = _decode(body, RollbackBody)
-        applied = await _refusing_bad_config(changes.rollback(rollback.to, note=rollback.note))
-        return await _changed(applied, serving, on_change)
+        only_method(method, "POST", "/admin/config/rollback")
+        rollback = decode_body(body, RollbackBody)
+        applied = await refusing_bad_config(changes.rollback(rollback.to, note=rollback.note))
+        return await changed_answer(applied, serving, on_change)
     if route == "flags" and len(parts) == 1:
-        _only(method, "GET", "/admin/config/flags")
+        only_method(method, "GET", "/admin/config/flags")
         newest, flags = await changes.flags()
         return 200, {"version": newest, "flags": flags, "serving": serving()}
     if route == "flags" and len(parts) == 2:
-        _only(method, "PUT", "/admin/config/flags/{name}")
-        flag = _decode(body, FlagBody)
-        applied = await _refusing_bad_config(
+        only_method(method, "PUT", "/admin/config/flags/{name}")
+        flag = decode_body(body, FlagBody)
+        applied = await refusing_bad_config(
             changes.set_flag(parts[1], flag.value, source="admin", note=flag.note)
         )
-        return await _changed(applied, serving, on_change)
+        return await changed_answer(applied, serving, on_change)
     raise NotFound(f"no admin route /admin/config{subpath}")
 
 
-async def _changed(
+async def changed_answer(
     applied: Applied, serving: Callable[[], int | None], on_change: Callable[[], Awaitable[object]]
 ) -> tuple[int, dict[str, Any]]:
+    """The answer to a change: this gateway swapped to it first; 201 when it made a new
+    version, 200 when the newest already had its content."""
     await on_change()
     return (201 if applied.created else 200), {**applied.as_json(), "serving": serving()}
 
 
-async def _refusing_bad_config(change: Awaitable[Applied]) -> Applied:
+async def refusing_bad_config(change: Awaitable[Applied]) -> Applied:
+    """`change`'s outcome; a document the loader refuses becomes a 400 naming the key."""
     try:
         return await change
     except ConfigError as error:
         raise BadRequest(f"config refused: {error}") from None
 
 
-def _only(method: str, allowed: str, route: str) -> None:
+def only_method(method: str, allowed: str, route: str) -> None:
+    """`MethodNotAllowed` unless `method` is `allowed` on `route`."""
     if method != allowed:
         raise MethodNotAllowed(f"{method} {route}: use {allowed}")
 
@@ -149,7 +153,8 @@ def _int(params: dict[str, list[str]], name: str, default: int) -> int:
     return value
 
 
-def _decode(body: dict[str, Any] | None, kind: type[Any]) -> Any:
+def decode_body(body: dict[str, Any] | None, kind: type[Any]) -> Any:
+    """`body` (None: empty) as a `kind`; a 400 saying what is wrong when it is not one."""
     try:
         return msgspec.convert(body or {}, kind)
     except msgspec.ValidationError as error:

@@ -47,7 +47,7 @@ START_ONLY: tuple[str, ...] = (
     "reliability.max_in_flight",
 )
 
-_FLAG_RETRIES = 5
+_EDIT_RETRIES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,15 +135,36 @@ class ConfigChanges:
             expect_latest=newest.id,
         )
 
+    async def edit(
+        self,
+        change: Callable[[ConfigVersion], Document],
+        *,
+        source: VersionSource,
+        note: str,
+    ) -> Applied:
+        """A new version: `change` applied to the newest one's document. When another
+        change lands first, `change` runs again on top of it (compare-and-add), so two
+        operators, or an operator and a guardrail rollback, never overwrite each other.
+        `change` raises (`BadRequest`, `NotFound`) to refuse."""
+        for _ in range(_EDIT_RETRIES):
+            newest = await self.store.latest()
+            if newest is None:
+                raise NotFound("there is no config version yet; start a gateway or apply a config")
+            try:
+                return await self.apply(
+                    change(newest), source=source, note=note, expect_latest=newest.id
+                )
+            except VersionConflict:
+                continue  # another change came first: make this one on top of it
+        raise VersionConflict(None, await self.store.latest_id())
+
     async def set_flag(
         self, name: str, value: FlagValue, *, source: VersionSource, note: str = ""
     ) -> Applied:
         """A new version: the newest one with flag `name` set to `value` (of the kind the
         flag already has). `BadRequest` for an unknown flag or a value of another kind."""
-        for _ in range(_FLAG_RETRIES):
-            newest = await self.store.latest()
-            if newest is None:
-                raise NotFound("there is no config version yet, so no flag to set")
+
+        def with_flag(newest: ConfigVersion) -> Document:
             flags = defined_flags(newest.document, f"config version {newest.id}")
             if name not in flags:
                 known = ", ".join(sorted(flags)) or "(none)"
@@ -153,17 +174,9 @@ class ConfigChanges:
                     param="name",
                 )
             _check_kind(name, flags[name], value)
-            document = {**newest.document, "flags": {**flags, name: value}}
-            try:
-                return await self.apply(
-                    document,
-                    source=source,
-                    note=note or f"flag {name} = {value!r}",
-                    expect_latest=newest.id,
-                )
-            except VersionConflict:
-                continue  # another change came first: set the flag on top of it
-        raise VersionConflict(None, await self.store.latest_id())
+            return {**newest.document, "flags": {**flags, name: value}}
+
+        return await self.edit(with_flag, source=source, note=note or f"flag {name} = {value!r}")
 
     async def flags(self) -> tuple[int | None, dict[str, FlagValue]]:
         """The newest version's id and its flags (none before any version)."""

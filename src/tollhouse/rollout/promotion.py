@@ -5,9 +5,10 @@ a schedule (`--auto`: through the route's `promotion.steps`, one every
 
 A step can wait for an eval gate: `require_eval` is asked whether the eval suite passed
 for the newest config version and the variant (the `evals` store), and the step is refused
-when it did not. A change is based on the newest version (compare-and-add), so two
-operators, or an operator and a guardrail's rollback, never overwrite each other: the
-later one is retried on top, and `--auto` stops when it finds the canary rolled back.
+when it did not. Every change is made by `ConfigChanges` (config_versions/changes.py), so
+it is checked as any applied version is, and based on the newest version (compare-and-add):
+two operators, or an operator and a guardrail's rollback, never overwrite each other; the
+later one is made again on top, and `--auto` stops when it finds the canary rolled back.
 """
 
 from __future__ import annotations
@@ -16,19 +17,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tollhouse.config import parse_config
+from tollhouse.config import GatewayConfig, parse_config
+from tollhouse.config_versions.changes import Applied, ConfigChanges
 from tollhouse.errors import BadRequest, NotFound
-from tollhouse.ports.config.base import (
-    ConfigStore,
-    ConfigVersion,
-    VersionConflict,
-    VersionSource,
-)
+from tollhouse.ports.config.base import ConfigStore, ConfigVersion, VersionSource
 from tollhouse.ports.ledger.base import LedgerStore
 from tollhouse.rollout.status import canary_verdict
 from tollhouse.rollout.weights import variants_of, weight_of, with_weight
-
-_RETRIES = 5
 
 # Whether the eval gate passed for (config version, variant).
 EvalGate = Callable[[int, str], Awaitable[bool]]
@@ -41,33 +36,42 @@ async def newest(store: ConfigStore) -> ConfigVersion:
     return version
 
 
+def eval_gate(config: GatewayConfig, suite: str) -> EvalGate:
+    """The gate `--require-eval SUITE` asks: whether `suite` (a suite file, its hash or its
+    name) passed for the version and variant, in the eval results of `config`'s store."""
+    from tollhouse.evals.store import eval_passed, store_for
+
+    async def passed(version: int, variant: str) -> bool:
+        store = store_for(config)
+        try:
+            return await eval_passed(store, suite, config_version=version, variant=variant)
+        finally:
+            await store.aclose()
+
+    return passed
+
+
 async def set_weight(
-    store: ConfigStore,
+    changes: ConfigChanges,
     route: str,
     variant: str,
     weight: float,
     *,
     source: VersionSource,
     note: str,
-) -> ConfigVersion:
+) -> Applied:
     """A new version: the newest with `variant` of `route` at `weight` % (the control
-    holding the rest), checked to load, retried on top of a change that came first."""
-    for _ in range(_RETRIES):
-        version = await newest(store)
-        document = with_weight(version.document, route, variant, weight)
-        parse_config(document, source=f"config version {version.id} with {variant} at {weight:g} %")
-        try:
-            stored, _ = await store.add(
-                document, source=source, note=note, expect_latest=version.id
-            )
-        except VersionConflict:
-            continue
-        return stored
-    raise VersionConflict(None, await store.latest_id())
+    holding the rest), checked as every version is (`ConfigChanges.apply`), made again on
+    top of a change that came first."""
+    return await changes.edit(
+        lambda version: with_weight(version.document, route, variant, weight),
+        source=source,
+        note=note,
+    )
 
 
 async def promote(
-    store: ConfigStore,
+    changes: ConfigChanges,
     route: str,
     variant: str,
     to: float,
@@ -75,10 +79,10 @@ async def promote(
     note: str = "",
     source: VersionSource = "cli",
     require_eval: EvalGate | None = None,
-) -> ConfigVersion:
+) -> Applied:
     """`variant` of `route` moved to `to` %, after the eval gate (when given) passed for
     the newest version."""
-    version = await newest(store)
+    version = await newest(changes.store)
     _, variants = variants_of(version.document, route)
     current = weight_of(variants, variant, route)
     if require_eval is not None and not await require_eval(version.id, variant):
@@ -88,7 +92,7 @@ async def promote(
             f"--variant {variant})"
         )
     return await set_weight(
-        store,
+        changes,
         route,
         variant,
         to,
@@ -108,19 +112,20 @@ class AutoOutcome:
 
 
 async def auto_promote(
-    store: ConfigStore,
+    changes: ConfigChanges,
     ledger: LedgerStore,
     route: str,
     variant: str,
     *,
     sleep: Callable[[float], Awaitable[None]],
-    on_step: Callable[[ConfigVersion], None] = lambda version: None,
+    on_step: Callable[[Applied], None] = lambda applied: None,
     require_eval: EvalGate | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> AutoOutcome:
     """Step `variant` of `route` through its `promotion.steps`, one step an interval,
     while its guardrails hold over the ledger's window with at least `min_calls` calls;
     an interval with too few calls waits another. Returns how it ended."""
+    store = changes.store
     if require_eval is not None:
         version = await newest(store)
         if not await require_eval(version.id, variant):
@@ -150,7 +155,7 @@ async def auto_promote(
             if not verdict.enough and weight > 0:
                 continue
         stepped = await set_weight(
-            store,
+            changes,
             route,
             variant,
             following[0],

@@ -8,6 +8,9 @@
     /admin/config/versions, /admin/config/diff, /admin/config/rollback, /admin/config/flags
                                                     config versions and flags
                                                     (config_versions/admin_api.py)
+    GET /admin/rollout, POST /admin/rollout/{route}/{variant}/promote|rollback
+                                                    variants' status, promotion, rollback
+                                                    (rollout/admin_api.py)
 
 Every path under `/admin` and `/v1/organizations` asks for the admin token first (as
 `x-api-key`, which Anthropic's admin API uses, or `Authorization: Bearer`), so an
@@ -32,6 +35,7 @@ import orjson
 
 from tollhouse.config_versions.admin_api import config_admin
 from tollhouse.config_versions.changes import ConfigChanges
+from tollhouse.config_versions.watch import VersionWatch
 from tollhouse.errors import (
     BadRequest,
     MethodNotAllowed,
@@ -49,6 +53,7 @@ from tollhouse.ports.ledger.admin_api import calls_admin
 from tollhouse.ports.ledger.base import LedgerStore, LedgerUnavailable
 from tollhouse.reports import cost_report, usage_report
 from tollhouse.reports.params import Params
+from tollhouse.rollout.admin_api import rollout_admin
 from tollhouse.types import Reply, WireFormat, json_reply
 
 log = logging.getLogger("tollhouse.admin")
@@ -75,6 +80,7 @@ _ANTHROPIC_PREFIX = "/v1/organizations"
 _KEYS_PREFIX = "/admin/keys"
 _CALLS_PREFIX = "/admin/calls"
 _CONFIG_PREFIX = "/admin/config"
+_ROLLOUT_PREFIX = "/admin/rollout"
 _METHODS_WITH_BODY = ("POST", "PATCH", "PUT")
 
 
@@ -157,6 +163,8 @@ class AdminApi:
             return _no_store(json_reply(doc, status))
         if path == _CONFIG_PREFIX or path.startswith(_CONFIG_PREFIX + "/"):
             return await self._config(method, path, params, headers, read_body)
+        if path == _ROLLOUT_PREFIX or path.startswith(_ROLLOUT_PREFIX + "/"):
+            return await self._rollout(method, path, headers, read_body)
         raise NotFound(f"{method} {path}: no such admin endpoint")
 
     async def _config(
@@ -167,12 +175,7 @@ class AdminApi:
         headers: dict[str, str],
         read_body: ReadBody,
     ) -> Reply:
-        versions = self.gateway.versions
-        if versions is None:
-            raise NotFound(
-                "config versions are off on this gateway: they are kept when it serves a "
-                "config file (`tollhouse serve -c FILE`)"
-            )
+        versions = self._versions()
         body = await _json_body(headers, read_body) if method in _METHODS_WITH_BODY else None
         try:
             status, doc = await config_admin(
@@ -187,6 +190,38 @@ class AdminApi:
         except ConfigStoreUnavailable as error:
             raise ServiceUnavailable(f"the config store is unavailable: {error}") from None
         return _no_store(json_reply(doc, status))
+
+    async def _rollout(
+        self, method: str, path: str, headers: dict[str, str], read_body: ReadBody
+    ) -> Reply:
+        versions = self._versions()
+        body = await _json_body(headers, read_body) if method in _METHODS_WITH_BODY else None
+        try:
+            status, doc = await rollout_admin(
+                ConfigChanges(versions.store),
+                method,
+                path.removeprefix(_ROLLOUT_PREFIX),
+                body,
+                config=self.gateway.config,
+                ledger=self.gateway.ledger.store,
+                monitor=self.gateway.guardrails,
+                serving=lambda: self.gateway.config_version,
+                on_change=versions.check_now,
+            )
+        except ConfigStoreUnavailable as error:
+            raise ServiceUnavailable(f"the config store is unavailable: {error}") from None
+        except LedgerUnavailable as error:
+            raise ServiceUnavailable(f"the ledger is unavailable: {error}") from None
+        return _no_store(json_reply(doc, status))
+
+    def _versions(self) -> VersionWatch:
+        versions = self.gateway.versions
+        if versions is None:
+            raise NotFound(
+                "config versions are off on this gateway: they are kept when it serves a "
+                "config file (`tollhouse serve -c FILE`)"
+            )
+        return versions
 
     def _ledger_store(self) -> LedgerStore:
         store = self.gateway.ledger.store
