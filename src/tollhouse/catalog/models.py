@@ -398,30 +398,49 @@ def _position(models: list[CatalogModel], name: str) -> int | None:
 def read_catalog_file(path: str | os.PathLike[str]) -> ModelCatalog:
     """The whole catalog in the YAML (or JSON) file at `path`, validated as the shipped one
     is; `CatalogError` naming the file and the field when it is not a usable catalog."""
+    return parse_catalog(read_catalog_document(path), origin=os.fspath(path))
+
+
+def read_catalog_document(path: str | os.PathLike[str]) -> Any:
+    """The parsed YAML (or JSON) of the catalog file at `path`, not yet validated;
+    `CatalogError` naming the file when it cannot be read or parsed."""
     origin = os.fspath(path)
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise CatalogError(f"{origin}: cannot read the catalog: {exc.strerror}") from None
     try:
-        document = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise CatalogError(f"{origin}: not valid YAML: {exc}") from None
-    return parse_catalog(document, origin=origin)
 
 
 class CatalogOverrides(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The config's catalog section: the catalog to start from (`path`, a whole catalog
-    file such as `tollhouse catalog update` writes; the shipped one when unset) and entries
-    merged over it at load (`models`)."""
+    """The config's catalog section: the catalog to start from and entries merged over it
+    at load (`models`). The start is `base`, a whole catalog inline (the shipped file's
+    shape; what `tollhouse catalog update` stores in a new config version, so every gateway
+    on the store serves it and a rollback restores the one before), else `path`, a whole
+    catalog file read when the config is built, else the shipped catalog."""
 
     models: tuple[dict[str, Any], ...] = ()
     path: str | None = None
+    base: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.path is not None and self.base is not None:
+            raise ValueError("set `path` or `base` (a catalog inline), not both")
 
     def apply(self, base: ModelCatalog) -> ModelCatalog:
         return merge_catalog(base, self.models)
 
-    def build(self) -> ModelCatalog:
-        """The catalog this section describes; `CatalogError` when a part is invalid."""
-        base = load_catalog() if self.path is None else read_catalog_file(self.path)
-        return self.apply(base)
+    def build(self, *, read_path: bool = True) -> ModelCatalog:
+        """The catalog this section describes; `CatalogError` when a part is invalid.
+        `read_path=False` starts from the shipped catalog in place of `path`'s file (for
+        checks that read no file)."""
+        if self.base is not None:
+            start = parse_catalog(self.base, origin="catalog.base")
+        elif self.path is not None and read_path:
+            start = read_catalog_file(self.path)
+        else:
+            start = load_catalog()
+        return self.apply(start)

@@ -1,35 +1,44 @@
 """`tollhouse catalog show MODEL` and `tollhouse catalog update FILE`: the model catalog a
 config serves by, read and replaced without a release.
 
-`show` prints one entry of the config's catalog (the shipped one or `catalog.path`, with the
-config's overrides) and its lifecycle state today. `update` validates FILE as a whole
-catalog, checks that the config still builds over it (its overrides apply, every
-`replacement` resolves), prints what changed, and writes it to the config's `catalog.path`
-(atomically, the previous file kept as `<path>.previous`); gateways read it when they
-build their config (at start, or for a new config version). The file is not part of a
-config version (only `catalog.path` naming it is), so this replaces the file rather than
-adding a version.
+`show` prints one entry of the config's catalog (the shipped one, `catalog.base` or
+`catalog.path`, with the config's overrides) and its lifecycle state today. `update`
+validates FILE as a whole catalog and stores it as `catalog.base` of a new config version
+(on the newest one, through `ConfigChanges`, so the version's overrides must still apply
+over it and every `replacement` resolve), after printing what changed; every gateway on
+the config store serves it within its poll interval, and `tollhouse config rollback`
+restores the catalog before. `--dry-run` prints the changes only.
 
-Exit codes: 0 done, 2 a usage, config or catalog error (nothing written).
+Exit codes: 0 done, 2 a usage, config, catalog or store error (nothing stored).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
-import shutil
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from tollhouse.catalog.models import CatalogError, CatalogModel, ModelCatalog, read_catalog_file
+from tollhouse.catalog.models import (
+    CatalogError,
+    CatalogModel,
+    ModelCatalog,
+    parse_catalog,
+    read_catalog_document,
+)
 from tollhouse.commands import CommandError, Subparsers
-from tollhouse.config import ConfigError, default_config, load_config
+from tollhouse.config import ConfigError, GatewayConfig, default_config, load_config, parse_config
+from tollhouse.config.document import Document
+from tollhouse.config_versions.changes import ConfigChanges
+from tollhouse.errors import NotFound, TollhouseError
+from tollhouse.ports.config.base import ConfigStoreUnavailable, ConfigVersion
+from tollhouse.ports.config.from_config import config_store_from_config
 
 
 def register(subparsers: Subparsers) -> None:
@@ -43,10 +52,13 @@ def register(subparsers: Subparsers) -> None:
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(run=run_show)
     update = actions.add_parser(
-        "update", help="validate a catalog file and install it at the config's catalog.path"
+        "update", help="validate a catalog file and serve it as a new config version"
     )
     update.add_argument("file", help="the new catalog (YAML or JSON, the shipped file's shape)")
-    update.add_argument("--config", "-c", required=True, help="gateway config (catalog.path)")
+    update.add_argument(
+        "--config", "-c", required=True, help="gateway config whose config store to use"
+    )
+    update.add_argument("--note", default="", help="why (kept with the version)")
     update.add_argument("--dry-run", action="store_true", help="validate and compare only")
     update.set_defaults(run=run_update)
 
@@ -96,25 +108,61 @@ def _text(document: dict[str, Any]) -> str:
 def run_update(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
-        target = config.catalog.path
-        if target is None:
-            raise CommandError(
-                f"{args.config}: catalog.path is not set; the gateway reads an updated "
-                "catalog from the file it names"
-            )
-        current = config.catalog.build()
-        new = read_catalog_file(args.file)
-        served = config.catalog.apply(new)  # the config's overrides must still hold over it
-    except (CommandError, ConfigError, CatalogError) as error:
+        path = Path(args.file)
+        new = read_catalog_document(path)
+        parse_catalog(new, origin=str(path))  # the file alone is a whole, valid catalog
+        return asyncio.run(_update(config, new, args))
+    except (CommandError, ConfigError, CatalogError, TollhouseError) as error:
         print(f"tollhouse catalog update: {error}", file=sys.stderr)
         return 2
-    for line in changes(current, served):
-        print(line)
-    if args.dry_run:
-        print("dry run: nothing written")
-        return 0
-    _install(Path(args.file), Path(target))
-    print(f"installed at {target}; gateways read it when they start")
+    except ConfigStoreUnavailable as error:
+        print(
+            f"tollhouse catalog update: the config store is unavailable: {error}", file=sys.stderr
+        )
+        return 2
+
+
+async def _update(config: GatewayConfig, catalog: Any, args: argparse.Namespace) -> int:
+    """Store `catalog` as the base of a new config version (unless `--dry-run`), after
+    printing what changes from the newest version's catalog."""
+    lines: list[str] = []
+
+    def with_catalog(newest: ConfigVersion) -> Document:
+        section = {k: v for k, v in (newest.document.get("catalog") or {}).items() if k != "path"}
+        document = {**newest.document, "catalog": {**section, "base": catalog}}
+        where = f"config version {newest.id}"
+        try:
+            served = parse_config(newest.document, source=where).catalog.build()
+            # The version's overrides must still hold over the new catalog.
+            updated = parse_config(document, source=f"{where} with {args.file}").catalog.build()
+        except CatalogError as error:
+            raise ConfigError(f"{args.file} over {where}: {error}") from None
+        lines[:] = changes(served, updated)
+        return document
+
+    store = config_store_from_config(config)
+    try:
+        config_changes = ConfigChanges(store)
+        if args.dry_run:
+            newest = await store.latest()
+            if newest is None:
+                raise NotFound("there is no config version yet; start a gateway or apply a config")
+            with_catalog(newest)
+            print("\n".join(lines))
+            print("dry run: no version stored")
+            return 0
+        note = args.note or f"catalog update from {os.path.basename(args.file)}"
+        applied = await config_changes.edit(with_catalog, source="cli", note=note)
+    finally:
+        await store.aclose()
+    print("\n".join(lines))
+    if applied.created:
+        print(
+            f"config version {applied.version.id}: {note}; every gateway on the store serves "
+            f"it within config_store.poll_seconds ({config.config_store.poll_seconds:g} s)"
+        )
+    else:
+        print(f"unchanged: config version {applied.version.id} already serves this catalog")
     return 0
 
 
@@ -138,20 +186,3 @@ def changes(current: ModelCatalog, new: ModelCatalog) -> list[str]:
 
 def _json(value: Any) -> str:
     return json.dumps(msgspec.to_builtins(value), sort_keys=True)
-
-
-def _install(source: Path, target: Path) -> None:
-    """`source`'s bytes at `target`, replaced atomically; the old file kept beside it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        shutil.copy2(target, target.with_name(target.name + ".previous"))
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(source.read_bytes())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from tollhouse.catalog.models import load_catalog
+from tollhouse.catalog.models import CatalogError, load_catalog
 from tollhouse.config.document import Document, DocumentError, read_document
 from tollhouse.config.flags import FlagError, resolve_flags
 from tollhouse.config.model import (
@@ -143,11 +143,14 @@ def _check(config: GatewayConfig, source: str) -> None:
             fmt = provider.simulator.get("format", "anthropic")
             if fmt not in ("anthropic", "openai"):
                 raise ConfigError(f"{source}: {key}.simulator.format: expected anthropic or openai")
-    catalog = (
-        config.catalog.apply(load_catalog())
-        if any(route.variants for route in config.models.values())
-        else None
-    )
+    try:
+        catalog = (
+            config.catalog.build(read_path=False)
+            if any(route.variants for route in config.models.values())
+            else None
+        )
+    except CatalogError as exc:
+        raise ConfigError(f"{source}: $.catalog: {exc}") from None
     for model, route in config.models.items():
         if catalog is not None:
             problem = check_variants(config, model, route, catalog)

@@ -11,10 +11,11 @@ served by every gateway on the store, a rollback one command.
   version that fails to load is refused (logged, shown by /readyz) and the old one serves.
 
 For other parts of the gateway:
-- A change the gateway makes itself (a guardrail setting a canary back, a promotion step):
-  `await ConfigChanges(gateway.versions.store).apply(document, source="auto", note=why,
-  expect_latest=the version it read)` (a `VersionConflict` says another change came first:
-  read again), then `await gateway.versions.check_now()` to serve it here at once.
+- A change made on top of the newest version (a guardrail setting a canary back, a
+  promotion step, a flag, a catalog update): `await ConfigChanges(store).edit(change,
+  source=..., note=why)`, `change` mapping the newest version to the new document (run
+  again on top of another change that lands first); in the gateway, then `await
+  gateway.versions.check_now()` to serve it here at once.
 - What a version decides and a call needs is read from the snapshot the call started on
   (`Gateway.handle` reads `self.snapshot` once; `call.config_version` is its id), never
   from `gateway.config` later in the call. A new per-version part (variant tables, say) is
