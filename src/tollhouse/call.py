@@ -17,7 +17,15 @@ if TYPE_CHECKING:
     from tollhouse.stages.threads.anthropic_threads import ThreadTurn
     from tollhouse.stages.threads.response_history import ResponseTurn
 
-Endpoint = Literal["messages", "count_tokens", "chat_completions", "responses", "embeddings"]
+Endpoint = Literal[
+    "messages",
+    "count_tokens",
+    "chat_completions",
+    "responses",
+    "embeddings",
+    "message_batches",  # one line of an Anthropic Message Batch (src/tollhouse/batches/)
+    "batches",  # one line of an OpenAI batch
+]
 
 
 def new_request_id() -> str:
@@ -56,6 +64,11 @@ class Call:
     # then the whole conversation (stages/threads/), and its answer is kept for the next turn.
     thread: ThreadTurn | None = None
     response_turn: ResponseTurn | None = None  # the same for a Responses call
+
+    # Set on each line of a batch (src/tollhouse/batches/): the provider's batch id and the
+    # line's `custom_id`; the line is priced at the batch rates.
+    batch_id: str | None = None
+    custom_id: str | None = None
 
     # Filled by the route stage.
     provider_name: str | None = None

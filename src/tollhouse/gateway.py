@@ -25,6 +25,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from tollhouse.accounting.call_ledger import CallLedger
+from tollhouse.batches.endpoints import BatchEndpoints
 from tollhouse.call import Call
 from tollhouse.catalog.models import ModelCatalog
 from tollhouse.config import GatewayConfig
@@ -131,6 +132,7 @@ class Gateway:
             self.catalog, self.admitter, self.ledger, self.alerts, self.metrics, self.guardrails
         )
         self._retiring: set[asyncio.Task[None]] = set()
+        self.batches = BatchEndpoints(self)
 
     # The current snapshot's parts, for code that serves no call (admin, metrics, /readyz).
     @property
@@ -195,6 +197,7 @@ class Gateway:
     async def start(self) -> None:
         """Start what runs beside the calls (the ledger's writers); on the serving loop."""
         await self.ledger.start()
+        self.batches.start()
         self.alerts.start()
         self.retirement_alerts.start()
         if self.versions is not None:
@@ -316,6 +319,7 @@ class Gateway:
     async def aclose(self) -> None:
         """Drain the ledger (every call served gets its record), then close providers."""
         closing_order = [
+            (self.batches.aclose, "batch poll"),
             (self.retirement_alerts.aclose, "model retirement checks"),
             (self.guardrails.aclose, "guardrail monitor"),
             (self.admitter.aclose, "counters"),

@@ -32,6 +32,8 @@ _ENDPOINT_PATHS = {
     "chat_completions": "/v1/chat/completions",
     "responses": "/v1/responses",
     "embeddings": "/v1/embeddings",
+    "message_batches": "/v1/messages/batches",
+    "batches": "/v1/batches",
 }
 SESSION_HEADERS = ("x-tollhouse-session-id", "x-session-id")
 
@@ -61,6 +63,8 @@ class CallRecorder:
             metadata["served_by"] = call.served_by
         if call.degraded:
             metadata["degraded"] = True
+        if call.batch_id is not None:
+            metadata["batch_id"] = call.batch_id
         if call.cache_hit:
             metadata["response_cache"] = call.cache_hit
         if call.unpriced_admission:
@@ -127,6 +131,7 @@ class CallRecorder:
             prompt_text=prompt,
             answer_text=answer,
             metadata=metadata,
+            custom_id=call.custom_id,
             **_billing_columns(usage, cost),
         )
 

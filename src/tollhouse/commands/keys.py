@@ -71,9 +71,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the key may name its own end users in requests",
     )  # fmt: skip
     create.add_argument(
-        "--scope", action="append", default=[], choices=("variant_override",),
+        "--scope", action="append", default=[], choices=("variant_override", "batches"),
         dest="scopes", help="grant a scope (repeatable): variant_override lets the key name "
-        "the variant of a route that serves its call (x-tollhouse-variant)",
+        "the variant of a route that serves its call (x-tollhouse-variant); batches lets it "
+        "create and read Message Batches and batch files",
     )  # fmt: skip
     create.add_argument(
         "--expires", type=_expiry, metavar="WHEN",

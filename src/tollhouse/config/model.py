@@ -273,6 +273,21 @@ class ResponseCacheConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
     max_bytes: PositiveInt = 256 * 1024 * 1024
 
 
+class BatchesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Message Batches (Anthropic `/v1/messages/batches`, OpenAI `/v1/batches` with
+    `/v1/files`), relayed by src/tollhouse/batches/. `max_requests`: requests one batch may
+    hold (Anthropic takes up to 100,000, OpenAI 50,000; the gateway keeps each line until
+    it is recorded, so this and `max_open` bound its memory). `max_open`: batches and
+    batch input files this gateway process holds at once (created, not yet recorded);
+    past it a new one is refused with 429. `poll_seconds`: how often the process that
+    created a batch asks its provider whether it has ended, to record its lines."""
+
+    enabled: bool = True
+    max_requests: PositiveInt = 10_000
+    max_open: PositiveInt = 100
+    poll_seconds: PositiveSeconds = 30.0
+
+
 class ReliabilityConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     retry: RetryPolicy = RetryPolicy()
     breaker: BreakerPolicy = BreakerPolicy()
@@ -474,6 +489,7 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     catalog: CatalogOverrides = CatalogOverrides()
     lifecycle: LifecyclePolicy = LifecyclePolicy()
     response_cache: ResponseCacheConfig = ResponseCacheConfig()
+    batches: BatchesConfig = BatchesConfig()
     logging: LoggingConfig = LoggingConfig()
     ledger: LedgerConfig = LedgerConfig()
     alerts: AlertsConfig = AlertsConfig()

@@ -41,6 +41,7 @@ START_ONLY: tuple[str, ...] = (
     "counters",
     "alerts",
     "response_cache",
+    "batches",
     "config_store",
     "limits.max_body_reads_per_key",
     "limits.max_partial_body_bytes",

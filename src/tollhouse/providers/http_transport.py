@@ -68,12 +68,15 @@ class HttpTransport:
 
     def _payload(self, request: UpstreamRequest) -> bytes:
         lines = [f"{request.method} {self._prefix}{request.path} HTTP/1.1\r\n", self._fixed_head]
+        content_type = "application/json"
         for name, value in request.headers.items():
             key = name.lower()
-            if key not in self._fixed_names and _safe(value) and _safe(key):
+            if key == "content-type":  # a batch file's multipart upload; else JSON
+                content_type = value
+            elif key not in self._fixed_names and _safe(value) and _safe(key):
                 lines.append(f"{key}: {value}\r\n")
-        if request.method != "GET":
-            lines.append("content-type: application/json\r\n")
+        if request.method != "GET" and _safe(content_type):
+            lines.append(f"content-type: {content_type}\r\n")
             lines.append(f"content-length: {len(request.body)}\r\n")
         if request.stream:
             lines.append("accept: text/event-stream\r\n")

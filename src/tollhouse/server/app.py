@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 from prometheus_client.core import Metric
 
+from tollhouse.batches.endpoints import batch_wire_format, is_batch_path
 from tollhouse.call import Call, Endpoint, new_request_id
 from tollhouse.errors import (
     InternalError,
@@ -208,6 +209,19 @@ class GatewayApp:
                 response_id = unquote(path.split("/responses/", 1)[1])
                 key_id = key.key_id if key is not None else None
                 reply = await self.gateway.responses.stored(response_id, key_id, headers)
+            elif is_batch_path(path):
+                fmt = batch_wire_format(path)
+                key = await self.gateway.auth.identify(headers)
+                owner = key.key_id if key is not None else _client_address(scope)
+                limit = self.gateway.config.limits.max_body_bytes
+                reply = await self.gateway.batches.handle(
+                    scope["method"],
+                    path,
+                    scope.get("query_string", b"").decode("latin-1"),
+                    headers,
+                    lambda: self.bodies.read(receive, headers, owner, limit),
+                    key,
+                )
             elif path == FEEDBACK_PATH:
                 _require_method(scope["method"], "POST", path)
                 key = await self.gateway.auth.identify(headers)

@@ -68,7 +68,11 @@ class SimulatorApp:
     async def _respond(self, scope: Scope, body: bytes, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            response = await self.simulator.handle(scope["method"], scope["path"], headers, body)
+            path = scope["path"]
+            query = scope.get("query_string", b"").decode("latin-1")
+            if query:
+                path = f"{path}?{query}"
+            response = await self.simulator.handle(scope["method"], path, headers, body)
         except UpstreamConnectionError as exc:
             # The server refuses the header value before writing anything, then closes the
             # socket when the app fails (were it ever to accept it: a bodiless 500).

@@ -90,6 +90,9 @@ class SimulatorConfig:
     rate_limit_input_tokens_per_minute: int = 100_000_000
     rate_limit_output_tokens_per_minute: int = 100_000_000
     cache_ttl_seconds: float = 300.0
+    # Milliseconds between two requests of a batch processed in the background (and before
+    # an OpenAI batch leaves `validating`): how long a batch stays in progress.
+    batch_request_ms: float = 0.0
     # Usage fields every answer reports beside its token counts (see engine.py's
     # `x-simulator-usage`, which a request can set over these).
     usage: Mapping[str, Any] = field(default_factory=dict)
@@ -101,7 +104,7 @@ class SimulatorConfig:
             value = getattr(self, name)
             if not _is_int(value) or value < _INT_MINIMUM[name]:
                 raise ValueError(f"{name}: expected an integer >= {_INT_MINIMUM[name]}")
-        for name in ("ttft_ms", "tokens_per_second"):
+        for name in ("ttft_ms", "tokens_per_second", "batch_request_ms"):
             if not _is_number(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name}: expected a number >= 0")
         if not _is_number(self.cache_ttl_seconds) or self.cache_ttl_seconds <= 0:

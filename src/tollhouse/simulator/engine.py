@@ -14,6 +14,9 @@ Request headers read: `x-simulator-fault` (grammar in `simulator.faults`),
 object of usage fields to report, merged over the config's `usage`: `server_tool_use`,
 `iterations`, `service_tier`, `inference_geo`, `speed`, OpenAI's token details...),
 `anthropic-version` (picks the Anthropic shape for `GET /v1/models`).
+
+Batches (Anthropic `/v1/messages/batches`, OpenAI `/v1/batches` and `/v1/files`) are
+`simulator.batches`: each of their requests is answered by the endpoints here.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from tollhouse.providers.base import UpstreamConnectionError
 from tollhouse.simulator import anthropic_response, openai_response, responses_api
 from tollhouse.simulator.answer import plan_answer
 from tollhouse.simulator.anthropic_request import check_count_tokens, parse_messages
+from tollhouse.simulator.batches import SimulatedBatches
 from tollhouse.simulator.config import SimulatorConfig
 from tollhouse.simulator.embeddings import embeddings_answer
 from tollhouse.simulator.faults import Fault, FaultSchedule
@@ -112,6 +116,14 @@ class Simulator:
             "/v1/embeddings": self._embeddings,
             "/v1/models": self._models,
         }
+        self._batches = SimulatedBatches(
+            self.handle,
+            lambda fmt, status, message: self._error(fmt, request_id(), status, message),
+            lambda fmt, doc: SimResponse(
+                200, self._headers(fmt, request_id(), JSON), orjson.dumps(doc)
+            ),
+            c.batch_request_ms,
+        )
 
     @property
     def faults_fired(self) -> dict[str, int]:
@@ -124,7 +136,9 @@ class Simulator:
         """Answer one HTTP request (`path` from the root, e.g. `/v1/messages`; header names
         lower-case). Raises `UpstreamConnectionError` for the `reset` fault; never returns for
         `hang`."""
-        path = path.partition("?")[0]
+        path, _, query = path.partition("?")
+        if SimulatedBatches.serves(path):
+            return await self._batches.handle(method, path, query, headers, body)
         route = _ROUTES.get(path)
         fmt: WireFormat = (route and route.fmt) or (
             "anthropic" if "anthropic-version" in headers else "openai"

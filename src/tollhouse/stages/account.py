@@ -207,7 +207,7 @@ class Accounting:
             )
             if entry is not None and entry.provider == "openai":
                 usage = call.usage = openai_search_calls(usage, call.body)
-            cost = call.cost = cost_of(entry, usage)
+            cost = call.cost = cost_of(entry, usage, batch=call.batch_id is not None)
             if cost.unpriced:
                 self.metrics.observe_unpriced(cost.unpriced)
                 _warn_unpriced(cost.unpriced, call)

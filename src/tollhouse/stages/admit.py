@@ -433,6 +433,85 @@ class Admitter:
                 high = middle - 1
         return low
 
+    async def reserve_batch(
+        self, lines: Sequence[tuple[Call, RoutePlan]], key: KeyRecord | None, lease: float
+    ) -> None:
+        """Admit a Message Batch whose lines are `lines` (each its call and route plan), made
+        with `key`, or raise RateLimited / BudgetExceeded / PermissionDenied /
+        ServiceUnavailable.
+
+        The batch counts as one request on the request buckets of its scopes; token
+        buckets and concurrency don't apply (a batch runs over hours, outside the live
+        traffic they pace). Budgets hold each line's worst case (its estimated input plus
+        its `max_tokens`, by `_worst_case`, the live calls' one pricing rule, at the batch
+        rates), one reservation per line on its call's `admission` so that each settles
+        alone, through `finish`, when its result is recorded; held `lease` seconds at most.
+        All or nothing: a line that doesn't fit releases those held before it."""
+        if not lines or (not self._anything_configured and key is None):
+            return
+        first = lines[0][0]
+        shape = self._shape(first, key)
+        requests = (
+            ()
+            if shape is None
+            else tuple(bucket for bucket in shape.buckets if bucket.takes == Takes.REQUESTS)
+        )
+        if shape is not None and requests:
+            decision = await self._decide(Admission(buckets=requests), Amounts())
+            if decision is not None and not decision.admitted:
+                self.results[str(decision.refused_kind)] += 1
+                raise _refusal(decision, shape.labels, {})
+            if decision is not None and decision.reservation is not None:
+                await self._settle(first, decision.reservation, (0, 0, 0))
+        day, month = _period_names(first.started_wall)
+        admissions: dict[int, Admission] = {}
+        held: list[tuple[Call, Reservation]] = []
+        total = 0
+        try:
+            for call, plan in lines:
+                shape = self._shape(call, key)
+                if shape is None or not shape.budgets:
+                    continue
+                prices = self._route_prices(plan)
+                input_tokens = request_input_tokens(call.body)
+                asked = call.body.get(call.wire.max_tokens_field(call.body))
+                output = asked if isinstance(asked, int) and asked > 0 else prices.output_reserve
+                worst = self._worst_case(call, input_tokens, output, prices, batch=True)
+                if worst is None:
+                    continue
+                total += worst
+                admission = admissions.get(id(shape))
+                if admission is None:
+                    budgets = shape.admission(day, month, lease, True).budgets
+                    admission = admissions[id(shape)] = Admission(
+                        budgets=budgets, lease_ttl_seconds=lease
+                    )
+                amounts = Amounts(input_tokens, output, worst, requests=0)
+                decision = await self._decide(admission, amounts)
+                if decision is None:  # the counters are away and the gateway fails open
+                    continue
+                self._observe_budgets(decision.admission.budgets, shape.budget_use_keys, decision)
+                if not decision.admitted:
+                    self.results[str(LimitKind.BUDGET)] += 1
+                    refused = decision.refused_by or ""
+                    label = shape.labels.get(refused.rsplit(":", 1)[0] + ":", "a budget")
+                    left = decision.headroom().get(refused, 0)
+                    raise BudgetExceeded(
+                        f"this batch's worst case at batch prices exceeds {label}: its first "
+                        f"{len(held) + 1} requests (up to custom_id {call.custom_id!r}) hold "
+                        f"{_dollars(total)}, with {_dollars(left)} left before the last of "
+                        "them; lower their max_tokens or send fewer requests"
+                    )
+                assert decision.reservation is not None
+                call.admission = Ticket(decision.reservation, [])
+                held.append((call, decision.reservation))
+        except BaseException:
+            for call, reservation in held:
+                call.admission = None
+                await self._settle(call, reservation, None)
+            raise
+        self.results["admitted"] += 1
+
     def finish(self, call: Call) -> None:
         """Settle or release the call's reservation, off the request path."""
         ticket = call.admission
@@ -626,16 +705,19 @@ class Admitter:
         input_tokens: int,
         output_tokens: int,
         prices: _RoutePrices,
+        *,
+        batch: bool = False,
     ) -> int | None:
         """The most this call can cost on any deployment of its route, in nano-dollars; None
         when every deployment is free (free models are never blocked by a budget). An
         unpriced deployment is held at the configured estimate, or refused. Server tools the
-        request enables (web search...) are held for every use it allows (`max_uses`)."""
+        request enables (web search...) are held for every use it allows (`max_uses`).
+        `batch`: priced at the deployments' batch rates (a line of a Message Batch)."""
         tools = 0
         uses = requested_server_tool_uses(call.body)
         if uses:
             tools = max(to_nanousd(server_tool_reserve(entry, uses)) for entry in prices.entries)
-        if prices.linear is not None:
+        if prices.linear is not None and not batch:
             worst = 0
             for per_input, per_output, up_to in prices.linear:
                 if up_to is not None and input_tokens > up_to:
@@ -645,7 +727,7 @@ class Admitter:
                 worst += tools
                 return worst if worst > 0 else None
         usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
-        totals = [cost_of(entry, usage).total for entry in prices.entries]
+        totals = [cost_of(entry, usage, batch=batch).total for entry in prices.entries]
         priced = [to_nanousd(total) for total in totals if total is not None]
         if len(priced) < len(totals):
             if self.spend.unpriced == "refuse":

@@ -57,6 +57,7 @@ def every_field_set() -> CallRecord:
         stream=True,
         prompt_text="Résumé ✓ 日本語 — [REDACTED]",
         answer_text='It\'s "quoted"\nand multi-line',
+        custom_id="request-17",
         metadata={"tags": ["a", "b"], "depth": {"n": 1, "ok": True, "ratio": 0.5}, "none": None},
     )
 

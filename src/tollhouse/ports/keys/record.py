@@ -38,8 +38,9 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 KeyStatus = Literal["active", "revoked", "expired"]
 # What a key may do beyond calling models: `variant_override`, name the variant of a route
-# that serves its call (`x-tollhouse-variant`, stages/route/variant_split.py).
-KeyScope = Literal["variant_override"]
+# that serves its call (`x-tollhouse-variant`, stages/route/variant_split.py); `batches`,
+# create and read Message Batches and their files (src/tollhouse/batches/).
+KeyScope = Literal["variant_override", "batches"]
 
 
 class KeySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -142,3 +142,10 @@ def m007_billing_lines(d: Dialect) -> list[str]:
         f"commitment_billed {d.boolean} NOT NULL DEFAULT {false}",
     ]
     return [f"ALTER TABLE calls ADD COLUMN {column}" for column in columns]
+
+
+@LEDGER.step
+def m008_calls_custom_id(d: Dialect) -> list[str]:
+    # The `custom_id` of a Message Batch line (src/tollhouse/batches/): a batch's lines are
+    # recorded one call each, found again by the id the client gave them.
+    return ["ALTER TABLE calls ADD COLUMN custom_id TEXT"]

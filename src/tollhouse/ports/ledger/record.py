@@ -89,6 +89,10 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     # its standard-rate price, counted by budgets and left out of the cost report.
     commitment_billed: bool = False
 
+    # The line's `custom_id` when the call was one request of a Message Batch (its batch
+    # id is in `metadata.batch_id`); None for every other call.
+    custom_id: str | None = None
+
     prompt_text: str | None = None  # already scrubbed by the caller, or None when not kept
     answer_text: str | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
