@@ -205,13 +205,21 @@ def test_a_canceled_batch_ends_with_its_unrun_requests_canceled_at_no_cost(
             assert record.cost_usd > 0
 
 
+@pytest.mark.parametrize("backend", ["in_process", "redis"])
 def test_budget_holds_the_batch_worst_case_at_creation_then_settles_per_line(
-    tmp_path: Path, gateway: Callable[..., BackgroundServer]
+    tmp_path: Path,
+    gateway: Callable[..., BackgroundServer],
+    backend: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     # Haiku 4.5 at batch rates: $0.50 / $2.50 per million. 4 requests of max_tokens 1,000
     # hold 4 x (input + 1,000 x $2.50/M) = just over $0.01; $0.012 allows one such batch.
     _, secret = create_key(tmp_path / "keys.db", scopes=("batches",), budget={"daily_usd": "0.012"})
-    client = claude(gateway(request_ms=100).url, secret)
+    counters: dict[str, Any] = {"backend": backend}
+    if backend == "redis":
+        counters["redis_url"] = request.getfixturevalue("redis_url")
+        counters["prefix"] = request.getfixturevalue("redis_prefix")
+    client = claude(gateway(request_ms=100, counters=counters).url, secret)
     first = client.messages.batches.create(
         requests=anthropic_requests("a", "b", "c", "d", max_tokens=1000)
     )
@@ -230,6 +238,18 @@ def test_budget_holds_the_batch_worst_case_at_creation_then_settles_per_line(
         requests=anthropic_requests("e", "f", "g", "h", max_tokens=1000)
     )
     assert second.processing_status == "in_progress"
+
+
+def test_a_batch_counts_as_one_request_on_the_keys_request_rate(
+    tmp_path: Path, gateway: Callable[..., BackgroundServer]
+) -> None:
+    _, secret = create_key(tmp_path / "keys.db", scopes=("batches",), limits={"rpm": 1})
+    client = claude(gateway().url, secret)
+    client.messages.batches.create(requests=anthropic_requests("a", "b", "c"))
+    with pytest.raises(anthropic.RateLimitError) as refused:
+        client.messages.batches.create(requests=anthropic_requests("d"))
+    assert "requests per minute" in refused.value.message
+    assert refused.value.response.headers["retry-after"]
 
 
 def test_a_key_without_the_batches_scope_is_refused_in_both_formats(

@@ -225,7 +225,8 @@ class Accounting:
             is_error=status >= 500 or (status == 429 and call.attempts > 0),
             cost_usd=cost.total if cost is not None else None,
         )
-        if call.variant is not None and self.guardrails is not None:
+        # A batch line ran for hours beside the live traffic: no measure of a canary.
+        if call.variant is not None and self.guardrails is not None and call.batch_id is None:
             total = cost.total if cost is not None else None
             self.guardrails.observe(
                 call, status, latency, ttft, None if total is None else float(total)
