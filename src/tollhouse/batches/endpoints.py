@@ -28,7 +28,7 @@ import orjson
 
 from tollhouse.batches.held import HeldBatch, HeldBatches, HeldFile
 from tollhouse.batches.lines import CHAT_COMPLETIONS, BatchLine, anthropic_lines, openai_lines
-from tollhouse.batches.relay import passthrough_headers, relay
+from tollhouse.batches.relay import UpstreamAnswer, passthrough_headers, relay
 from tollhouse.batches.settlement import BatchSettlement
 from tollhouse.call import Call, Endpoint
 from tollhouse.errors import BadRequest, MethodNotAllowed, NotFound, PermissionDenied
@@ -66,7 +66,7 @@ def batch_wire_format(path: str) -> WireFormat:
 class BatchEndpoints:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.held = HeldBatches(gateway.config.batches.max_open)
+        self.held = HeldBatches(gateway.config.batches.max_open, lambda: gateway.snapshot.providers)
         self.settlement = BatchSettlement(self.held, gateway.accounting)
 
     def start(self) -> None:
@@ -128,19 +128,13 @@ class BatchEndpoints:
             return await self._retrieve(batch, headers)
         if action == "cancel" and len(rest) == 2:
             _require(method, "POST", f"{ANTHROPIC_PREFIX}/{batch.id}/cancel")
-            answer = await relay(
-                batch.provider, "POST", f"{ANTHROPIC_PREFIX}/{batch.id}/cancel", timeouts,
-                headers=batch.headers,
-            )  # fmt: skip
+            answer = await self._to(batch, "POST", f"{ANTHROPIC_PREFIX}/{batch.id}/cancel")
             if not answer.ok:
                 return answer.reply()
             return json_reply(self._shown(batch, answer.json(), headers))
         if action == "results" and len(rest) == 2:
             _require(method, "GET", f"{ANTHROPIC_PREFIX}/{batch.id}/results")
-            answer = await relay(
-                batch.provider, "GET", f"{ANTHROPIC_PREFIX}/{batch.id}/results", timeouts,
-                headers=batch.headers,
-            )  # fmt: skip
+            answer = await self._to(batch, "GET", f"{ANTHROPIC_PREFIX}/{batch.id}/results")
             if not answer.ok:
                 return answer.reply()
             ended = {"processing_status": "ended"}  # results exist only once it has ended
@@ -198,8 +192,7 @@ class BatchEndpoints:
             return await self._retrieve(batch, headers)
         if action == "cancel" and len(rest) == 2:
             _require(method, "POST", f"/v1/batches/{batch.id}/cancel")
-            timeouts = self.gateway.config.timeouts
-            answer = await relay(batch.provider, "POST", f"/v1/batches/{batch.id}/cancel", timeouts)
+            answer = await self._to(batch, "POST", f"/v1/batches/{batch.id}/cancel")
             if not answer.ok:
                 return answer.reply()
             return json_reply(self._shown(batch, answer.json(), headers))
@@ -247,17 +240,16 @@ class BatchEndpoints:
         key: KeyRecord | None,
     ) -> Reply:
         key_id = key.key_id if key is not None else None
-        timeouts = self.gateway.config.timeouts
         if not rest:
             _require(method, "POST", "/v1/files")
             return await self._upload(headers, await read_body(), key)
         file = self.held.file(rest[0], key_id)
         if len(rest) == 1:
             _require(method, "GET", f"/v1/files/{file.id}")
-            return (await relay(file.provider, "GET", f"/v1/files/{file.id}", timeouts)).reply()
+            return (await self._to(file, "GET", f"/v1/files/{file.id}")).reply()
         if rest[1] == "content" and len(rest) == 2:
             _require(method, "GET", f"/v1/files/{file.id}/content")
-            answer = await relay(file.provider, "GET", f"/v1/files/{file.id}/content", timeouts)
+            answer = await self._to(file, "GET", f"/v1/files/{file.id}/content")
             return answer.reply(_OCTETS if answer.ok else b"application/json")
         raise NotFound(f"{method} /v1/files/{'/'.join(rest)}: no such endpoint")
 
@@ -300,6 +292,10 @@ class BatchEndpoints:
         return answer.reply()
 
     # --- shared ---------------------------------------------------------------------
+
+    async def _to(self, held: HeldBatch | HeldFile, method: str, path: str) -> UpstreamAnswer:
+        """`method path` relayed to the provider that has `held`."""
+        return await self.settlement.relay_to(held, method, path, self.gateway.config.timeouts)
 
     def _plan(
         self,
@@ -392,14 +388,11 @@ class BatchEndpoints:
         return json_reply(self._shown(batch, doc, {}))
 
     async def _retrieve(self, batch: HeldBatch, headers: Mapping[str, str]) -> Reply:
-        timeouts = self.gateway.config.timeouts
-        answer = await relay(
-            batch.provider, "GET", _batch_path(batch), timeouts, headers=batch.headers
-        )
+        answer = await self._to(batch, "GET", _batch_path(batch))
         if not answer.ok:
             return answer.reply()
         doc = answer.json()
-        await self.settlement.record_ended(batch, doc, timeouts)
+        await self.settlement.record_ended(batch, doc, self.gateway.config.timeouts)
         return json_reply(self._shown(batch, doc, headers))
 
     async def _list(
@@ -429,9 +422,7 @@ class BatchEndpoints:
         timeouts = self.gateway.config.timeouts
 
         async def described(batch: HeldBatch) -> dict[str, Any] | None:
-            answer = await relay(
-                batch.provider, "GET", _batch_path(batch), timeouts, headers=batch.headers
-            )
+            answer = await self._to(batch, "GET", _batch_path(batch))
             doc = answer.json()
             if not answer.ok or not isinstance(doc, dict):
                 return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -52,10 +52,18 @@ T = TypeVar("T", HeldBatch, HeldFile)
 
 
 class HeldBatches:
-    def __init__(self, max_open: int) -> None:
+    """`providers`: the providers of the config version served now, by name."""
+
+    def __init__(self, max_open: int, providers: Callable[[], Mapping[str, Provider]]) -> None:
         self.max_open = max_open
+        self._providers = providers
         self.batches: OrderedDict[str, HeldBatch] = OrderedDict()
         self.files: OrderedDict[str, HeldFile] = OrderedDict()
+
+    def provider(self, held: HeldBatch | HeldFile) -> Provider:
+        """The provider that has `held`: by its name in the config version served now (a
+        reload closes the providers it replaced), else the one it was sent to."""
+        return self._providers().get(held.provider.name, held.provider)
 
     def open_batches(self) -> list[HeldBatch]:
         return [batch for batch in self.batches.values() if not batch.recorded]

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tollhouse.batches.held import HeldBatch, HeldBatches
-from tollhouse.batches.relay import relay
+from tollhouse.batches.held import HeldBatch, HeldBatches, HeldFile
+from tollhouse.batches.relay import UpstreamAnswer, relay
 from tollhouse.stages.account import Accounting, note_answer
 
 if TYPE_CHECKING:
@@ -171,12 +171,8 @@ class BatchSettlement:
                 return
             if batch.client_format == "anthropic":
                 if results is None:
-                    answer = await relay(
-                        batch.provider,
-                        "GET",
-                        f"/v1/messages/batches/{batch.id}/results",
-                        timeouts,
-                        headers=batch.headers,
+                    answer = await self.relay_to(
+                        batch, "GET", f"/v1/messages/batches/{batch.id}/results", timeouts
                     )
                     if not answer.ok:
                         log.warning("results of batch %s: HTTP %s", batch.id, answer.status)
@@ -189,15 +185,21 @@ class BatchSettlement:
                 file_id = doc.get(name)
                 if not isinstance(file_id, str):
                     continue
-                answer = await relay(
-                    batch.provider, "GET", f"/v1/files/{file_id}/content", timeouts
-                )
+                answer = await self.relay_to(batch, "GET", f"/v1/files/{file_id}/content", timeouts)
                 if not answer.ok:
                     log.warning("%s of batch %s: HTTP %s", name, batch.id, answer.status)
                     return
                 files.append(answer.body)
             missing = "expired" if doc.get("status") == "expired" else "canceled"
             self.record(batch, openai_outcomes(*files), missing)
+
+    async def relay_to(
+        self, held: HeldBatch | HeldFile, method: str, path: str, timeouts: TimeoutsConfig
+    ) -> UpstreamAnswer:
+        """`method path` relayed to the provider that has `held` (a batch: with the headers
+        it was created with)."""
+        headers = held.headers if isinstance(held, HeldBatch) else {}
+        return await relay(self.held.provider(held), method, path, timeouts, headers=headers)
 
     def start(self, every: float, timeouts: TimeoutsConfig) -> None:
         self._poller = asyncio.get_running_loop().create_task(self._poll_forever(every, timeouts))
@@ -217,7 +219,7 @@ class BatchSettlement:
             if batch.client_format == "anthropic"
             else f"/v1/batches/{batch.id}"
         )
-        answer = await relay(batch.provider, "GET", path, timeouts, headers=batch.headers)
+        answer = await self.relay_to(batch, "GET", path, timeouts)
         if answer.ok:
             await self.record_ended(batch, answer.json(), timeouts)
 
