@@ -106,6 +106,9 @@ class Call:
     previous_chunk: bytes | None = None
     last_chunk: bytes | None = None
     error_type: str | None = None  # the error's type as the client saw it, when it failed
+    # The short hash of the system prompt (accounting/call_text.py), once the account stage
+    # computed it for the metrics, so that the record does not hash the prompt again.
+    system_prompt_hash: str | None = None
     # The answer as sent, kept only when the ledger stores text (a stream: its first bytes,
     # up to the ledger's text limit), for the record to extract the answer text from.
     answer_capture: bytearray | None = None

@@ -39,6 +39,7 @@ from tollhouse.observability.metrics import (
     GatewayMetrics,
     gauge,
 )
+from tollhouse.observability.prompt_cache_watch import PromptCacheWatch
 from tollhouse.observability.retirement_alerts import RetirementAlerts, served_models
 from tollhouse.ports.cache.in_process import InProcessResponseStore
 from tollhouse.ports.keys.base import KeyStore
@@ -128,8 +129,16 @@ class Gateway:
         self.metrics.add_gauges(self.admitter.collect)
         self.guardrails = GuardrailMonitor(config, self.alerts)
         self.metrics.add_gauges(self.guardrails.collect)
+        self.prompt_cache = PromptCacheWatch(config, self.alerts)
+        self.metrics.add_gauges(self.prompt_cache.collect)
         self.accounting = Accounting(
-            self.catalog, self.admitter, self.ledger, self.alerts, self.metrics, self.guardrails
+            self.catalog,
+            self.admitter,
+            self.ledger,
+            self.alerts,
+            self.metrics,
+            self.guardrails,
+            self.prompt_cache,
         )
         self._retiring: set[asyncio.Task[None]] = set()
         self.batches = BatchEndpoints(self)
@@ -170,6 +179,7 @@ class Gateway:
         self.accounting.catalog = new.catalog
         self.retirement_alerts.served = served_models(new.router, new.catalog)
         self.guardrails.configure(new.config)
+        self.prompt_cache.configure(new.config)
         self.metrics.models = frozenset(new.config.models)
         self.metrics.providers = frozenset(new.config.providers) | {"-"}
         self.metrics.deployments = frozenset(new.router.breakers)

@@ -38,10 +38,11 @@ def test_totals_print_one_row_under_the_column_names(
         "output",
         "cache_write",
         "cache_read",
+        "hit_ratio",
         "web_search",
         "cost_usd",
     ]
-    assert row == ["2", "1", "200", "20", "7", "9", "0", "0.3"]
+    assert row == ["2", "1", "200", "20", "7", "9", "4.2%", "0", "0.3"]
 
 
 def test_by_model_prints_a_row_per_model_and_their_total(
@@ -90,6 +91,31 @@ def test_by_version_compares_config_versions(
     _, header, *rows = lines(capsys.readouterr().out)
     assert header[:2] == ["version", "calls"]
     assert [row[:2] for row in rows] == [["3", "1"], ["4", "1"], ["-", "1"], ["total", "3"]]
+
+
+def test_by_prompt_shows_each_system_prompts_cache_hit_ratio(
+    ledger: Ledger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger.fill(
+        [
+            record(1, system_prompt_hash="5f2a9c0d1e7b3a44", cache_read_tokens=300),
+            record(2, system_prompt_hash="5f2a9c0d1e7b3a44", cache_write_5m_tokens=300),
+            record(3),
+        ]
+    )
+    assert run_cli(["usage", *ledger.options, *ONE_DAY, "--by", "prompt"]) == 0
+    _, header, *rows = lines(capsys.readouterr().out)
+    ratio = header.index("hit_ratio")
+    assert header[:2] == ["prompt", "calls"]
+    # input: 100 a record; 300 read of 100 + 100 + 300 + 300
+    assert [[*row[:2], row[ratio]] for row in rows] == [
+        ["5f2a9c0d1e7b3a44", "2", "37.5%"],
+        ["-", "1", "0.0%"],
+        ["total", "3", "33.3%"],  # 300 read of 900
+    ]
+    assert run_cli(["usage", *ledger.options, *ONE_DAY, "--by", "prompt", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [row["hit_ratio"] for row in report["rows"]] == [0.375, 0.0]
 
 
 def test_by_day_and_team_splits_by_both(ledger: Ledger, capsys: pytest.CaptureFixture[str]) -> None:

@@ -79,6 +79,7 @@ def test_a_day_of_spend_reads_as_anthropic_reports_it(
                         "route": None,
                         "variant": None,
                         "config_version": None,
+                        "system_prompt": None,
                         "unpriced_calls": 0,
                         "commitment_calls": 0,
                         "commitment_amount": "0",

@@ -95,12 +95,14 @@ def test_a_day_of_calls_reads_as_anthropic_reports_it(
                         "route": None,
                         "variant": None,
                         "config_version": None,
+                        "system_prompt": None,
                         "service_tier": None,
                         "context_window": None,
                         "inference_geo": None,
                         "speed": None,
                         "requests": 2,
                         "error_requests": 1,
+                        "cache_hit_ratio": 0.144,  # 53 read of 300 + 6 + 9 + 53
                     }
                 ],
             }
@@ -344,6 +346,26 @@ def test_usage_groups_and_filters_by_config_version(
     body = report(on_store, records, day + "&config_versions[]=10")
     (bucket,) = body["data"]
     assert [(r["config_version"], r["requests"]) for r in bucket["results"]] == [(None, 2)]
+
+
+def test_usage_groups_and_filters_by_system_prompt_with_its_cache_hit_ratio(
+    on_store: OnStore, make_record: MakeRecord
+) -> None:
+    records = [
+        make_record(1, system_prompt_hash="aaaa", input_tokens=100, cache_read_tokens=900),
+        make_record(2, system_prompt_hash="aaaa", input_tokens=100, cache_write_5m_tokens=900),
+        make_record(3, system_prompt_hash="bbbb", input_tokens=50),
+        make_record(4, input_tokens=0),  # no system prompt, no input
+    ]
+    day = "starting_at=2026-11-25T00:00:00Z&ending_at=2026-11-26T00:00:00Z"
+    body = report(on_store, records, day + "&group_by[]=system_prompt")
+    (bucket,) = body["data"]
+    assert [
+        (r["system_prompt"], r["requests"], r["cache_hit_ratio"]) for r in bucket["results"]
+    ] == [("aaaa", 2, 0.45), ("bbbb", 1, 0.0), (None, 1, None)]
+    body = report(on_store, records, day + "&system_prompts[]=bbbb")
+    (bucket,) = body["data"]
+    assert [(r["system_prompt"], r["requests"]) for r in bucket["results"]] == [(None, 1)]
 
 
 def test_billing_dimensions_group_filter_and_count_server_tools(

@@ -8,13 +8,14 @@ from typing import Any
 
 import anthropic
 import openai
+import pytest
 from tests.simulator.conftest import anthropic_client
 
-from tollhouse.simulator.prompt_cache import PromptCache
+from tollhouse.simulator.prompt_cache import DEFAULT_MIN_TOKENS, PromptCache, catalog_floor
 from tollhouse.tokens.estimate import request_input_tokens
 
-MODEL = "claude-haiku-4-5"
-MANUAL = "Reference manual. " * 400
+MODEL = "claude-haiku-4-5"  # caches prefixes of 4,096 tokens and more (the catalog)
+MANUAL = "Reference manual. " * 1000  # about 4,500 tokens
 
 
 def cached_system(marker: str, **cache_control: Any) -> list[Any]:
@@ -127,6 +128,72 @@ def test_openai_short_prompts_are_never_cached(gpt: openai.OpenAI) -> None:
     assert again.usage is not None
     assert again.usage.prompt_tokens_details is not None
     assert again.usage.prompt_tokens_details.cached_tokens == 0
+
+
+def test_a_prefix_below_the_models_minimum_is_neither_written_nor_read(
+    claude: anthropic.Anthropic,
+) -> None:
+    short = [
+        {
+            "type": "text",
+            "text": "Reference manual. " * 400,  # about 1,800 tokens: under Haiku 4.5's 4,096
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
+    messages: list[Any] = [{"role": "user", "content": "Summarise"}]
+    first = claude.messages.create(model=MODEL, max_tokens=5, system=short, messages=messages)
+    second = claude.messages.create(model=MODEL, max_tokens=5, system=short, messages=messages)
+    for message in (first, second):
+        assert message.usage.cache_creation_input_tokens == 0
+        assert message.usage.cache_read_input_tokens == 0
+    assert second.usage.input_tokens == request_input_tokens(
+        {"system": short, "messages": messages}
+    )
+
+
+def test_the_same_prefix_caches_on_a_model_with_a_lower_minimum(
+    claude: anthropic.Anthropic,
+) -> None:
+    short = [
+        {
+            "type": "text",
+            "text": "Reference manual, sonnet. " * 300,  # about 1,950 tokens: Sonnet 4.5's is 1,024
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
+    messages: list[Any] = [{"role": "user", "content": "Summarise"}]
+    model = "claude-sonnet-4-5"
+    first = claude.messages.create(model=model, max_tokens=5, system=short, messages=messages)
+    second = claude.messages.create(model=model, max_tokens=5, system=short, messages=messages)
+    assert first.usage.cache_creation_input_tokens
+    assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+
+
+def test_the_minimum_is_the_catalogs_or_1024_for_an_unknown_model() -> None:
+    assert catalog_floor("claude-haiku-4-5") == 4096
+    assert catalog_floor("claude-opus-4-7") == 2048
+    assert catalog_floor("no-such-model") == DEFAULT_MIN_TOKENS == 1024
+    cache = PromptCache(ttl_s=60, min_tokens=lambda model: 10)
+    body = {
+        "system": [{"type": "text", "text": "x" * 100, "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    assert cache.anthropic_usage(MODEL, body).write_5m > 0
+    assert cache.anthropic_usage(MODEL, body).read > 0
+
+
+def test_a_one_hour_breakpoint_after_a_five_minute_one_is_refused(
+    claude: anthropic.Anthropic,
+) -> None:
+    system = cached_system("order")  # 5 minutes
+    late: Any = {"type": "text", "text": "Q", "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+    with pytest.raises(anthropic.BadRequestError, match="must not come after a ttl='5m'"):
+        claude.messages.create(
+            model=MODEL,
+            max_tokens=5,
+            system=system,
+            messages=[{"role": "user", "content": [late]}],
+        )
 
 
 def test_the_cache_is_per_model() -> None:

@@ -109,7 +109,7 @@ class CallRecorder:
             route=str(body.get("model", "")) or None,
             variant=call.variant,
             config_version=call.config_version,
-            system_prompt_hash=system_prompt_hash(body, fmt),
+            system_prompt_hash=call.system_prompt_hash or system_prompt_hash(body, fmt),
             stop_reason=call.stop_reason,
             input_tokens=usage.input_tokens if usage else 0,
             output_tokens=usage.output_tokens if usage else 0,

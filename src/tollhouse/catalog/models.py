@@ -18,7 +18,7 @@ from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -77,6 +77,17 @@ class ToolRate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         if not self.usd_per_unit.is_finite() or self.usd_per_unit < 0:
             raise ValueError(f"`usd_per_unit` must be a price >= 0, got {self.usd_per_unit}")
+
+
+class PromptCacheFloor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The shortest prompt prefix, in tokens, the provider caches for a model: a cache
+    breakpoint ending a shorter prefix is neither written nor read. With the page it was
+    read from, as `ToolRate`."""
+
+    min_tokens: Annotated[int, msgspec.Meta(ge=1)]
+    source: str
+    as_of: date
+    note: str | None = None
 
 
 class PriceModifier(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -224,6 +235,7 @@ class CatalogModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     price_as_of: date | None = None
     source: SourceKind | None = None
     parameter_rules: tuple[ParameterRule, ...] = ()
+    prompt_cache: PromptCacheFloor | None = None  # None: the provider publishes no floor
     # Billable lines beside the token card, each rate with its own source. Filled from the
     # catalog's `provider_defaults` for the model's provider where the entry gives none.
     server_tools: dict[str, ToolRate] = {}
@@ -287,7 +299,7 @@ class ModelCatalog:
         return self._by_name.get(model_id)
 
 
-_DEFAULTED = ("server_tools", "inference_geo", "speed", "service_tier")
+_DEFAULTED = ("server_tools", "inference_geo", "speed", "service_tier", "prompt_cache")
 
 
 class _CatalogFile(msgspec.Struct, forbid_unknown_fields=True):
@@ -297,9 +309,9 @@ class _CatalogFile(msgspec.Struct, forbid_unknown_fields=True):
 def parse_catalog(document: Any, *, origin: str = "catalog") -> ModelCatalog:
     """A catalog from its parsed YAML/JSON form; errors name `origin` and the field.
 
-    `provider_defaults` maps a provider to the `server_tools`, `inference_geo`, `speed` and
-    `service_tier` entries its models share; an entry's own mapping for one of those is
-    merged over the provider's, key by key."""
+    `provider_defaults` maps a provider to the `server_tools`, `inference_geo`, `speed`,
+    `service_tier` and `prompt_cache` entries its models share; an entry's own mapping for
+    one of those is merged over the provider's, key by key."""
     if isinstance(document, Mapping) and "provider_defaults" in document:
         document = _with_provider_defaults(document, origin)
     try:

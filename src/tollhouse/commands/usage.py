@@ -1,6 +1,7 @@
-"""`tollhouse usage`: calls, tokens, server-tool uses and cost over a period, optionally by
-model, key, user, team, project, provider, route, variant, config version, service tier, inference
-geography, speed, context window, day or hour, summed by the ledger's database.
+"""`tollhouse usage`: calls, tokens, the prompt-cache hit ratio, server-tool uses and cost
+over a period, optionally by model, key, user, team, project, provider, route, variant,
+config version, system prompt (its short hash), service tier, inference geography, speed,
+context window, day or hour, summed by the ledger's database.
 
 Cost is exact (the ledger's Decimal sums, printed in full) and never pretends: calls whose
 price is unknown are counted beside it (`0.0054 +2 unpriced`), not added as $0. Calls
@@ -29,6 +30,7 @@ from tollhouse.commands import (
     table,
 )
 from tollhouse.ports.ledger.base import BucketWidth, LedgerStore, UsageRow
+from tollhouse.reports.usage import cache_hit_ratio
 
 # --by name -> ledger column
 _COLUMNS = {
@@ -41,6 +43,7 @@ _COLUMNS = {
     "route": "route",
     "variant": "variant",
     "version": "config_version",
+    "prompt": "system_prompt_hash",
     "tier": "service_tier",
     "geo": "inference_geo",
     "speed": "speed",
@@ -54,6 +57,7 @@ _SUMS = (
     "output",
     "cache_write",
     "cache_read",
+    "hit_ratio",
     "web_search",
     "cost_usd",
 )
@@ -167,6 +171,7 @@ def _json_row(row: UsageRow, bucket: str | None, groups: list[str]) -> dict[str,
         "output": row.output_tokens,
         "cache_write": row.cache_write_5m_tokens + row.cache_write_1h_tokens,
         "cache_read": row.cache_read_tokens,
+        "hit_ratio": cache_hit_ratio(row),
         "web_search": row.web_search_requests,
         "web_fetch": row.web_fetch_requests,
         "cost_usd": format(row.cost_usd, "f"),  # a string: exact, unlike a JSON number
@@ -195,7 +200,14 @@ def _sums(row: dict[str, Any]) -> list[str]:
         cost = f"{cost} +{row['unpriced_calls']} unpriced"
     if row["commitment_calls"]:
         cost = f"{cost} +{row['commitment_calls']} commitment {row['commitment_cost_usd']}"
-    return [*(f"{row[name]:,}" for name in _SUMS[:-1]), cost]
+    ratio = row["hit_ratio"]
+    return [
+        *(
+            ("-" if ratio is None else f"{ratio:.1%}") if name == "hit_ratio" else f"{row[name]:,}"
+            for name in _SUMS[:-1]
+        ),
+        cost,
+    ]
 
 
 def _text(value: Any) -> str:

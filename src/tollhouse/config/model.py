@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from tollhouse.catalog.models import CatalogOverrides
+from tollhouse.config.prompt_cache import PromptCachePolicy
 from tollhouse.config.rollout import GuardrailsConfig, PromotionConfig, SplitConfig
 from tollhouse.observability.alerts_config import AlertsConfig
 
@@ -413,6 +414,7 @@ class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     truncation: TruncationPolicy = TruncationPolicy()
     hedge_after_ms: NonNegativeSeconds | None = None
     cache: CachePolicy = CachePolicy()
+    prompt_cache: PromptCachePolicy = PromptCachePolicy()
     input_limits: InputLimits | None = None
     lifecycle: RouteLifecyclePolicy = RouteLifecyclePolicy()
     variants: dict[str, Variant] = {}

@@ -12,6 +12,8 @@ cost buckets line up with clock hours and tests can drive the clock.
   buckets it lasts; `resolved` once a whole bucket closes without an anomaly.
 - `BudgetThresholds`: one notice per threshold and (scope, period); budgets have no episode
   to resolve, a new period starts from zero.
+- `HitRatioFloorRule`: a route's prompt-cache hit ratio (cache reads over all input tokens)
+  over a sliding window, against the floor its config sets (`prompt_cache.hit_ratio_floor`).
 """
 
 from __future__ import annotations
@@ -58,34 +60,30 @@ class AlertEvent:
 _SLOTS = 60  # the window is counted in 60 slots: a sliding window at 1/60 of its resolution
 
 
-class ErrorSpikeRule:
-    def __init__(self, config: ErrorSpikeConfig) -> None:
-        self.config = config
-        self.firing = False
-        self.calls = 0  # in the window
-        self.errors = 0
-        self._width = config.window_seconds / _SLOTS
-        self._slot_calls = [0] * _SLOTS
-        self._slot_errors = [0] * _SLOTS
+class SlidingSums:
+    """Two running totals (`first`, `second`) over a sliding window of `window_seconds`,
+    kept in 60 slots: O(1) per `add`, fixed memory."""
+
+    def __init__(self, window_seconds: float) -> None:
+        self.first = 0
+        self.second = 0
+        self._width = window_seconds / _SLOTS
+        self._slot_first = [0] * _SLOTS
+        self._slot_second = [0] * _SLOTS
         self._newest: int | None = None  # absolute number of the newest slot
-        self._healthy_since: float | None = None
         self._latest = -math.inf
 
-    def observe(self, now: float, is_error: bool) -> AlertEvent | None:
-        now = self._advance(now)
+    def add(self, now: float, first: int, second: int) -> float:
+        """Count (`first`, `second`) at `now`; returns `now` as `advance` does."""
+        now = self.advance(now)
         index = self._newest % _SLOTS if self._newest is not None else 0
-        self._slot_calls[index] += 1
-        self.calls += 1
-        if is_error:
-            self._slot_errors[index] += 1
-            self.errors += 1
-        return self._evaluate(now)
+        self._slot_first[index] += first
+        self._slot_second[index] += second
+        self.first += first
+        self.second += second
+        return now
 
-    def tick(self, now: float) -> AlertEvent | None:
-        """Re-evaluate without a call, so that an episode can end when traffic stops."""
-        return self._evaluate(self._advance(now))
-
-    def _advance(self, now: float) -> float:
+    def advance(self, now: float) -> float:
         """Slide the window to `now`; returns `now`, or the latest time seen if the clock
         stepped back (so a step back can neither end an episode early nor delay it)."""
         if now < self._latest:
@@ -98,12 +96,36 @@ class ErrorSpikeRule:
             return now
         for number in range(newest + 1, newest + 1 + min(slot - newest, _SLOTS)):
             index = number % _SLOTS
-            self.calls -= self._slot_calls[index]
-            self.errors -= self._slot_errors[index]
-            self._slot_calls[index] = 0
-            self._slot_errors[index] = 0
+            self.first -= self._slot_first[index]
+            self.second -= self._slot_second[index]
+            self._slot_first[index] = 0
+            self._slot_second[index] = 0
         self._newest = slot
         return now
+
+
+class ErrorSpikeRule:
+    def __init__(self, config: ErrorSpikeConfig) -> None:
+        self.config = config
+        self.firing = False
+        self._window = SlidingSums(config.window_seconds)  # calls, errors
+        self._healthy_since: float | None = None
+
+    @property
+    def calls(self) -> int:
+        """Calls in the window."""
+        return self._window.first
+
+    @property
+    def errors(self) -> int:
+        return self._window.second
+
+    def observe(self, now: float, is_error: bool) -> AlertEvent | None:
+        return self._evaluate(self._window.add(now, 1, int(is_error)))
+
+    def tick(self, now: float) -> AlertEvent | None:
+        """Re-evaluate without a call, so that an episode can end when traffic stops."""
+        return self._evaluate(self._window.advance(now))
 
     def _evaluate(self, now: float) -> AlertEvent | None:
         config = self.config
@@ -267,3 +289,73 @@ class BudgetThresholds:
             "limit_usd": str(limit),
         }
         return AlertEvent("budget", "firing", message, now, details)
+
+
+class HitRatioFloorRule:
+    """One route's prompt-cache hit ratio over the last `window_seconds`, against `floor`.
+    One `firing` event when the window holds at least `min_input_tokens` input tokens and
+    under `floor` of them were cache reads; `resolved` once it has not been under for a
+    whole window (a window too thin to judge counts as not under, as for error spikes).
+    Judged as calls arrive (`observe`)."""
+
+    def __init__(
+        self, route: str, floor: float, window_seconds: float, min_input_tokens: int
+    ) -> None:
+        self.route = route
+        self.floor = floor
+        self.window_seconds = window_seconds
+        self.min_input_tokens = min_input_tokens
+        self.firing = False
+        self._window = SlidingSums(window_seconds)  # input tokens (all), cache reads
+        self._healthy_since: float | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        """The window's ratio; None when it holds no input."""
+        total = self._window.first
+        return self._window.second / total if total else None
+
+    def observe(self, now: float, input_tokens: int, cache_read: int) -> AlertEvent | None:
+        """A finished call of the route: `input_tokens` all of its prompt, cache reads and
+        writes included; `cache_read` those read from the cache."""
+        now = self._window.add(now, input_tokens, cache_read)
+        total, read = self._window.first, self._window.second
+        under = total >= self.min_input_tokens and read < self.floor * total
+        if not self.firing:
+            if not under:
+                return None
+            self.firing = True
+            self._healthy_since = None
+            return self._event(now, "firing")
+        if under:
+            self._healthy_since = None
+        elif self._healthy_since is None:
+            self._healthy_since = now
+        elif now - self._healthy_since >= self.window_seconds:
+            self.firing = False
+            self._healthy_since = None
+            return self._event(now, "resolved")
+        return None
+
+    def _event(self, now: float, status: AlertStatus) -> AlertEvent:
+        ratio = self.ratio or 0.0
+        window = f"{self.window_seconds:g} s"
+        if status == "firing":
+            message = (
+                f"Prompt-cache hit ratio of route {self.route} is {ratio:.0%} over the last "
+                f"{window}, under its floor of {self.floor:.0%}"
+            )
+        else:
+            message = (
+                f"Prompt-cache hit ratio of route {self.route} back at or over its floor of "
+                f"{self.floor:.0%} for {window}"
+            )
+        details = {
+            "route": self.route,
+            "hit_ratio": round(ratio, 4),
+            "floor": self.floor,
+            "window_seconds": self.window_seconds,
+            "input_tokens": self._window.first,
+            "cache_read_tokens": self._window.second,
+        }
+        return AlertEvent("prompt_cache_floor", status, message, now, details)

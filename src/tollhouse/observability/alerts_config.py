@@ -12,13 +12,23 @@ from typing import Annotated, Literal
 import msgspec
 
 # `canary_rollback`: a guardrail set a route's canary back to 0 % (rollout/monitor.py).
-AlertKind = Literal["error_spike", "cost_anomaly", "budget", "model_retirement", "canary_rollback"]
+# `prompt_cache_floor`: a route's prompt-cache hit ratio fell under the floor its config sets
+# (observability/prompt_cache_watch.py).
+AlertKind = Literal[
+    "error_spike",
+    "cost_anomaly",
+    "budget",
+    "model_retirement",
+    "canary_rollback",
+    "prompt_cache_floor",
+]
 ALL_KINDS: tuple[AlertKind, ...] = (
     "error_spike",
     "cost_anomaly",
     "budget",
     "model_retirement",
     "canary_rollback",
+    "prompt_cache_floor",
 )
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]

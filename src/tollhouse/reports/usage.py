@@ -9,19 +9,20 @@ Differences from Anthropic's, all additive or documented:
   prompt: `0-200k`, `200k-1M`, split at the model's long-context threshold), and also
   `end_user`, `team`, `project`, `provider`, `model_requested` (the alias the client
   asked for; `model` is the model that answered), `route`, `variant` (the route's
-  variant that served the call, null for a route without variants) and `config_version`
-  (the config version that served it, as text; null for calls recorded without one).
-  `workspace_id` is
-  accepted and always null: a gateway has no workspaces. Filters take `models[]`,
+  variant that served the call, null for a route without variants), `config_version`
+  (the config version that served it, as text; null for calls recorded without one) and
+  `system_prompt` (the short hash of the system prompt, null without one). `workspace_id`
+  is accepted and always null: a gateway has no workspaces. Filters take `models[]`,
   `api_key_ids[]`, `end_users[]`, `teams[]`, `projects[]`, `providers[]`, `routes[]`,
-  `variants[]`, `config_versions[]`, `service_tiers[]`, `context_window[]`,
-  `inference_geos[]`, `speeds[]`; Anthropic's filters on things the ledger lacks
-  (`workspace_ids[]`...) are refused, not ignored.
+  `variants[]`, `config_versions[]`, `system_prompts[]`, `service_tiers[]`,
+  `context_window[]`, `inference_geos[]`, `speeds[]`; Anthropic's filters on things the
+  ledger lacks (`workspace_ids[]`...) are refused, not ignored.
 - Priority Tier calls are in the usage report like any other (the cost report leaves
   their cost out, as Anthropic's does).
 - `server_tool_use` also counts `web_fetch_requests`. Each result also carries
-  `requests` and `error_requests` (status >= 400), and every grouping field, null when
-  not grouped by it.
+  `requests` and `error_requests` (status >= 400), `cache_hit_ratio` (cache reads over
+  all input tokens, uncached, cache writes and reads; null without input), and every
+  grouping field, null when not grouped by it.
 - With `ending_at` inside a bucket, that last bucket counts calls before `ending_at` only.
 """
 
@@ -76,4 +77,17 @@ def _result(row: UsageRow, grouped: list[str]) -> dict[str, Any]:
         **fields,
         "requests": row.calls,
         "error_requests": row.error_calls,
+        "cache_hit_ratio": cache_hit_ratio(row),
     }
+
+
+def cache_hit_ratio(row: UsageRow) -> float | None:
+    """Cache reads over all input tokens of `row` (uncached, cache writes, cache reads),
+    rounded to 4 places; None when it has no input."""
+    total = (
+        row.input_tokens
+        + row.cache_write_5m_tokens
+        + row.cache_write_1h_tokens
+        + row.cache_read_tokens
+    )
+    return round(row.cache_read_tokens / total, 4) if total else None

@@ -7,8 +7,8 @@ or message keys; malformed text, image, tool_use, tool_result and thinking block
 `tool_use` without its `tool_result` right after (and the reverse); bad tools, duplicate tool
 names, a `tool_choice` naming no offered tool or forcing one without tools; a thinking budget
 under 1024 or not under `max_tokens`, or thinking with a forced tool; bad `cache_control`
-markers or more than 4 of them. Unknown top-level fields and block types are accepted, so a
-new API feature does not break the simulator.
+markers, more than 4 of them, or a 1-hour one after a 5-minute one. Unknown top-level
+fields and block types are accepted, so a new API feature does not break the simulator.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tollhouse.simulator.request_checks import (
     json_type,
 )
 from tollhouse.simulator.text import conversation_digest
+from tollhouse.tokens.estimate import anthropic_prompt_prefix
 
 MAX_CACHE_MARKERS = 4
 MIN_THINKING_BUDGET = 1024
@@ -59,6 +60,7 @@ def parse_messages(doc: dict[str, Any], seed: int) -> MessagesRequest:
     if stops is not None and not is_str_list(stops):
         raise InvalidRequest("stop_sequences: Input should be a valid list of strings")
     tools = _tools(doc, markers)
+    _check_marker_order(doc)
     choice, tool_name = _tool_choice(doc, tools)
     budget = _thinking(doc, max_tokens, choice)
     _sampling(doc)
@@ -85,6 +87,7 @@ def check_count_tokens(doc: dict[str, Any]) -> None:
     _messages(doc, markers)
     _system(doc, markers)
     tools = _tools(doc, markers)
+    _check_marker_order(doc)
     _tool_choice(doc, tools)
 
 
@@ -118,6 +121,27 @@ class _Markers:
             raise InvalidRequest(
                 f"A maximum of {MAX_CACHE_MARKERS} blocks with cache_control may be provided. "
                 f"Found {self.count}."
+            )
+
+
+def _check_marker_order(doc: dict[str, Any]) -> None:
+    """The API requires longer-lived breakpoints first: in cache order (tools, system,
+    messages), no `ttl: 1h` marker may follow a 5-minute one."""
+    five_minutes = False
+    for item in anthropic_prompt_prefix(doc):
+        marker = item.item.get("cache_control") if isinstance(item.item, dict) else None
+        if not marker:
+            continue
+        if marker.get("ttl", "5m") == "5m":
+            five_minutes = True
+        elif five_minutes:
+            where = f"{item.where}.{item.index}" + (
+                f".content.{item.block}" if item.where == "messages" else ""
+            )
+            raise InvalidRequest(
+                f"{where}.cache_control.ttl: a ttl='1h' cache_control block must not come "
+                "after a ttl='5m' cache_control block. Note that blocks are processed in the "
+                "following order: `tools`, `system`, `messages`."
             )
 
 

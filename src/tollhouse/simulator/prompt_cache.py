@@ -6,7 +6,10 @@ The longest marked prefix seen before within its TTL (per model) is a read
 (`cache_read_input_tokens`, and its TTL is refreshed); every later marked prefix is written
 (`cache_creation_input_tokens`, split into `ephemeral_5m`/`ephemeral_1h` by the TTL of the
 marker that ends each segment). A marker's TTL is `cache_ttl_seconds` when it has no `ttl`
-or `"5m"`, 3600 s for `"1h"`. The marker itself is not part of a prefix's identity.
+or `"5m"`, 3600 s for `"1h"`. The marker itself is not part of a prefix's identity. A
+marker ending a prefix shorter than the model's minimum cacheable length (the catalog's
+`prompt_cache.min_tokens`, 1,024 for a model it lacks) is neither written nor read, as the
+API ignores it.
 
 OpenAI (automatic): tools, then each message, end a prefix; prefixes of at least 1,024
 tokens are remembered for `cache_ttl_seconds`, and the longest one seen before is reported as
@@ -29,13 +32,31 @@ from typing import Any
 
 import orjson
 
-from tollhouse.tokens.estimate import MESSAGE_OVERHEAD, TOOL_OVERHEAD, content_tokens, text_tokens
+from tollhouse.catalog.models import load_catalog
+from tollhouse.tokens.estimate import (
+    MESSAGE_OVERHEAD,
+    TOOL_OVERHEAD,
+    anthropic_prompt_prefix,
+    content_tokens,
+    text_tokens,
+)
 
 OPENAI_MIN_PREFIX_TOKENS = 1024
 OPENAI_CACHE_GRANULE = 128
 ONE_HOUR_S = 3600.0
 _MAX_ENTRIES = 100_000
 _OPENAI_PREFIXES_KEPT = 64
+# The floor of a model the catalog has none for: the smallest any Anthropic model has, so
+# a test on a made-up model name still caches what reaches it.
+DEFAULT_MIN_TOKENS = 1024
+
+
+def catalog_floor(model: str) -> int:
+    """The catalog's minimum cacheable prefix of `model`, else `DEFAULT_MIN_TOKENS`."""
+    entry = load_catalog().get(model)
+    if entry is None or entry.prompt_cache is None:
+        return DEFAULT_MIN_TOKENS
+    return entry.prompt_cache.min_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +80,12 @@ class PromptCache:
         ttl_s: float,
         max_entries: int = _MAX_ENTRIES,
         clock: Callable[[], float] = time.monotonic,
+        min_tokens: Callable[[str], int] | None = None,
     ) -> None:
+        """`min_tokens(model)`: the shortest prefix an Anthropic model caches (default: the
+        catalog's `prompt_cache.min_tokens`, see `catalog_floor`)."""
         self._ttl_s = ttl_s
+        self._min_tokens = min_tokens or catalog_floor
         self._max_entries = max_entries
         self._clock = clock
         self._expiry: OrderedDict[bytes, tuple[float, float]] = OrderedDict()
@@ -119,28 +144,15 @@ class PromptCache:
 
     def _anthropic_prefixes(self, model: str, body: dict[str, Any]) -> Iterator[_Prefix]:
         running = hashlib.blake2b(b"anthropic\0" + model.encode(), digest_size=16)
-        tokens = 0
-        for tool in body.get("tools") or ():
-            running.update(_identity(tool))
-            tokens += TOOL_OVERHEAD + text_tokens(orjson.dumps(tool).decode())
-            if tool.get("cache_control"):
-                yield self._marked(running, tokens, tool["cache_control"])
-        turns: list[tuple[str, Any]] = []
-        if body.get("system"):
-            turns.append(("system", body["system"]))
-        turns.extend((m["role"], m["content"]) for m in body["messages"])
-        for role, content in turns:
-            tokens += MESSAGE_OVERHEAD
-            running.update(b"\0" + role.encode())
-            if isinstance(content, str):
-                running.update(_identity(content))
-                tokens += text_tokens(content)
-                continue
-            for block in content:
-                running.update(_identity(block))
-                tokens += content_tokens([block])
-                if block.get("cache_control"):
-                    yield self._marked(running, tokens, block["cache_control"])
+        floor = self._min_tokens(model)
+        for item in anthropic_prompt_prefix(body):
+            if item.role is not None and item.block == 0:
+                running.update(b"\0" + item.role.encode())
+            running.update(_identity(item.item))
+            marker = item.item.get("cache_control") if isinstance(item.item, dict) else None
+            # A breakpoint that ends a prefix shorter than the model's floor is not cached.
+            if marker and item.tokens >= floor:
+                yield self._marked(running, item.tokens, marker)
 
     def _marked(self, running: Any, tokens: int, marker: dict[str, Any]) -> _Prefix:
         one_hour = marker.get("ttl") == "1h"

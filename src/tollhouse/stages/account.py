@@ -9,7 +9,8 @@ A call is accounted for in three moments, each with its function here:
   `chunk_sent` per streamed chunk (time to first byte, the stream's first bytes);
 - the reply has been sent (a stream: its last chunk): `Accounting.finish` prices the usage,
   settles the budget reservation, writes the ledger record, feeds the alerts, the
-  guardrails of a route's variants (rollout/monitor.py) and metrics.
+  guardrails of a route's variants (rollout/monitor.py), the prompt-cache hit ratios
+  (observability/prompt_cache_watch.py) and metrics.
 
 A call is accounted as the client saw it: a stream that ends in an error event (the
 upstream's, relayed or translated, or the gateway's own when the upstream broke) is a
@@ -27,11 +28,13 @@ from typing import Any
 
 from tollhouse.accounting import NO_COST, CallCost, Usage, cost_of
 from tollhouse.accounting.call_ledger import CallLedger
+from tollhouse.accounting.call_text import system_prompt_hash
 from tollhouse.call import Call
 from tollhouse.catalog.models import ModelCatalog
 from tollhouse.errors import ANTHROPIC_TYPE_BY_STATUS, OPENAI_TYPE_BY_STATUS
 from tollhouse.observability.alerts import Alerts
 from tollhouse.observability.metrics import CallObservation, GatewayMetrics
+from tollhouse.observability.prompt_cache_watch import PromptCacheWatch
 from tollhouse.rollout.monitor import GuardrailMonitor
 from tollhouse.stages.admit import Admitter
 from tollhouse.stages.check.truncation import TRUNCATED
@@ -170,8 +173,10 @@ class Accounting:
         alerts: Alerts,
         metrics: GatewayMetrics,
         guardrails: GuardrailMonitor | None = None,
+        prompt_cache: PromptCacheWatch | None = None,
     ) -> None:
         self.guardrails = guardrails
+        self.prompt_cache = prompt_cache
         self.catalog = catalog
         self.admitter = admitter
         self.ledger = ledger
@@ -214,6 +219,17 @@ class Accounting:
         elif call.attempts == 0:  # refused, or answered from the cache: no upstream to pay
             cost = call.cost = NO_COST
         latency = now - call.started
+        if usage is not None and self.prompt_cache is not None:
+            call.system_prompt_hash = system_prompt_hash(call.body, call.client_format)
+            self.prompt_cache.observe(
+                now=call.started_wall + latency,
+                route=call.model,
+                model=call.upstream_model,
+                system_prompt=call.system_prompt_hash,
+                uncached=usage.input_tokens + usage.audio_input_tokens,
+                cache_write=usage.cache_write_tokens,
+                cache_read=usage.cache_read_tokens,
+            )
         self.admitter.finish(call)
         durable = None
         if self.ledger.enabled:

@@ -181,7 +181,11 @@ class LifecycleCheck:
             successor = self._successor(entry, today) if plan.lifecycle == "remap" else None
             changed = True
             if successor is not None:
-                targets.append(self._router.target(target.provider, successor, plan.parameters))
+                targets.append(
+                    self._router.target(
+                        target.provider, successor, plan.parameters, plan.prompt_cache
+                    )
+                )
             fields: dict[str, object] = {
                 "route": plan.model,
                 "deployment": target.label,
@@ -259,7 +263,7 @@ class LifecycleCheck:
             if served is not None:
                 return successor.id, self._living_fallbacks(served, today)
         targets = tuple(
-            self._router.target(target.provider, successor.id, plan.parameters)
+            self._router.target(target.provider, successor.id, plan.parameters, plan.prompt_cache)
             if target.upstream_model in (entry.id, *entry.aliases)
             else target
             for target in plan.targets

@@ -10,7 +10,9 @@ admission estimates before a call.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import orjson
 
@@ -136,3 +138,55 @@ def embedding_input_tokens(value: object) -> int:
         elif isinstance(item, int):
             total += 1
     return total
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixItem:
+    """One element of an Anthropic Messages request in the order the API reads the prompt
+    for its cache: each tool, then each system block, then each block of each message.
+
+    `where` and `index` locate it (`index`: the tool, the system block, the message);
+    `block` is the block's place in its message (0 for a string content, which is `item`
+    then); `role` is the message's ("system" for the system prompt, None for a tool);
+    `tokens` is the estimate of the prompt from its start through this element, by the
+    rule of this module, so that a prefix's length reads the same to the gateway placing
+    breakpoints and to the simulator caching them."""
+
+    where: Literal["tools", "system", "messages"]
+    index: int
+    block: int
+    item: Any
+    role: str | None
+    tokens: int
+
+
+def anthropic_prompt_prefix(body: dict[str, Any]) -> Iterator[PrefixItem]:
+    """The elements of a Messages request `body`, in cache order, with their running token
+    estimate. Malformed parts (a message that is not an object) are skipped."""
+    tokens = 0
+    for i, tool in enumerate(body.get("tools") or ()):
+        tokens += TOOL_OVERHEAD + text_tokens(orjson.dumps(tool).decode())
+        yield PrefixItem("tools", i, 0, tool, None, tokens)
+    system = body.get("system")
+    if system:
+        tokens += MESSAGE_OVERHEAD
+        if isinstance(system, str):
+            tokens += text_tokens(system)
+            yield PrefixItem("system", 0, 0, system, "system", tokens)
+        elif isinstance(system, list):
+            for j, block in enumerate(system):
+                tokens += content_tokens([block])
+                yield PrefixItem("system", j, j, block, "system", tokens)
+    for i, message in enumerate(body.get("messages") or ()):
+        if not isinstance(message, dict):
+            continue
+        tokens += MESSAGE_OVERHEAD
+        role = str(message.get("role"))
+        content = message.get("content")
+        if isinstance(content, list):
+            for j, block in enumerate(content):
+                tokens += content_tokens([block])
+                yield PrefixItem("messages", i, j, block, role, tokens)
+        else:
+            tokens += content_tokens(content)
+            yield PrefixItem("messages", i, 0, content, role, tokens)

@@ -104,6 +104,9 @@ class Format(ABC):
     passthrough_headers: tuple[str, ...]
     # The upstream path that serves each endpoint a client may call.
     upstream_paths: Mapping[str, str]
+    # Whether prompt caching is the client's to ask for, with `cache_control` breakpoints
+    # (stages/dispatch/cache_breakpoints.py); otherwise the provider caches prefixes itself.
+    places_cache_breakpoints: bool = False
 
     # Requests ---------------------------------------------------------------------------
 
@@ -206,6 +209,7 @@ class Format(ABC):
 
 class AnthropicFormat(Format):
     name: WireFormat = "anthropic"
+    places_cache_breakpoints = True
     accounting_markers = (b"event: message_start", b"event: message_delta", b"event: error")
     error_marker = b"event: error"
     request_id_header = "request-id"

@@ -7,9 +7,10 @@ client's parsed body, the config's tool list): a variant's edits are shared by e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from tollhouse.tokens.estimate import anthropic_prompt_prefix
 from tollhouse.wire.anthropic_openai.requests import anthropic_tool_to_openai
 
 SystemMode = Literal["replace", "prepend", "append"]
@@ -40,32 +41,92 @@ def anthropic_tools(body: dict[str, Any], tools: Sequence[dict[str, Any]]) -> di
     return {**body, "tools": [dict(tool) for tool in tools]}
 
 
-def anthropic_cache_breakpoints(body: dict[str, Any], places: Sequence[str]) -> dict[str, Any]:
-    """A `cache_control: ephemeral` breakpoint on the last block of each place named (the
-    system prompt, the tool list, the last message), where that place is present."""
+# Where a breakpoint goes: (`where`, `index`, `block`) as tokens.estimate.PrefixItem says.
+CacheSpot = tuple[str, int, int]
+MAX_CACHE_BREAKPOINTS = 4  # the Messages API refuses a request with more
+
+
+def anthropic_cache_markers(body: dict[str, Any]) -> list[tuple[CacheSpot, dict[str, Any]]]:
+    """The `cache_control` markers `body` carries on its tools and blocks, in cache order."""
+    return [
+        ((item.where, item.index, item.block), item.item["cache_control"])
+        for item in anthropic_prompt_prefix(body)
+        if isinstance(item.item, dict) and item.item.get("cache_control")
+    ]
+
+
+def anthropic_breakpoints_used(body: dict[str, Any]) -> int:
+    """How many of the 4 breakpoints `body` uses: its markers, and the top-level
+    `cache_control` of automatic caching, which takes one."""
+    return len(anthropic_cache_markers(body)) + (1 if body.get("cache_control") else 0)
+
+
+def anthropic_with_markers(
+    body: dict[str, Any], markers: Mapping[CacheSpot, dict[str, Any]]
+) -> dict[str, Any]:
+    """`body` with `cache_control: markers[spot]` on the element at each spot (a string
+    system prompt or message content becomes one text block to carry it). An element that
+    already has a marker keeps its own: a client's breakpoint is never changed."""
+    if not markers:
+        return body
     out = dict(body)
-    if "system" in places and body.get("system"):
-        system = body["system"]
-        blocks = [{"type": "text", "text": system}] if isinstance(system, str) else list(system)
-        out["system"] = _marked_last(blocks)
-    if "tools" in places and isinstance(body.get("tools"), list) and body["tools"]:
-        out["tools"] = _marked_last(list(body["tools"]))
-    messages = body.get("messages")
-    if "last_message" in places and isinstance(messages, list) and messages:
-        last = messages[-1]
-        if isinstance(last, dict) and last.get("content"):
-            content = last["content"]
-            blocks = (
-                [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
-            )
-            out["messages"] = [*messages[:-1], {**last, "content": _marked_last(blocks)}]
+    tools = [spot[1] for spot in markers if spot[0] == "tools"]
+    if tools:
+        out["tools"] = listed = list(body["tools"])
+        for i in tools:
+            listed[i] = _marked(listed[i], markers[("tools", i, 0)])
+    system = [spot[1] for spot in markers if spot[0] == "system"]
+    if system:
+        current = body["system"]
+        out["system"] = blocks = _as_blocks(current)
+        for j in system:
+            blocks[j] = _marked(blocks[j], markers[("system", j, j)])
+    by_message: dict[int, list[int]] = {}
+    for where, i, j in markers:
+        if where == "messages":
+            by_message.setdefault(i, []).append(j)
+    if by_message:
+        out["messages"] = messages = list(body["messages"])
+        for i, places in by_message.items():
+            message = messages[i]
+            content = _as_blocks(message["content"])
+            for j in places:
+                content[j] = _marked(content[j], markers[("messages", i, j)])
+            messages[i] = {**message, "content": content}
     return out
 
 
-def _marked_last(blocks: list[Any]) -> list[Any]:
-    if isinstance(blocks[-1], dict):
-        blocks[-1] = {**blocks[-1], "cache_control": dict(_EPHEMERAL)}
-    return blocks
+def anthropic_cache_breakpoints(body: dict[str, Any], places: Sequence[str]) -> dict[str, Any]:
+    """A `cache_control: ephemeral` breakpoint on the last block of each place named (the
+    system prompt, the tool list, the last message), where that place is present, as long
+    as the request's breakpoints stay within the API's 4 (the places first in `places`
+    first). A place whose last block is marked already keeps its marker."""
+    last: dict[str, CacheSpot] = {}
+    final = len(body.get("messages") or ()) - 1
+    for item in anthropic_prompt_prefix(body):
+        if item.where != "messages":
+            last[item.where] = (item.where, item.index, item.block)
+        elif item.index == final and item.item:
+            last["last_message"] = (item.where, item.index, item.block)
+    room = MAX_CACHE_BREAKPOINTS - anthropic_breakpoints_used(body)
+    marked = {spot for spot, _ in anthropic_cache_markers(body)}
+    markers: dict[CacheSpot, dict[str, Any]] = {}
+    for place in places:
+        spot = last.get(place)
+        if spot is None or spot in marked or spot in markers or len(markers) >= room:
+            continue
+        markers[spot] = dict(_EPHEMERAL)
+    return anthropic_with_markers(body, markers)
+
+
+def _as_blocks(content: Any) -> list[Any]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+
+
+def _marked(element: Any, marker: dict[str, Any]) -> Any:
+    if not isinstance(element, dict) or element.get("cache_control"):
+        return element
+    return {**element, "cache_control": dict(marker)}
 
 
 # OpenAI Chat Completions ----------------------------------------------------------------

@@ -62,6 +62,7 @@ GROUPABLE: tuple[str, ...] = (
     "speed",
     "context_window",
     "config_version",
+    "system_prompt_hash",
 )
 """Columns `LedgerStore.aggregate` groups and filters on; their values are text (or None),
 `config_version` included (its integer column is read as text)."""

@@ -73,7 +73,12 @@ async def _attempt(
 ) -> Answer | Failure:
     provider = target.provider
     request = build_upstream_request(
-        call, provider, target.upstream_model, first_byte_timeout, target.parameter_rules
+        call,
+        provider,
+        target.upstream_model,
+        first_byte_timeout,
+        target.parameter_rules,
+        target.breakpoints,
     )
     request.read_idle_timeout = read_idle
     try:

@@ -1,9 +1,12 @@
 """The request one attempt sends to its deployment, built from the client's request.
 
 Same format in and out: the client's bytes are forwarded untouched (unknown fields and all)
-unless the model id must change, in which case only `model` is rewritten. Cross format: the
-request is translated here, and the answer is translated back by `answer_reply` (whole
-answers) or `stream_relay` (streams).
+unless the model id must change, in which case only `model` is rewritten, or the route
+places prompt-cache breakpoints on an Anthropic-format upstream (cache_breakpoints.py).
+A rewritten body keeps the client's keys in their order, so a prompt's prefix stays the
+same bytes from call to call and an OpenAI upstream's automatic prefix cache keeps hitting.
+Cross format: the request is translated here, and the answer is translated back by
+`answer_reply` (whole answers) or `stream_relay` (streams).
 
 Of the client's headers only those that mean something to the upstream's format go on
 (`anthropic-version`, `anthropic-beta`); credentials never (the provider adds its own), nor
@@ -20,8 +23,10 @@ import orjson
 
 from tollhouse.call import Call
 from tollhouse.catalog.models import ParameterRule
+from tollhouse.config.prompt_cache import AutoBreakpoints
 from tollhouse.errors import BadRequest, TollhouseError
 from tollhouse.providers.base import Provider, UpstreamRequest
+from tollhouse.stages.dispatch.cache_breakpoints import with_auto_breakpoints
 from tollhouse.stages.shape.parameter_rules import without_rejected
 from tollhouse.wire.formats import Format, upstream_format
 
@@ -51,11 +56,18 @@ def build_upstream_request(
     upstream_model: str,
     timeout: float | None,
     parameter_rules: tuple[ParameterRule, ...] = (),
+    breakpoints: AutoBreakpoints | None = None,
 ) -> UpstreamRequest:
     """The request for `upstream_model` on `provider`; parameters that `parameter_rules`
-    (the deployment's, stages/shape/parameter_rules.py) refuse are left out."""
+    (the deployment's, stages/shape/parameter_rules.py) refuse are left out, and a format
+    that takes prompt-cache breakpoints gets those `breakpoints` places (the deployment's,
+    stages/dispatch/cache_breakpoints.py), on this request only."""
     upstream = spoken_format(call, provider)
-    body = _upstream_body(call, upstream, upstream_model, parameter_rules)
+    if breakpoints is not None and not (
+        upstream.places_cache_breakpoints and call.endpoint != "count_tokens"
+    ):
+        breakpoints = None
+    body = _upstream_body(call, upstream, upstream_model, parameter_rules, breakpoints)
     return UpstreamRequest(
         path=upstream.upstream_paths[call.endpoint],
         body=body,
@@ -66,10 +78,16 @@ def build_upstream_request(
 
 
 def _upstream_body(
-    call: Call, upstream: Format, upstream_model: str, parameter_rules: tuple[ParameterRule, ...]
+    call: Call,
+    upstream: Format,
+    upstream_model: str,
+    parameter_rules: tuple[ParameterRule, ...],
+    breakpoints: AutoBreakpoints | None,
 ) -> bytes:
     body = without_rejected(call, parameter_rules, call.body) if parameter_rules else call.body
     if call.client_format == upstream.name:
+        if breakpoints is not None:
+            body = with_auto_breakpoints(body, breakpoints)
         changes: dict[str, Any] = {}
         if body.get("model") != upstream_model:
             changes["model"] = upstream_model
@@ -90,4 +108,6 @@ def _upstream_body(
         raise BadRequest(
             f"request cannot be translated for a {upstream.name} upstream: {exc}"
         ) from None
+    if breakpoints is not None:
+        doc = with_auto_breakpoints(doc, breakpoints)
     return orjson.dumps(doc)

@@ -25,6 +25,7 @@ from tollhouse.config.model import (
     TruncationPolicy,
     Variant,
 )
+from tollhouse.config.prompt_cache import AutoBreakpoints, PromptCachePolicy
 from tollhouse.errors import NotFound
 from tollhouse.ports.keys.record import KeyRecord
 from tollhouse.providers.base import Provider
@@ -33,17 +34,22 @@ from tollhouse.stages.route.variant_split import VariantSplit, refuse_override_w
 from tollhouse.stages.shape.input_limits import NO_LIMITS, tightest
 from tollhouse.stages.shape.variant_request import VariantEdits
 
+NO_PROMPT_CACHE = PromptCachePolicy()
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
     """One deployment: where to send, under which id, its breaker (shared by every route
-    that uses the same provider and model), and the catalog's parameter rules of its model
-    that the route enforces (none when the route relays such parameters)."""
+    that uses the same provider and model), the catalog's parameter rules of its model
+    that the route enforces (none when the route relays such parameters), and the
+    prompt-cache breakpoints the route places on its requests."""
 
     provider: Provider
     upstream_model: str
     breaker: CircuitBreaker
     parameter_rules: tuple[ParameterRule, ...] = ()
+    # The prompt-cache breakpoints its Anthropic-format requests get (None: none placed).
+    breakpoints: AutoBreakpoints | None = None
 
     @property
     def label(self) -> str:
@@ -69,6 +75,7 @@ class RoutePlan:
     parameters: ParameterRuleAction = "drop"
     variant: str | None = None
     edits: VariantEdits | None = None
+    prompt_cache: PromptCachePolicy = NO_PROMPT_CACHE
 
 
 class Router:
@@ -126,7 +133,8 @@ class Router:
         defaults = config.reliability
         parameters = route.lifecycle.parameters or config.lifecycle.parameters
         targets = [
-            self.target(self._providers[d.provider], d.model, parameters) for d in deployments
+            self.target(self._providers[d.provider], d.model, parameters, route.prompt_cache)
+            for d in deployments
         ]
         retry = route.retry
         timeouts = route.timeouts
@@ -155,13 +163,19 @@ class Router:
             parameters=parameters,
             variant=variant_name,
             edits=None if variant is None else VariantEdits.of(variant),
+            prompt_cache=route.prompt_cache,
         )
 
     def target(
-        self, provider: Provider, upstream_model: str, parameters: ParameterRuleAction
+        self,
+        provider: Provider,
+        upstream_model: str,
+        parameters: ParameterRuleAction,
+        prompt_cache: PromptCachePolicy = NO_PROMPT_CACHE,
     ) -> Target:
         """The deployment of `upstream_model` on `provider`, with the breaker every route
-        sending there shares, for a route that treats refused parameters as `parameters`."""
+        sending there shares, for a route that treats refused parameters as `parameters`
+        and places prompt-cache breakpoints as `prompt_cache` says."""
         key = f"{provider.name}/{upstream_model}"
         breaker = self.breakers.get(key)
         if breaker is None:
@@ -169,7 +183,9 @@ class Router:
             self.breakers[key] = breaker
         entry = self._catalog.get(upstream_model)
         rules = () if entry is None or parameters == "relay" else entry.parameter_rules
-        return Target(provider, upstream_model, breaker, rules)
+        floor = entry.prompt_cache if entry is not None else None
+        breakpoints = AutoBreakpoints.of(prompt_cache, floor.min_tokens if floor else None)
+        return Target(provider, upstream_model, breaker, rules, breakpoints)
 
     def route(self, call: Call, key: KeyRecord | None) -> RoutePlan:
         """The plan serving `call` (made with `key`): its route's, or the one of the variant
