@@ -252,6 +252,20 @@ def test_a_batch_counts_as_one_request_on_the_keys_request_rate(
     assert refused.value.response.headers["retry-after"]
 
 
+def test_past_max_open_batches_a_new_one_waits_for_one_to_end(
+    tmp_path: Path, gateway: Callable[..., BackgroundServer]
+) -> None:
+    _, secret = create_key(tmp_path / "keys.db", scopes=("batches",))
+    server = gateway(request_ms=200, batches={"poll_seconds": 0.05, "max_open": 1})
+    client = claude(server.url, secret)
+    first = client.messages.batches.create(requests=anthropic_requests("a"))
+    with pytest.raises(anthropic.RateLimitError) as refused:
+        client.messages.batches.create(requests=anthropic_requests("b"))
+    assert "batches.max_open" in refused.value.message
+    wait_for(lambda: client.messages.batches.retrieve(first.id).processing_status == "ended")
+    client.messages.batches.create(requests=anthropic_requests("b"))
+
+
 def test_a_key_without_the_batches_scope_is_refused_in_both_formats(
     tmp_path: Path, gateway: Callable[..., BackgroundServer]
 ) -> None:

@@ -72,13 +72,14 @@ class HeldBatches:
         """RateLimited when `max_open` batches (`what` "batch") or input files ("file")
         are held unrecorded."""
         if what == "batch":
-            held = len(self.open_batches())
+            held, things = len(self.open_batches()), "batches not yet ended"
         else:
             held = sum(1 for file in self.files.values() if file.lines is not None)
+            things = "input files not yet made a batch"
         if held >= self.max_open:
             raise RateLimited(
-                f"this gateway holds {held} {what}es not yet done with (batches.max_open); "
-                "retry once one has ended",
+                f"this gateway holds {held} {things} (batches.max_open); retry once one is "
+                "done with",
                 headers={"retry-after": "60"},
             )
 
