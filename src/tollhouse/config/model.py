@@ -481,6 +481,19 @@ class ConversationsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
     timeout_seconds: PositiveSeconds = 2.0
 
 
+class DashboardConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The operator's page at `/dashboard` (dashboard/). One signs in with the admin token
+    (`TOLLHOUSE_ADMIN_TOKEN`: every view and action) or with `read_only_token`, a secret
+    reference (`env:NAME` / `file:PATH`) to a token that shows every view but can act on
+    nothing. A sign-in lasts `session_seconds`; at most `max_sessions` sign-outs are
+    remembered per process (each until its session would have ended). Read at start."""
+
+    enabled: bool = True
+    read_only_token: str | None = None
+    session_seconds: PositiveSeconds = 8 * 3600.0
+    max_sessions: PositiveInt = 10_000
+
+
 class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     server: ServerConfig = ServerConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -500,6 +513,7 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     spend: SpendControlConfig = SpendControlConfig()
     config_store: ConfigStoreConfig = ConfigStoreConfig()
     conversations: ConversationsConfig = ConversationsConfig()
+    dashboard: DashboardConfig = DashboardConfig()
     # Named values other settings refer to as `flag:NAME` (config/flags.py), resolved at
     # load; kept here so that stages can read a flag by name.
     flags: dict[str, bool | int | float | str] = {}

@@ -43,6 +43,7 @@ START_ONLY: tuple[str, ...] = (
     "response_cache",
     "batches",
     "config_store",
+    "dashboard",
     "limits.max_body_reads_per_key",
     "limits.max_partial_body_bytes",
     "reliability.max_in_flight",

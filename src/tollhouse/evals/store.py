@@ -87,6 +87,10 @@ class EvalResultStore(Protocol):
         `config_version` and `variant` when given; None when there is none."""
         ...
 
+    async def recent(self, limit: int) -> list[EvalResult]:
+        """The newest `limit` results of every suite, newest first (the dashboard's list)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -126,7 +130,8 @@ def _where(
     return " AND ".join(clauses), params
 
 
-_ORDER = " ORDER BY created_at DESC, id DESC LIMIT 1"
+_NEWEST = " ORDER BY created_at DESC, id DESC"
+_ORDER = _NEWEST + " LIMIT 1"
 
 
 class SQLiteEvalResultStore:
@@ -153,6 +158,10 @@ class SQLiteEvalResultStore:
         sql = f"SELECT {', '.join(_COLUMNS)} FROM eval_results WHERE {where}{_ORDER}"
         rows = await self._db.run(self._select, sql, params)
         return _result(rows[0]) if rows else None
+
+    async def recent(self, limit: int) -> list[EvalResult]:
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM eval_results{_NEWEST} LIMIT ?"
+        return [_result(row) for row in await self._db.run(self._select, sql, [limit])]
 
     async def aclose(self) -> None:
         await self._db.aclose()
@@ -208,6 +217,16 @@ class PostgresEvalResultStore:
             )
             rows = await cursor.fetchall()
         return _result(rows[0]) if rows else None
+
+    async def recent(self, limit: int) -> list[EvalResult]:
+        columns = ", ".join("figures::text" if c == "figures" else c for c in _COLUMNS)
+        async with self._db.lock:
+            conn = await self._connection()
+            cursor = await conn.execute(
+                f"SELECT {columns} FROM eval_results{_NEWEST} LIMIT %s", [limit]
+            )
+            rows = await cursor.fetchall()
+        return [_result(row) for row in rows]
 
     async def aclose(self) -> None:
         await self._db.aclose()

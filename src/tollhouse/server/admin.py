@@ -129,6 +129,18 @@ class AdminApi:
         """The reply to one admin request. The token is checked before anything else, the
         body read (bounded by `read_body`) only after. Raises `TollhouseError`s."""
         check_admin_token(presented_admin_token(headers), self.token)
+        return await self.answer(method, path, query_string, headers, read_body)
+
+    async def answer(
+        self,
+        method: str,
+        path: str,
+        query_string: bytes,
+        headers: dict[str, str],
+        read_body: ReadBody,
+    ) -> Reply:
+        """The reply to an admin request whose caller is known to be allowed (by the admin
+        token, or by the dashboard's session: dashboard/http.py)."""
         params = parse_qs(query_string.decode("latin-1"), keep_blank_values=True)
         report = _REPORTS.get(path)
         if report is not None:
@@ -140,7 +152,7 @@ class AdminApi:
                 raise ServiceUnavailable(f"the ledger is unavailable: {error}") from None
             return _no_store(json_reply(doc))
         if path == _KEYS_PREFIX or path.startswith(_KEYS_PREFIX + "/"):
-            body = await _json_body(headers, read_body) if method in _METHODS_WITH_BODY else None
+            body = await json_body(headers, read_body) if method in _METHODS_WITH_BODY else None
             try:
                 status, doc = await keys_admin(
                     self._key_store(),
@@ -176,7 +188,7 @@ class AdminApi:
         read_body: ReadBody,
     ) -> Reply:
         versions = self._versions()
-        body = await _json_body(headers, read_body) if method in _METHODS_WITH_BODY else None
+        body = await json_body(headers, read_body) if method in _METHODS_WITH_BODY else None
         try:
             status, doc = await config_admin(
                 ConfigChanges(versions.store),
@@ -195,7 +207,7 @@ class AdminApi:
         self, method: str, path: str, headers: dict[str, str], read_body: ReadBody
     ) -> Reply:
         versions = self._versions()
-        body = await _json_body(headers, read_body) if method in _METHODS_WITH_BODY else None
+        body = await json_body(headers, read_body) if method in _METHODS_WITH_BODY else None
         try:
             status, doc = await rollout_admin(
                 ConfigChanges(versions.store),
@@ -239,8 +251,9 @@ class AdminApi:
         return self.gateway.key_ring
 
 
-async def _json_body(headers: dict[str, str], read_body: ReadBody) -> dict[str, Any] | None:
-    """The body as a JSON object, or None when empty (the routes' defaults apply)."""
+async def json_body(headers: dict[str, str], read_body: ReadBody) -> dict[str, Any] | None:
+    """The body as a JSON object, or None when empty (the routes' defaults apply); the
+    dashboard's actions read theirs the same way."""
     content_type = headers.get("content-type")
     if content_type and "json" not in content_type.split(";", 1)[0].lower():
         raise UnsupportedMediaType(

@@ -21,6 +21,7 @@ from prometheus_client.core import Metric
 
 from tollhouse.batches.endpoints import batch_wire_format, is_batch_path
 from tollhouse.call import Call, Endpoint, new_request_id
+from tollhouse.dashboard.http import DashboardHttp, is_dashboard_path
 from tollhouse.errors import (
     InternalError,
     MethodNotAllowed,
@@ -99,6 +100,7 @@ class GatewayApp:
     ) -> None:
         self.gateway = gateway
         self.admin = AdminApi(gateway, admin_token)
+        self.dashboard = DashboardHttp(gateway, self.admin)
         self.ready = False
         self.in_flight = InFlightLimiter(gateway.config.reliability.max_in_flight)
         self.connection_limits = ConnectionLimits.from_config(gateway.config)
@@ -236,6 +238,17 @@ class GatewayApp:
                     scope.get("query_string", b""),
                     headers,
                     lambda: self.bodies.read(receive, headers, _client_address(scope), limit),
+                )
+            elif is_dashboard_path(path):
+                limit = self.gateway.config.limits.max_body_bytes
+                reply = await self.dashboard.handle(
+                    scope["method"],
+                    path,
+                    scope.get("query_string", b""),
+                    headers,
+                    lambda: self.bodies.read(receive, headers, _client_address(scope), limit),
+                    secure=scope.get("scheme") == "https",
+                    request_id=request_id,
                 )
             else:
                 reply = self._plain_endpoint(scope["method"], path, fmt)

@@ -16,9 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tollhouse.ports.ledger.record import CallRecord
+
+if TYPE_CHECKING:
+    from tollhouse.ports.ledger.call_health import HealthRow
 
 FILTERABLE: frozenset[str] = frozenset(
     {
@@ -32,6 +35,7 @@ FILTERABLE: frozenset[str] = frozenset(
         "status",
         "error_type",
         "variant",
+        "truncated",
     }
 )
 """Columns `LedgerStore.query` filters on by equality (None matches NULL)."""
@@ -154,11 +158,28 @@ class LedgerStore(Protocol):
         newest_first: bool = True,
         search: str | None = None,
         errors_only: bool = False,
+        after: str | None = None,
     ) -> list[CallRecord]:
         """Records with `since <= ts < until`, matching every `filters` item (keys from
         `FILTERABLE`, else ValueError), ordered by `ts` (then insertion order). `search`
         keeps records where one of `SEARCHABLE` contains it, ignoring case; `errors_only`
-        keeps records with status >= 400."""
+        keeps records with status >= 400. `after` is a cursor: the request id of the last
+        record of the previous page, the page holding the records that come after it in
+        this order (none when no record has that id)."""
+        ...
+
+    async def health(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bucket_width: BucketWidth | None = None,
+        filters: Mapping[str, Sequence[str | None]] | None = None,
+    ) -> list[HealthRow]:
+        """Calls, errors, truncations, response-cache hits and the latency and TTFT
+        histograms per UTC time bucket (None: one row over the whole period), over the
+        calls `aggregate` would count with the same arguments; done by the database, rows
+        in bucket order, no row for an empty bucket (ports/ledger/call_health.py)."""
         ...
 
     async def aggregate(
@@ -269,6 +290,7 @@ def select_sql(
     search: str | None = None,
     errors_only: bool = False,
     lower: str = "lower",
+    after: str | None = None,
 ) -> tuple[str, list[Any]]:
     """The `query` statement of both stores; they differ only in placeholder, timestamp
     encoding and lower-casing function."""
@@ -285,6 +307,15 @@ def select_sql(
         lower=lower,
     )
     order = "DESC" if newest_first else "ASC"
+    if after is not None:
+        # A row-value comparison with the cursor's record, plus a plain bound on `ts` that
+        # lets the time index start the scan there.
+        beyond = "<" if newest_first else ">"
+        cursor = f"(SELECT ts, id FROM calls WHERE request_id = {placeholder})"
+        first_ts = f"(SELECT ts FROM calls WHERE request_id = {placeholder})"
+        where += " AND " if where else " WHERE "
+        where += f"ts {beyond}= {first_ts} AND (ts, id) {beyond} {cursor}"
+        params.extend([after, after])
     sql = f"SELECT {columns} FROM calls{where} ORDER BY ts {order}, id {order} LIMIT {placeholder}"
     return sql, [*params, limit]
 

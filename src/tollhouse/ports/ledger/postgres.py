@@ -36,6 +36,7 @@ from tollhouse.ports.ledger.base import (
     select_sql,
     usage_rows,
 )
+from tollhouse.ports.ledger.call_health import HealthRow, health_rows, health_sql
 from tollhouse.ports.ledger.migrations import LEDGER
 from tollhouse.ports.ledger.record import CallRecord
 from tollhouse.ports.postgres_connection import PostgresConnection
@@ -108,6 +109,7 @@ class PostgresLedgerStore:
         newest_first: bool = True,
         search: str | None = None,
         errors_only: bool = False,
+        after: str | None = None,
     ) -> list[CallRecord]:
         sql, params = select_sql(
             _COLUMNS,
@@ -120,6 +122,7 @@ class PostgresLedgerStore:
             timestamp=_as_is,
             search=search,
             errors_only=errors_only,
+            after=after,
         )
         return [_record(row) for row in await self._fetch(sql, params)]
 
@@ -150,6 +153,32 @@ class PostgresLedgerStore:
             bucketed=bucket_width is not None,
             bucket_start=lambda start: start.astimezone(UTC),
             cost=lambda total: total if total is not None else Decimal(0),
+        )
+
+    async def health(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bucket_width: BucketWidth | None = None,
+        filters: Mapping[str, Sequence[str | None]] | None = None,
+    ) -> list[HealthRow]:
+        if bucket_width is not None and bucket_width not in _BUCKET:
+            raise ValueError(f"unknown bucket width {bucket_width!r}")
+        (counts, count_params), (bins, bin_params) = health_sql(
+            since=since,
+            until=until,
+            bucket=_BUCKET[bucket_width] if bucket_width else None,
+            filters=filters,
+            placeholder="%s",
+            timestamp=_as_is,
+            bin_of_column="floor(ln({} + 1) * 10)::int",
+        )
+        return health_rows(
+            await self._fetch(counts, count_params),
+            await self._fetch(bins, bin_params),
+            bucketed=bucket_width is not None,
+            bucket_start=lambda start: start.astimezone(UTC),
         )
 
     async def claim_notice(self, notice: str, at: datetime) -> bool:

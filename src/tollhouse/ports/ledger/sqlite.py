@@ -16,6 +16,7 @@ that disagrees with itself by a cent can't be reconciled with an invoice.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,7 @@ from tollhouse.ports.ledger.base import (
     select_sql,
     usage_rows,
 )
+from tollhouse.ports.ledger.call_health import HealthRow, health_rows, health_sql
 from tollhouse.ports.ledger.migrations import LEDGER
 from tollhouse.ports.ledger.record import CallRecord
 from tollhouse.ports.sqlite_connection import SQLiteThread
@@ -131,6 +133,7 @@ class SQLiteLedgerStore:
         newest_first: bool = True,
         search: str | None = None,
         errors_only: bool = False,
+        after: str | None = None,
     ) -> list[CallRecord]:
         sql, params = select_sql(
             _COLUMNS,
@@ -144,6 +147,7 @@ class SQLiteLedgerStore:
             search=search,
             errors_only=errors_only,
             lower="unicode_lower",
+            after=after,
         )
         return await self._run(self._select, sql, params)
 
@@ -176,6 +180,33 @@ class SQLiteLedgerStore:
             bucketed=bucket_width is not None,
             bucket_start=lambda prefix: datetime.fromisoformat(prefix + suffix),
             cost=lambda total: Decimal(total) if total is not None else Decimal(0),
+        )
+
+    async def health(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bucket_width: BucketWidth | None = None,
+        filters: Mapping[str, Sequence[str | None]] | None = None,
+    ) -> list[HealthRow]:
+        if bucket_width is not None and bucket_width not in _BUCKET_PREFIX:
+            raise ValueError(f"unknown bucket width {bucket_width!r}")
+        (counts, count_params), (bins, bin_params) = health_sql(
+            since=since,
+            until=until,
+            bucket=f"substr(ts, 1, {_BUCKET_PREFIX[bucket_width][0]})" if bucket_width else None,
+            filters=filters,
+            placeholder="?",
+            timestamp=_timestamp,
+            bin_of_column="CAST(ln({} + 1) * 10 AS INTEGER)",  # >= 0: truncation is floor
+        )
+        suffix = _BUCKET_PREFIX[bucket_width][1] if bucket_width else ""
+        return health_rows(
+            await self._run(self._rows, counts, count_params),
+            await self._run(self._rows, bins, bin_params),
+            bucketed=bucket_width is not None,
+            bucket_start=lambda prefix: datetime.fromisoformat(prefix + suffix),
         )
 
     async def claim_notice(self, notice: str, at: datetime) -> bool:
@@ -244,6 +275,10 @@ def _prepare(conn: sqlite3.Connection) -> None:
     # typeshed types every aggregate as int -> int; this one is text -> text.
     conn.create_aggregate("decimal_sum", 1, _DecimalSum)  # type: ignore[arg-type]
     conn.create_function("unicode_lower", 1, _lower, deterministic=True)
+    try:
+        conn.execute("SELECT ln(1)")
+    except sqlite3.OperationalError:  # a SQLite built without its math functions
+        conn.create_function("ln", 1, math.log, deterministic=True)
 
 
 def _lower(text: str | None) -> str | None:
