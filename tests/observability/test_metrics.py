@@ -128,7 +128,8 @@ def test_model_names_and_end_users_from_clients_add_no_series() -> None:
         server.stop()
     assert after == before
     models = {dict(labels).get("model") for _, labels in before} - {None}
-    assert models == {"claude-haiku-4-5", "other"}
+    # The route and, on the prompt-cache series, the model its deployment names.
+    assert models == {"claude-haiku-4-5", "claude-haiku-4-5-20251001", "other"}
     scopes = {
         dict(labels)["scope"] for name, labels in before if name == "tollhouse_budget_used_ratio"
     }

@@ -202,7 +202,8 @@ def test_prompt_cache_is_written_then_read(anthropic_client: anthropic.Anthropic
     system = [
         {
             "type": "text",
-            "text": "Reference manual. " * 400 + "unique-marker-cache-test",
+            # About 4,500 tokens: over Haiku 4.5's minimum cacheable prefix (4,096).
+            "text": "Reference manual. " * 1000 + "unique-marker-cache-test",
             "cache_control": {"type": "ephemeral"},
         }
     ]

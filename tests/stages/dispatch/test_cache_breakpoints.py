@@ -123,6 +123,10 @@ def recorded() -> Iterator[Recorded]:
                             "v": {"weight": 100, "cache_control": ["system", "tools"]},
                         },
                     },
+                    "openai-direct": {
+                        "deployments": [{"provider": "oa", "model": "gpt-4o-mini-2024-07-18"}],
+                        "prompt_cache": AUTO,
+                    },
                     "falls-to-openai": {
                         "deployments": [
                             {"provider": "down", "model": SONNET},
@@ -311,6 +315,24 @@ def test_a_fallback_to_an_openai_deployment_never_sees_cache_control(
     assert orjson.loads(sent)["messages"][0]["role"] == "system"
 
 
+def test_an_openai_upstream_gets_the_clients_keys_in_their_order(recorded: Recorded) -> None:
+    # The model id is rewritten in place, nothing is reordered: the prompt's prefix is the
+    # same bytes on every call, which OpenAI's automatic prefix cache needs.
+    client = openai.OpenAI(base_url=recorded.url + "/v1", api_key="unused", max_retries=0)
+    messages: Any = [
+        {"content": HANDBOOK, "role": "system"},
+        {"role": "user", "content": "Where is my order?"},
+    ]
+    client.chat.completions.create(
+        messages=messages, model="openai-direct", max_tokens=10, temperature=0.5
+    )
+    sent = orjson.loads(recorded.openai_up.requests[-1][2])
+    assert sent["model"] == "gpt-4o-mini-2024-07-18"
+    assert list(sent["messages"][0]) == ["content", "role"]
+    assert sent["messages"] == messages
+    assert b"cache_control" not in recorded.openai_up.requests[-1][2]
+
+
 # --- what the provider does with them: the simulator --------------------------------------
 
 
@@ -340,13 +362,14 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
         gateway.stop()
 
 
-def recorded_calls(path: Path, route: str, count: int) -> list[CallRecord]:
-    """The ledger's records of `route` once it holds `count` (it is written in batches)."""
+def record_of(path: Path, request_id: str | None) -> CallRecord:
+    """The ledger's record of the call `request_id`, once written (it is, in batches)."""
     deadline = time.monotonic() + 5
     while True:
-        records = [r for r in read_sqlite(path) if r.route == route]
-        if len(records) >= count or time.monotonic() > deadline:
-            return records
+        found = [r for r in read_sqlite(path) if r.request_id == request_id]
+        if found or time.monotonic() > deadline:
+            assert found, f"no record of {request_id}"
+            return found[0]
         time.sleep(0.05)
 
 
@@ -467,6 +490,27 @@ def test_an_openai_client_routed_to_claude_gets_breakpoints_and_sees_cached_toke
     assert (again.usage.prompt_tokens_details.cached_tokens or 0) > 1024
 
 
+def test_an_openai_client_on_an_openai_route_sees_and_records_cached_tokens(
+    simulated: tuple[str, Path],
+) -> None:
+    client = openai.OpenAI(base_url=simulated[0] + "/v1", api_key="unused", max_retries=0)
+    messages: Any = [
+        {"role": "system", "content": "Long policy for OpenAI clients. " * 200},
+        {"role": "user", "content": "First question"},
+    ]
+    client.chat.completions.create(model="gpt", max_tokens=10, messages=messages)
+    messages += [
+        {"role": "assistant", "content": "An answer."},
+        {"role": "user", "content": "Second question"},
+    ]
+    second = client.chat.completions.create(model="gpt", max_tokens=10, messages=messages)
+    assert second.usage is not None
+    assert second.usage.prompt_tokens_details is not None
+    cached = second.usage.prompt_tokens_details.cached_tokens or 0
+    assert cached >= 1024
+    assert record_of(simulated[1], second._request_id).cache_read_tokens == cached
+
+
 def test_an_openai_upstream_keeps_the_prefix_stable_and_its_cached_tokens_are_recorded(
     simulated: tuple[str, Path],
 ) -> None:
@@ -479,8 +523,8 @@ def test_an_openai_upstream_keeps_the_prefix_stable_and_its_cached_tokens_are_re
         model="gpt", max_tokens=10, system=system, messages=conversation(2)
     )
     assert (second.usage.cache_read_input_tokens or 0) >= 1024
-    records = recorded_calls(simulated[1], "gpt", 2)
-    assert records[-1].cache_read_tokens == second.usage.cache_read_input_tokens
+    record = record_of(simulated[1], second._request_id)
+    assert record.cache_read_tokens == second.usage.cache_read_input_tokens
 
 
 # --- the placement rules, on request documents --------------------------------------------
