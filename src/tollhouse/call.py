@@ -94,6 +94,15 @@ class Call:
     truncated: bool = False
     degraded: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)  # (deployment, class)
+    # Set by the structured-output check (stages/check/structured_output.py): "valid",
+    # "retried" (invalid, then valid after its corrective retry) or "invalid", with what was
+    # wrong; None when the call's answer was not required to be structured.
+    structured_output: str | None = None
+    structured_output_errors: str | None = None
+    structured_output_retried: bool = False
+    # The stream fields a buffering route (`structured_output.stream: buffer`) took off the
+    # request to ask the upstream for a whole answer, put back before the reply.
+    buffered_stream: dict[str, Any] | None = None
     usage: Usage | None = None
     cache_hit: str | None = None  # "hit" or "stale" when answered from the response cache
     cost: CallCost | None = None

@@ -268,6 +268,7 @@ class Gateway:
         await self.threads.expand(call)
         await self.responses.expand(call)
         plan = snapshot.lifecycle.check(call, snapshot.router.route(call, key))
+        plan = snapshot.router.require_output(call, plan)
         if call.endpoint == "embeddings":
             plan = embeddings_plan(plan)
         if call.endpoint == "count_tokens":

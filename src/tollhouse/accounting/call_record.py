@@ -82,6 +82,9 @@ class CallRecorder:
             metadata["server_tool_use"] = dict(usage.server_tool_use)
         if usage is not None and usage.iterations:
             metadata["iterations"] = [step.record() for step in usage.iterations]
+        if call.structured_output_errors and self.keeps_text:
+            # Quotes the answer (what failed and where): kept under the text policy only.
+            metadata["structured_output_errors"] = self._keep(call.structured_output_errors)
         if cost is not None and cost.unpriced:
             metadata["unpriced"] = list(cost.unpriced)
         prompt = answer = None
@@ -128,6 +131,7 @@ class CallRecorder:
             error_type=error_type,
             truncated=call.truncated,
             stream=call.stream,
+            structured_output=call.structured_output,
             prompt_text=prompt,
             answer_text=answer,
             metadata=metadata,

@@ -166,6 +166,7 @@ def _check(config: GatewayConfig, source: str) -> None:
                     f"{deployment.provider!r}; defined providers: {known}"
                 )
         _check_truncation(config, model, route, source)
+    _check_schemas(config, source)
     if not 0 < config.server.port < 65536:
         raise ConfigError(f"{source}: $.server.port: expected 1..65535")
     ledger = config.ledger
@@ -186,6 +187,26 @@ def _check(config: GatewayConfig, source: str) -> None:
             f"{source}: $.ledger.durability: synced keeps records in the spill file; "
             "set ledger.spill_path"
         )
+
+
+def _check_schemas(config: GatewayConfig, source: str) -> None:
+    """Every schema of `schemas` compiles, and every route's `structured_output.schema`
+    names one of them."""
+    from tollhouse.stages.check.json_schemas import SchemaError, compile_schema
+
+    for name, schema in config.schemas.items():
+        try:
+            compile_schema(schema)
+        except SchemaError as exc:
+            raise ConfigError(f"{source}: $.schemas.{name}: {exc}") from None
+    for model, route in config.models.items():
+        wanted = route.structured_output.schema if route.structured_output else None
+        if wanted is not None and wanted not in config.schemas:
+            known = ", ".join(sorted(config.schemas)) or "(none)"
+            raise ConfigError(
+                f"{source}: $.models.{model}.structured_output.schema: unknown schema "
+                f"{wanted!r}; defined schemas: {known}"
+            )
 
 
 def _check_config_store(config: GatewayConfig, source: str) -> None:

@@ -261,6 +261,28 @@ class TruncationPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_tokens_cap: PositiveInt = 16384
 
 
+class StructuredOutputPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A route's structured output, validated (stages/check/structured_output.py). `schema`
+    names a JSON Schema of the config's `schemas` that a text answer must be JSON matching
+    (a request's `x-tollhouse-schema` header can name one too); without one, the schema the
+    request itself asks for (OpenAI `response_format` json_schema or json_object, Anthropic
+    `output_config.format`) when `request_schema` is on; `tool_inputs` requires each
+    tool call's input to match the schema of the tool the request offered. An answer that
+    does not parse or validate, or was cut at its length limit, is tried once more with the
+    validation error fed back as a follow-up turn (`retry`); still invalid, it is refused
+    (`on_invalid: refuse`, 422 with the error) or passed on and recorded (`flag`). A stream
+    is validated at its end (`stream: validate_at_end`: a failure ends it with the format's
+    error event in place of its normal end, or is recorded under `flag`), or taken whole
+    from the upstream first and then replayed (`buffer`), so that the retry stays hidden."""
+
+    schema: str | None = None
+    request_schema: bool = True
+    tool_inputs: bool = False
+    on_invalid: Literal["refuse", "flag"] = "refuse"
+    retry: bool = True
+    stream: Literal["validate_at_end", "buffer"] = "validate_at_end"
+
+
 class CachePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Exact-match response caching for a route: off unless `ttl_seconds` > 0. Answers stay
     usable for degradation `stale_seconds` past their TTL."""
@@ -412,6 +434,7 @@ class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     fallback_on: tuple[FailureName, ...] = ALL_FALLBACK_CLASSES
     degrade: DegradePolicy = DegradePolicy()
     truncation: TruncationPolicy = TruncationPolicy()
+    structured_output: StructuredOutputPolicy | None = None
     hedge_after_ms: NonNegativeSeconds | None = None
     cache: CachePolicy = CachePolicy()
     prompt_cache: PromptCachePolicy = PromptCachePolicy()
@@ -514,6 +537,9 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     config_store: ConfigStoreConfig = ConfigStoreConfig()
     conversations: ConversationsConfig = ConversationsConfig()
     dashboard: DashboardConfig = DashboardConfig()
+    # Named JSON Schemas that routes (`structured_output.schema`) and requests (the
+    # `x-tollhouse-schema` header) require answers to match; each compiled once at load.
+    schemas: dict[str, dict[str, Any]] = {}
     # Named values other settings refer to as `flag:NAME` (config/flags.py), resolved at
     # load; kept here so that stages can read a flag by name.
     flags: dict[str, bool | int | float | str] = {}

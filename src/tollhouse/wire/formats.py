@@ -38,10 +38,11 @@ from tollhouse.accounting import (
 )
 from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.types import WireFormat
+from tollhouse.wire import answer_content, request_edits
 from tollhouse.wire import anthropic as anthropic_wire
 from tollhouse.wire import openai as openai_wire
-from tollhouse.wire import request_edits
 from tollhouse.wire import responses as responses_wire
+from tollhouse.wire.answer_content import AnswerContent
 from tollhouse.wire.anthropic_openai import (
     OPENAI_TO_ANTHROPIC_STOP,
     AnthropicToOpenAIStream,
@@ -62,6 +63,11 @@ from tollhouse.wire.responses_chat import (
     responses_request_to_chat,
 )
 from tollhouse.wire.sse import SSEEvent
+from tollhouse.wire.stream_assembly import (
+    AnthropicStreamAssembly,
+    ChatStreamAssembly,
+    StreamAssembly,
+)
 
 StreamUsage = AnthropicStreamUsage | OpenAIStreamUsage | ResponsesStreamUsage
 StreamTranslator = (
@@ -206,6 +212,40 @@ class Format(ABC):
     def static_answer(self, text: str, model: str, request_id: str) -> dict[str, Any]:
         """A whole answer holding `text`, with no usage: the gateway's own answer."""
 
+    # What an answer says, for the answer checks (stages/check/structured_output.py) ------
+
+    # Where a stream of this format ends normally: an answer check that fails once the rest
+    # has been relayed puts its error event in place of what starts here.
+    stream_end_marker: bytes = b""
+
+    def answer_content(self, doc: Mapping[str, Any]) -> AnswerContent | None:
+        """The text and tool calls of a whole answer of this format; None when the format's
+        answers are not read (the checks that need them can't serve it)."""
+        return None
+
+    def tool_schemas(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The input schema of each tool a request of this format offers, by name."""
+        return {}
+
+    def requested_schema(self, body: Mapping[str, Any]) -> Any:
+        """The JSON Schema a request of this format asks its answer to match, or None."""
+        return None
+
+    def with_correction(
+        self,
+        body: dict[str, Any],
+        doc: Mapping[str, Any],
+        feedback: str,
+        tool_errors: Mapping[str, str],
+    ) -> dict[str, Any]:
+        """`body` followed by answer `doc` and the turns that tell the model what was wrong:
+        `tool_errors` by tool call id, then `feedback` as the user's turn."""
+        raise NotImplementedError(f"no corrective turns in {self.name} requests")
+
+    def stream_assembly(self) -> StreamAssembly | None:
+        """A fresh assembly of a stream of this format into its whole answer, or None."""
+        return None
+
 
 class AnthropicFormat(Format):
     name: WireFormat = "anthropic"
@@ -298,6 +338,29 @@ class AnthropicFormat(Format):
 
     def replay_as_stream(self, answer: dict[str, Any], body: Mapping[str, Any]) -> list[bytes]:
         return anthropic_wire.message_stream(answer)
+
+    stream_end_marker = b"event: message_stop"
+
+    def answer_content(self, doc: Mapping[str, Any]) -> AnswerContent | None:
+        return answer_content.anthropic_answer_content(doc)
+
+    def tool_schemas(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return answer_content.anthropic_tool_schemas(body)
+
+    def requested_schema(self, body: Mapping[str, Any]) -> Any:
+        return answer_content.anthropic_requested_schema(body)
+
+    def with_correction(
+        self,
+        body: dict[str, Any],
+        doc: Mapping[str, Any],
+        feedback: str,
+        tool_errors: Mapping[str, str],
+    ) -> dict[str, Any]:
+        return answer_content.anthropic_with_correction(body, doc, feedback, tool_errors)
+
+    def stream_assembly(self) -> StreamAssembly | None:
+        return AnthropicStreamAssembly()
 
     def static_answer(self, text: str, model: str, request_id: str) -> dict[str, Any]:
         return {
@@ -428,6 +491,29 @@ class OpenAIFormat(Format):
 
     def replay_as_stream(self, answer: dict[str, Any], body: Mapping[str, Any]) -> list[bytes]:
         return openai_wire.completion_stream(answer, self.wants_stream_usage(body))
+
+    stream_end_marker = b"data: [DONE]"
+
+    def answer_content(self, doc: Mapping[str, Any]) -> AnswerContent | None:
+        return answer_content.openai_answer_content(doc)
+
+    def tool_schemas(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return answer_content.openai_tool_schemas(body)
+
+    def requested_schema(self, body: Mapping[str, Any]) -> Any:
+        return answer_content.openai_requested_schema(body)
+
+    def with_correction(
+        self,
+        body: dict[str, Any],
+        doc: Mapping[str, Any],
+        feedback: str,
+        tool_errors: Mapping[str, str],
+    ) -> dict[str, Any]:
+        return answer_content.openai_with_correction(body, doc, feedback, tool_errors)
+
+    def stream_assembly(self) -> StreamAssembly | None:
+        return ChatStreamAssembly()
 
     def static_answer(self, text: str, model: str, request_id: str) -> dict[str, Any]:
         return {

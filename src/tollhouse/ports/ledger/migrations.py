@@ -149,3 +149,11 @@ def m008_calls_custom_id(d: Dialect) -> list[str]:
     # The `custom_id` of a Message Batch line (src/tollhouse/batches/): a batch's lines are
     # recorded one call each, found again by the id the client gave them.
     return ["ALTER TABLE calls ADD COLUMN custom_id TEXT"]
+
+
+@LEDGER.step
+def m009_structured_output(d: Dialect) -> list[str]:
+    # How a call's structured output went (stages/check/structured_output.py): valid,
+    # retried (invalid, then valid after its corrective retry) or invalid; NULL when the
+    # call's answer was not required to be structured, as for every call before this step.
+    return ["ALTER TABLE calls ADD COLUMN structured_output TEXT"]

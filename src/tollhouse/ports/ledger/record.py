@@ -65,6 +65,9 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     error_type: str | None = None
     truncated: bool = False
     stream: bool = False
+    # Structured output, when the route or request required it: "valid", "retried" (valid
+    # after its corrective retry) or "invalid" (refused, or flagged); None otherwise.
+    structured_output: str | None = None
 
     # How the provider bills the call beyond its token counts (accounting/cost.py), and the
     # call's cost by line: each None when its price is unknown (then `cost_usd` is None).

@@ -11,12 +11,15 @@ own stop reason says so, and so does the call's record)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from tollhouse.call import Call
 from tollhouse.errors import TollhouseError
-from tollhouse.stages.route import RoutePlan
+
+if TYPE_CHECKING:
+    from tollhouse.stages.route import RoutePlan
 
 # Stop reasons (in Anthropic's vocabulary, OpenAI's `length` is `max_tokens`) that mean the
 # answer was cut, and those flagged too since a caller that ignores them misreads the answer.
@@ -32,7 +35,7 @@ class TruncatedAnswer(TollhouseError):
     openai_type = "invalid_request_error"
 
 
-def check_truncation(call: Call, plan: RoutePlan, checked_again: bool) -> bool:
+def check_truncation(call: Call, plan: RoutePlan, answer: Any, checked_again: bool) -> bool:
     if not call.truncated:
         return False
     policy = plan.truncation

@@ -10,7 +10,8 @@ import orjson
 from tollhouse.call import Call
 from tollhouse.errors import TollhouseError, UpstreamError
 from tollhouse.stages.account import note_answer
-from tollhouse.stages.check import check_answer
+from tollhouse.stages.check import WholeAnswer, check_answer
+from tollhouse.stages.check.stream_buffer import unbuffered_reply
 from tollhouse.stages.check.truncation import FLAGGED
 from tollhouse.stages.dispatch.attempt import Answer, Failure
 from tollhouse.stages.dispatch.stream_relay import relay_stream
@@ -45,6 +46,7 @@ async def answer_reply(
                 answer.chunks,
                 answer.first_chunk,
                 refuse_truncated=plan.truncation.mode == "refuse",
+                structured=plan.structured_output,
             ),
             content_type=SSE_CONTENT_TYPE,
         )
@@ -54,10 +56,14 @@ async def answer_reply(
     if call.endpoint != "count_tokens":
         facts = upstream.answer_facts(body)
         note_answer(call, facts.usage, facts.stop_reason)
-        if check_answer(call, plan, checked_again):
-            return None
     if upstream.name != call.client_format:
         body = _translate_answer(call, upstream.name, body)
+    if call.endpoint != "count_tokens" and check_answer(
+        call, plan, WholeAnswer(body), checked_again
+    ):
+        return None
+    if call.buffered_stream is not None:
+        return _decorate(call, unbuffered_reply(call, body))
     return _decorate(call, Reply(status=answer.response.status, body=body))
 
 
@@ -73,6 +79,8 @@ def _decorate(call: Call, reply: Reply) -> Reply:
             reply.add_header("x-tollhouse-truncated", "true")
         elif call.stop_reason in FLAGGED:
             reply.add_header("x-tollhouse-flagged", call.stop_reason)
+    if call.structured_output is not None:
+        reply.add_header("x-tollhouse-structured-output", call.structured_output)
     return reply
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from tollhouse.call import Call
+from tollhouse.stages.check.stream_buffer import buffer_stream, restore_stream
 from tollhouse.stages.dispatch.attempt import Failure
 from tollhouse.stages.dispatch.deadline import call_deadline
 from tollhouse.stages.dispatch.degrade import StaleLookup, degrade
@@ -20,6 +21,8 @@ from tollhouse.types import Reply
 
 async def dispatch(call: Call, plan: RoutePlan, stale: StaleLookup | None = None) -> Reply:
     call.deadline = call_deadline(call, plan)
+    if plan.structured_output is not None and plan.structured_output.buffers_streams:
+        buffer_stream(call)
     failures: list[Failure] = []
     skipped = 0
     targets = plan.targets
@@ -38,6 +41,7 @@ async def dispatch(call: Call, plan: RoutePlan, stale: StaleLookup | None = None
             break
         if outcome.kind not in plan.fallback_on or time.monotonic() >= call.deadline:
             break
+    restore_stream(call)  # a degraded answer is replayed as the stream asked for
     return degrade(call, plan, failures, skipped, stale)
 
 

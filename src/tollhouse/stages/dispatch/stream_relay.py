@@ -22,6 +22,8 @@ from tollhouse.providers.base import (
     UpstreamTimeoutError,
 )
 from tollhouse.stages.account import note_stream
+from tollhouse.stages.check.structured_output import OutputRequirement
+from tollhouse.stages.check.structured_stream import validate_stream_at_end
 from tollhouse.stages.check.truncation import refuse_truncated_stream
 from tollhouse.stages.dispatch.stream_markers import (
     accounting_events,
@@ -39,10 +41,12 @@ async def relay_stream(
     chunks: AsyncIterator[bytes],
     first_chunk: bytes,
     refuse_truncated: bool = False,
+    structured: OutputRequirement | None = None,
 ) -> AsyncIterator[bytes]:
     """The client's stream: `first_chunk` (read before the reply was committed, so that a
     failure up to then could still be retried), then the rest of `chunks`.
-    `refuse_truncated`: the route refuses cut answers (see `stages.check.truncation`)."""
+    `refuse_truncated`: the route refuses cut answers (see `stages.check.truncation`);
+    `structured`: the answer must be structured output (`stages.check.structured_stream`)."""
     observer = upstream.stream_usage()
     translator: StreamTranslator | None = None
     kept = _Unparsed(upstream)
@@ -63,6 +67,8 @@ async def relay_stream(
                 return upstream.stop_reason(observer.stop_reason)
 
             relayed = refuse_truncated_stream(call, relayed, stop_reason)
+        if structured is not None:
+            relayed = validate_stream_at_end(call, relayed, structured)
         async for chunk in relayed:
             yield chunk
     except UpstreamTimeoutError:

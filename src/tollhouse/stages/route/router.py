@@ -6,7 +6,7 @@ fallback rules, degradation, truncation, hedging) and its changes to the request
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tollhouse.call import Call
 from tollhouse.catalog.models import ModelCatalog, ParameterRule
@@ -21,6 +21,7 @@ from tollhouse.config.model import (
     ParameterRuleAction,
     RetiredModelAction,
     RetryPolicy,
+    StructuredOutputPolicy,
     TimeoutsConfig,
     TruncationPolicy,
     Variant,
@@ -30,6 +31,8 @@ from tollhouse.errors import NotFound
 from tollhouse.ports.keys.record import KeyRecord
 from tollhouse.providers.base import Provider
 from tollhouse.reliability.circuit_breaker import CircuitBreaker
+from tollhouse.stages.check.json_schemas import SchemaCache, compile_schema
+from tollhouse.stages.check.structured_output import OutputRequirement, requirement_for
 from tollhouse.stages.route.variant_split import VariantSplit, refuse_override_without_variants
 from tollhouse.stages.shape.input_limits import NO_LIMITS, tightest
 from tollhouse.stages.shape.variant_request import VariantEdits
@@ -76,6 +79,7 @@ class RoutePlan:
     variant: str | None = None
     edits: VariantEdits | None = None
     prompt_cache: PromptCachePolicy = NO_PROMPT_CACHE
+    structured_output: OutputRequirement | None = None
 
 
 class Router:
@@ -97,6 +101,12 @@ class Router:
         self._catalog = catalog
         self._config = config
         self._providers = providers
+        # The config's schemas, compiled once for this snapshot; the schemas requests bring
+        # (their tools') in one bounded cache.
+        self._request_schemas = SchemaCache()
+        self.schemas: dict[str, OutputRequirement] = {}
+        for name in config.schemas:
+            self.schemas[name] = self._requirement(StructuredOutputPolicy(schema=name))
         for model, route in config.models.items():
             if not route.variants:
                 self._plans[model] = self._plan(model, route, route.deployments)
@@ -164,7 +174,20 @@ class Router:
             variant=variant_name,
             edits=None if variant is None else VariantEdits.of(variant),
             prompt_cache=route.prompt_cache,
+            structured_output=(
+                None
+                if route.structured_output is None
+                else self._requirement(route.structured_output)
+            ),
         )
+
+    def _requirement(self, policy: StructuredOutputPolicy) -> OutputRequirement:
+        name = policy.schema
+        doc = None if name is None else self._config.schemas[name]
+        compiled = self.schemas[name].schema if name in self.schemas else None
+        if doc is not None and compiled is None:
+            compiled = compile_schema(doc)
+        return OutputRequirement(policy, compiled, name, doc, self._request_schemas)
 
     def target(
         self,
@@ -195,10 +218,19 @@ class Router:
         if split is None:
             plan = self.resolve(call.model)
             refuse_override_without_variants(call)
-            return plan
-        plan = split.choose(call, key)
-        call.variant = plan.variant
+        else:
+            plan = split.choose(call, key)
+            call.variant = plan.variant
         return plan
+
+    def require_output(self, call: Call, plan: RoutePlan) -> RoutePlan:
+        """`plan` (the lifecycle check's, the last step of routing) with the structured
+        output `call` must give: its route's, or the schema its `x-tollhouse-schema` header
+        names (stages/check/structured_output.py)."""
+        required = requirement_for(call, plan.structured_output, self.schemas)
+        if required is plan.structured_output:
+            return plan
+        return replace(plan, structured_output=required)
 
     def resolve(self, model: str) -> RoutePlan:
         plan = self._plans.get(model)
