@@ -79,6 +79,10 @@ class Call:
     # Request parameters the gateway removed because the model serving the call refuses
     # them (stages/shape/parameter_rules.py); stated in a reply header and the record.
     dropped_params: tuple[str, ...] = ()
+    # What the route's input guardrails and untrusted-content marking found, one entry per
+    # check (stages/shape/guardrails/runner.py); None when none ran. Names and results,
+    # never the request's text: the record's `guardrails` column.
+    guardrails: list[dict[str, str]] | None = None
 
     # Filled by dispatch.
     upstream_request_id: str | None = None

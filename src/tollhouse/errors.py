@@ -112,6 +112,17 @@ class PreviousResponseNotFound(NotFound):
         super().__init__(message, param="previous_response_id", code="previous_response_not_found")
 
 
+class GuardrailBlocked(BadRequest):
+    """An input guardrail refused the call (stages/shape/guardrails/): 400, code
+    `guardrail_blocked`, naming the guardrail and its rule, never quoting the text."""
+
+    def __init__(self, guardrail: str, kind: str, rule: str) -> None:
+        super().__init__(
+            f"request refused by input guardrail {guardrail!r} ({kind}: {rule})",
+            code="guardrail_blocked",
+        )
+
+
 class MethodNotAllowed(TollhouseError):
     status = 405
     anthropic_type = "invalid_request_error"
@@ -175,6 +186,18 @@ class ServiceUnavailable(TollhouseError):
     status = 503
     anthropic_type = "api_error"
     openai_type = "server_error"
+
+
+class GuardrailUnavailable(ServiceUnavailable):
+    """An input guardrail with `on_error: closed` could not check the call: 503, code
+    `guardrail_unavailable` (a retry may find its endpoint back)."""
+
+    def __init__(self, guardrail: str, kind: str, why: str) -> None:
+        super().__init__(
+            f"input guardrail {guardrail!r} ({kind}) could not check the request: {why}; "
+            "this route refuses unchecked requests (on_error: closed)",
+            code="guardrail_unavailable",
+        )
 
 
 class UpstreamError(TollhouseError):

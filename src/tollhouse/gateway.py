@@ -276,7 +276,9 @@ class Gateway:
                 # The upstream's format has no count endpoint: answer with the documented estimate.
                 return json_reply({"input_tokens": request_input_tokens(call.body)})
         else:
-            shape_request(self.request_policies, call, plan, key)
+            shaping = shape_request(self.request_policies, call, plan, key)
+            if shaping is not None:  # a policy that waits (an input guardrail's endpoint)
+                await shaping
             await let_others_run(len(call.raw_body))  # a large body: others get a turn
             waiting = self.admitter.admit(call, key, plan)
             if waiting is not None:  # a remote counter store

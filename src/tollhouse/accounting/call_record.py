@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+import orjson
+
 from tollhouse.accounting.call_text import answer_text, prompt_text, system_prompt_hash
 from tollhouse.accounting.cost import CallCost
 from tollhouse.accounting.usage import Usage
@@ -136,6 +138,7 @@ class CallRecorder:
             answer_text=answer,
             metadata=metadata,
             custom_id=call.custom_id,
+            guardrails=orjson.dumps(call.guardrails).decode() if call.guardrails else None,
             **_billing_columns(usage, cost),
         )
 

@@ -17,6 +17,8 @@ import msgspec
 from tollhouse.catalog.models import CatalogError, load_catalog
 from tollhouse.config.document import Document, DocumentError, read_document
 from tollhouse.config.flags import FlagError, resolve_flags
+from tollhouse.config.guardrail_checks import check_input_guardrails
+from tollhouse.config.input_guardrails import InputGuardrailConfig
 from tollhouse.config.model import (
     Deployment,
     GatewayConfig,
@@ -70,7 +72,12 @@ def parse_config(data: Any, *, source: str = "config") -> GatewayConfig:
     data = _read_off_as_word(data)
     # Entries of the name-keyed sections are checked one by one first, so that an error names
     # the entry (`$.providers.main.type`) where msgspec alone would say `$.providers[...]`.
-    for section, entry_type in (("providers", ProviderConfig), ("models", ModelRoute)):
+    sections: tuple[tuple[str, Any], ...] = (
+        ("providers", ProviderConfig),
+        ("models", ModelRoute),
+        ("input_guardrails", InputGuardrailConfig),
+    )
+    for section, entry_type in sections:
         entries = data.get(section)
         if isinstance(entries, dict):
             for name, entry in entries.items():
@@ -167,6 +174,9 @@ def _check(config: GatewayConfig, source: str) -> None:
                 )
         _check_truncation(config, model, route, source)
     _check_schemas(config, source)
+    problem = check_input_guardrails(config)
+    if problem is not None:
+        raise ConfigError(f"{source}: {problem}")
     if not 0 < config.server.port < 65536:
         raise ConfigError(f"{source}: $.server.port: expected 1..65535")
     ledger = config.ledger

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from tollhouse.catalog.models import CatalogOverrides
+from tollhouse.config.input_guardrails import InputGuardrailConfig, UntrustedContentConfig
 from tollhouse.config.prompt_cache import PromptCachePolicy
 from tollhouse.config.rollout import GuardrailsConfig, PromotionConfig, SplitConfig
 from tollhouse.observability.alerts_config import AlertsConfig
@@ -426,7 +427,11 @@ class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     With `variants`, calls are split between them by weight (`split`), the variant named
     `control` being the one the others are judged against (`guardrails`) and promoted
-    beside (`promotion`); see `tollhouse/rollout/`."""
+    beside (`promotion`); see `tollhouse/rollout/`.
+
+    `input_guardrails` names, in order, the guardrails of the top-level `input_guardrails`
+    that its calls pass through before admission; `untrusted` marks content of its calls
+    as untrusted (config/input_guardrails.py)."""
 
     deployments: tuple[Deployment, ...]
     retry: RetryPolicy | None = None
@@ -445,6 +450,8 @@ class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     split: SplitConfig = SplitConfig()
     guardrails: GuardrailsConfig = GuardrailsConfig()
     promotion: PromotionConfig = PromotionConfig()
+    input_guardrails: tuple[str, ...] = ()
+    untrusted: UntrustedContentConfig | None = None
 
 
 class LoggingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -540,6 +547,8 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Named JSON Schemas that routes (`structured_output.schema`) and requests (the
     # `x-tollhouse-schema` header) require answers to match; each compiled once at load.
     schemas: dict[str, dict[str, Any]] = {}
+    # Input guardrails by name, for routes to list (config/input_guardrails.py).
+    input_guardrails: dict[str, InputGuardrailConfig] = {}
     # Named values other settings refer to as `flag:NAME` (config/flags.py), resolved at
     # load; kept here so that stages can read a flag by name.
     flags: dict[str, bool | int | float | str] = {}

@@ -17,6 +17,10 @@ object of usage fields to report, merged over the config's `usage`: `server_tool
 
 Batches (Anthropic `/v1/messages/batches`, OpenAI `/v1/batches` and `/v1/files`) are
 `simulator.batches`: each of their requests is answered by the endpoints here.
+
+`POST /v1/moderations` answers OpenAI's moderation shape with scripted categories
+(`simulator.moderations`: `[moderation:violence]` in an input flags it), at the configured
+time to first token, with config fault rules applied as to generation calls.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from tollhouse.simulator.embeddings import embeddings_answer
 from tollhouse.simulator.faults import Fault, FaultSchedule
 from tollhouse.simulator.ids import anthropic_message_id, openai_completion_id, request_id
 from tollhouse.simulator.model_list import anthropic_models, openai_models
+from tollhouse.simulator.moderations import moderation_answer
 from tollhouse.simulator.openai_request import parse_chat
 from tollhouse.simulator.prompt_cache import PromptCache
 from tollhouse.simulator.rate_limits import RateLimits, Refusal
@@ -70,6 +75,7 @@ class _Route:
     method: str
     fmt: WireFormat | None  # None: chosen by the request's headers
     generation: bool = False
+    faults: bool = False  # config fault rules apply (they always do to generation calls)
 
 
 _ROUTES = {
@@ -78,6 +84,7 @@ _ROUTES = {
     "/v1/chat/completions": _Route("POST", "openai", generation=True),
     "/v1/responses": _Route("POST", "openai", generation=True),
     "/v1/embeddings": _Route("POST", "openai", generation=True),
+    "/v1/moderations": _Route("POST", "openai", faults=True),
     "/v1/models": _Route("GET", None),
 }
 
@@ -101,6 +108,7 @@ class Simulator:
         c = self.config
         self._faults = FaultSchedule(c.faults, c.seed)
         self.generation_calls = 0
+        self.moderation_calls = 0
         self._cache = PromptCache(c.cache_ttl_seconds)
         self._limits = RateLimits(
             c.rate_limit_requests_per_minute,
@@ -114,6 +122,7 @@ class Simulator:
             "/v1/chat/completions": self._chat,
             "/v1/responses": self._responses,
             "/v1/embeddings": self._embeddings,
+            "/v1/moderations": self._moderations,
             "/v1/models": self._models,
         }
         self._batches = SimulatedBatches(
@@ -163,7 +172,7 @@ class Simulator:
             fault = self._faults.pick(
                 headers.get(FAULT_HEADER),
                 model if isinstance(model, str) else None,
-                route.generation,
+                route.generation or route.faults,
             )
             pace = self._request_pace(headers)
             usage = self._usage_fields(headers)
@@ -322,6 +331,10 @@ class Simulator:
         if refusal is not None:
             return self._rate_limited(call, refusal, str(call.doc.get("model")))
         return await self._json(call, orjson.dumps(answer), 0)
+
+    async def _moderations(self, call: _Call) -> SimResponse:
+        self.moderation_calls += 1
+        return await self._json(call, orjson.dumps(moderation_answer(call.doc)), 0)
 
     async def _models(self, call: _Call) -> SimResponse:
         doc = anthropic_models() if call.fmt == "anthropic" else openai_models()

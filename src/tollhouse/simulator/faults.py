@@ -25,9 +25,9 @@ of a config rule):
 
 A stream shorter than <n> events breaks just before its last event, so a mid-stream fault
 always fires. The header applies to any path and takes precedence; config rules apply to
-generation calls only (`/v1/messages`, `/v1/chat/completions`), by model glob, optionally to
-the first N matching calls (`first_n`, counted per rule) or at random (`probability`, from
-an RNG seeded by the config's seed so a run is reproducible).
+generation calls (`/v1/messages`, `/v1/chat/completions`, ...) and moderations only, by
+model glob, optionally to the first N matching calls (`first_n`, counted per rule) or at
+random (`probability`, from an RNG seeded by the config's seed so a run is reproducible).
 """
 
 from __future__ import annotations

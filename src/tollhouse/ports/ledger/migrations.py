@@ -157,3 +157,10 @@ def m009_structured_output(d: Dialect) -> list[str]:
     # retried (invalid, then valid after its corrective retry) or invalid; NULL when the
     # call's answer was not required to be structured, as for every call before this step.
     return ["ALTER TABLE calls ADD COLUMN structured_output TEXT"]
+
+
+@LEDGER.step
+def m010_guardrails(d: Dialect) -> list[str]:
+    # What each call's input guardrails found (stages/shape/guardrails/), as JSON text on
+    # both backends (json_extract / ::jsonb read it); NULL for calls no guardrail checked.
+    return ["ALTER TABLE calls ADD COLUMN guardrails TEXT"]

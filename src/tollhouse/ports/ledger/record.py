@@ -91,6 +91,10 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     # Billed against a commitment, not per token (Anthropic's Priority Tier): `cost_usd` is
     # its standard-rate price, counted by budgets and left out of the cost report.
     commitment_billed: bool = False
+    # What the route's input guardrails and untrusted-content marking found (JSON text: a
+    # list of {guardrail, kind, result, rule | error, on_error}); None when none ran.
+    # Names and results only, never the request's text.
+    guardrails: str | None = None
 
     # The line's `custom_id` when the call was one request of a Message Batch (its batch
     # id is in `metadata.batch_id`); None for every other call.

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from tollhouse.call import Call
 from tollhouse.catalog.models import ModelCatalog, ParameterRule
 from tollhouse.config import GatewayConfig
+from tollhouse.config.input_guardrails import UntrustedContentConfig
 from tollhouse.config.model import (
     CachePolicy,
     DegradePolicy,
@@ -34,6 +35,8 @@ from tollhouse.reliability.circuit_breaker import CircuitBreaker
 from tollhouse.stages.check.json_schemas import SchemaCache, compile_schema
 from tollhouse.stages.check.structured_output import OutputRequirement, requirement_for
 from tollhouse.stages.route.variant_split import VariantSplit, refuse_override_without_variants
+from tollhouse.stages.shape.guardrails.base import Guardrail
+from tollhouse.stages.shape.guardrails.build import build_guardrails
 from tollhouse.stages.shape.input_limits import NO_LIMITS, tightest
 from tollhouse.stages.shape.variant_request import VariantEdits
 
@@ -62,7 +65,8 @@ class Target:
 @dataclass(frozen=True, slots=True)
 class RoutePlan:
     """How calls to `model` are served: by `variant` of the route (None for a route
-    without variants), with that variant's `edits` to the request (None: none)."""
+    without variants), with that variant's `edits` to the request (None: none), through
+    the route's `input_guardrails` and `untrusted`-content marking (None: none)."""
 
     model: str
     targets: tuple[Target, ...]
@@ -80,6 +84,8 @@ class RoutePlan:
     edits: VariantEdits | None = None
     prompt_cache: PromptCachePolicy = NO_PROMPT_CACHE
     structured_output: OutputRequirement | None = None
+    input_guardrails: tuple[Guardrail, ...] = ()
+    untrusted: UntrustedContentConfig | None = None
 
 
 class Router:
@@ -107,6 +113,7 @@ class Router:
         self.schemas: dict[str, OutputRequirement] = {}
         for name in config.schemas:
             self.schemas[name] = self._requirement(StructuredOutputPolicy(schema=name))
+        self._guardrails = build_guardrails(config, providers)
         for model, route in config.models.items():
             if not route.variants:
                 self._plans[model] = self._plan(model, route, route.deployments)
@@ -179,6 +186,8 @@ class Router:
                 if route.structured_output is None
                 else self._requirement(route.structured_output)
             ),
+            input_guardrails=tuple(self._guardrails[name] for name in route.input_guardrails),
+            untrusted=route.untrusted,
         )
 
     def _requirement(self, policy: StructuredOutputPolicy) -> OutputRequirement:

@@ -3,13 +3,25 @@ lists them (as Starlette's `build_middleware_stack` lists its middleware)."""
 
 from __future__ import annotations
 
+from tollhouse.stages.shape.input_guardrails import InputGuardrailsPolicy
 from tollhouse.stages.shape.input_limits import InputLimitsPolicy
 from tollhouse.stages.shape.parameter_rules import ParameterRulesPolicy
 from tollhouse.stages.shape.policy import RequestPolicy
+from tollhouse.stages.shape.untrusted_content import UntrustedContentPolicy
 from tollhouse.stages.shape.variant_request import VariantRequestPolicy
 
 
 def request_policies() -> tuple[RequestPolicy, ...]:
     """The policies every call (but `count_tokens`) passes through, first to last. A
-    policy with settings of its own takes them from the gateway's config here."""
-    return (VariantRequestPolicy(), ParameterRulesPolicy(), InputLimitsPolicy())
+    policy with settings of its own takes them from the gateway's config here.
+
+    Input guardrails come after the input limits (a request too large is refused before
+    a moderation endpoint is paid to read it) and before untrusted-content marking (a
+    redaction is made before the text is wrapped and scanned)."""
+    return (
+        VariantRequestPolicy(),
+        ParameterRulesPolicy(),
+        InputLimitsPolicy(),
+        InputGuardrailsPolicy(),
+        UntrustedContentPolicy(),
+    )
