@@ -13,7 +13,8 @@ has a `kind` (its own settings below), an `action` and an `on_error`:
   or answering garbage) does: `closed` refuses the call with 503, `open` lets it through.
   Either way the record says `error`, never `pass`.
 - `scope`: the text checked: `user` (user messages and tool results: what neither the
-  operator nor the model wrote), `last_user` (the last user message only) or `all` (the
+  operator nor the model wrote), `last_user` (the last text the user wrote, tool results
+  left out) or `all` (the
   system prompt and assistant turns too).
 
 Apart from msgspec, this module imports nothing, so that `config/model.py` can hold it

@@ -398,3 +398,13 @@ def test_a_request_in_a_language_not_allowed_is_refused(guarded: Guarded) -> Non
     )
     assert error.status_code == 400
     assert "language 'fr' is not among those allowed" in error_fields(error)["message"]
+
+
+def test_an_embeddings_input_is_checked_like_a_message(guarded: Guarded) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        guarded.gpt.embeddings.create(
+            model="gpt-guarded", input=["fine text", "all about project nightingale"]
+        )
+    assert raised.value.code == "guardrail_blocked"
+    vectors = guarded.gpt.embeddings.create(model="gpt-guarded", input="fine text")
+    assert vectors.data

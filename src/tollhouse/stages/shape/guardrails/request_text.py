@@ -27,15 +27,16 @@ _TEXT_PARTS = ("text", "input_text", "output_text")
 
 @dataclass(slots=True)
 class Segment:
-    """One string of a request: `holder[key]`. `message` is its position in `messages`
-    (`input` for Responses), -1 for the system prompt."""
+    """One string of a request: `holder[key]` (an object's field, or an item of a list
+    such as an embeddings request's `input`). `message` is its position in `messages`
+    (`input` for Responses and embeddings), -1 for the system prompt."""
 
     index: int  # its position among the request's segments
     message: int
     role: str
     source: Source
-    holder: dict[str, Any]
-    key: str
+    holder: Any  # dict[str, Any] | list[Any]
+    key: str | int
 
     @property
     def text(self) -> str:
@@ -59,7 +60,7 @@ class RequestText:
         user = [s for s in self.segments if s.source != "system" and s.role in ("user", "tool")]
         if scope == "user":
             return user
-        said = [s for s in user if s.role == "user"]
+        said = [s for s in user if s.role == "user" and s.source != "tool_result"]
         last = said[-1].message if said else -2
         return [s for s in said if s.message == last]
 
@@ -86,7 +87,7 @@ def _segments(body: dict[str, Any], fmt: WireFormat) -> Iterator[Segment]:
         yield Segment(index, message, role, source, holder, key)
 
 
-_Found = tuple[int, str, Source, dict[str, Any], str]
+_Found = tuple[int, str, Source, Any, str | int]
 
 
 def _anthropic(body: dict[str, Any]) -> Iterator[_Found]:
@@ -130,6 +131,15 @@ def _anthropic(body: dict[str, Any]) -> Iterator[_Found]:
 
 
 def _chat(body: dict[str, Any]) -> Iterator[_Found]:
+    if "messages" not in body:  # an embeddings request: its `input` is the user's text
+        inputs = body.get("input")
+        if isinstance(inputs, str):
+            yield 0, "user", "message", body, "input"
+        elif isinstance(inputs, list):
+            for i, item in enumerate(inputs):
+                if isinstance(item, str):
+                    yield i, "user", "message", inputs, i
+        return
     for i, message in enumerate(_list(body.get("messages"))):
         if not isinstance(message, dict):
             continue
