@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -81,6 +81,9 @@ UNPRICED_KINDS = frozenset(
 )
 
 
+MAX_GUARDRAIL_SERIES = 512
+
+
 class GatewayMetrics(Collector):
     """The gateway's counters; `models`, `providers` and `deployments` are the label
     values those labels may take (anything else is `other`)."""
@@ -107,6 +110,7 @@ class GatewayMetrics(Collector):
         self.truncated: defaultdict[str, int] = defaultdict(int)
         self.failures: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.response_cache: defaultdict[str, int] = defaultdict(int)
+        self.guardrail_results: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.gauges: list[Callable[[], Iterable[Metric]]] = []
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
@@ -144,6 +148,17 @@ class GatewayMetrics(Collector):
     def observe_failure(self, deployment: str, kind: str) -> None:
         """`kind` is a failure class (reliability/failure_class.py), a fixed vocabulary."""
         self.failures[(deployment if deployment in self.deployments else OTHER, kind)] += 1
+
+    def observe_guardrails(self, outcomes: Iterable[Mapping[str, str]]) -> None:
+        """A call's input guardrail results (`call.guardrails`). Guardrail names come from
+        the config and results from a fixed vocabulary; past `MAX_GUARDRAIL_SERIES` series
+        (configs changed many times over), a new name counts as `other`."""
+        table = self.guardrail_results
+        for outcome in outcomes:
+            key = (outcome["guardrail"], outcome["result"])
+            if key not in table and len(table) >= MAX_GUARDRAIL_SERIES:
+                key = (OTHER, outcome["result"])
+            table[key] += 1
 
     def add_gauges(self, source: Callable[[], Iterable[Metric]]) -> None:
         """Register a callable that yields gauge families of live state at scrape time."""
@@ -205,6 +220,15 @@ class GatewayMetrics(Collector):
         for (deployment, kind), n in self.failures.items():
             failures.add_metric([deployment, kind], n)
         yield failures
+        guardrails = CounterMetricFamily(
+            "tollhouse_guardrail_results",
+            "Input guardrail checks by guardrail and result (pass, flagged, redacted, "
+            "blocked, error)",
+            labels=["guardrail", "result"],
+        )
+        for (guardrail, result), n in self.guardrail_results.items():
+            guardrails.add_metric([guardrail, result], n)
+        yield guardrails
         for source in self.gauges:
             yield from source()
 

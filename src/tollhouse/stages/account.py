@@ -197,6 +197,8 @@ class Accounting:
             ttft = call.first_byte_at - call.started
         for deployment, kind in call.failures:
             self.metrics.observe_failure(deployment, kind)
+        if call.guardrails:
+            self.metrics.observe_guardrails(call.guardrails)
         usage = call.usage
         tokens = (0, 0, 0, 0)
         cost: CallCost | None = None

@@ -16,6 +16,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from tests.observability.test_call_accounting import metric
 from tests.support import GATEWAY_KEY, IN_PROCESS_CONFIG, serve_gateway
 
 from tollhouse.ports.ledger.record import CallRecord
@@ -408,3 +409,23 @@ def test_an_embeddings_input_is_checked_like_a_message(guarded: Guarded) -> None
     assert raised.value.code == "guardrail_blocked"
     vectors = guarded.gpt.embeddings.create(model="gpt-guarded", input="fine text")
     assert vectors.data
+
+
+def test_guardrail_results_are_counted_in_metrics_by_guardrail_and_result(
+    guarded: Guarded,
+) -> None:
+    def count(guardrail: str, result: str) -> float:
+        return metric(
+            guarded.url, "tollhouse_guardrail_results_total", guardrail=guardrail, result=result
+        )
+
+    before = (count("banned-flag", "flagged"), count("down-open", "error"))
+    gpt_plain(guarded, "flagging", "project nightingale")
+    gpt_plain(guarded, "open", "hello")
+    deadline = time.monotonic() + 5
+    while (count("banned-flag", "flagged"), count("down-open", "error")) != (
+        before[0] + 1,
+        before[1] + 1,
+    ):
+        assert time.monotonic() < deadline, "the results were not counted"
+        time.sleep(0.02)
