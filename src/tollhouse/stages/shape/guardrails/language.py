@@ -3,6 +3,7 @@ offline detector whose model ships inside the package: no download, no network).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,7 +43,7 @@ class LanguageGuardrail(Guardrail):
 
 
 def _classifier() -> Any:
-    """py3langid's classifier (the `language` extra; its model loads on first use)."""
-    import py3langid
-
-    return py3langid.classify
+    """py3langid's classifier (the `language` extra; its model loads on first use).
+    Imported by name: it is an optional, untyped dependency, absent where the compiled
+    build type-checks the package."""
+    return importlib.import_module("py3langid").classify
