@@ -72,7 +72,12 @@ def test_a_moderated_stream_starts_one_moderation_later_and_runs_at_the_same_pac
         p[0] for p in plain
     )
     rest_added = statistics.median(m[1] for m in moderated) - statistics.median(p[1] for p in plain)
+    print(
+        f"\nmoderation of {MODERATION_MS:g} ms: first byte +{first_byte_added * 1000:.0f} ms, "
+        f"rest of the stream {rest_added * 1000:+.1f} ms (medians of 5)"
+    )
     assert moderator.simulator.moderation_calls == 5
-    # one moderation round trip, plus loopback noise on a shared machine
-    assert MODERATION_MS / 1000 * 0.9 < first_byte_added < MODERATION_MS / 1000 + 0.1
-    assert abs(rest_added) < 0.05
+    # one moderation round trip, give or take a shared machine's noise
+    assert MODERATION_MS / 1000 * 0.8 < first_byte_added < MODERATION_MS / 1000 + 0.15
+    # a moderation anywhere after the first byte would add a whole one (150 ms) or more
+    assert abs(rest_added) < MODERATION_MS / 1000 / 2
