@@ -49,10 +49,11 @@ IN_PROCESS_CONFIG: dict[str, Any] = {
 }
 
 
-def hermetic_gateway(config: dict[str, Any]) -> Gateway:
-    """The gateway of `config`; unless it says where its ledger, keys and conversations go,
-    they are SQLite files in a directory of its own, so every test gateway records its calls
-    as a real one does, and never into the working directory."""
+def hermetic_gateway(config: dict[str, Any], **options: Any) -> Gateway:
+    """The gateway of `config` (and `Gateway`'s keyword `options`); unless it says where its
+    ledger, keys and conversations go, they are SQLite files in a directory of its own, so
+    every test gateway records its calls as a real one does, and never into the working
+    directory."""
     directory = tempfile.mkdtemp(prefix="tollhouse-test-")
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
     defaults: dict[str, Any] = {
@@ -63,12 +64,12 @@ def hermetic_gateway(config: dict[str, Any]) -> Gateway:
         "keys": {"sqlite_path": f"{directory}/keys.db"},
         "conversations": {"sqlite_path": f"{directory}/conversations.db"},
     }
-    return Gateway(parse_config({**defaults, **config}))
+    return Gateway(parse_config({**defaults, **config}), **options)
 
 
-def serve_gateway(config: dict[str, Any]) -> BackgroundServer:
+def serve_gateway(config: dict[str, Any], **options: Any) -> BackgroundServer:
     """Serve `config`'s `hermetic_gateway`."""
-    return BackgroundServer(create_app(hermetic_gateway(config))).start()
+    return BackgroundServer(create_app(hermetic_gateway(config, **options))).start()
 
 
 def server_unreachable(message: str) -> None:

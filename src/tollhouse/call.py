@@ -13,6 +13,7 @@ from tollhouse.types import AdmissionTicket, WireFormat
 from tollhouse.wire.formats import FORMATS, Format
 
 if TYPE_CHECKING:
+    from tollhouse.observability.tracing import CallTrace
     from tollhouse.stages.lifecycle import LifecycleNotice
     from tollhouse.stages.threads.anthropic_threads import ThreadTurn
     from tollhouse.stages.threads.response_history import ResponseTurn
@@ -136,6 +137,8 @@ class Call:
     # and "estimated" when an unpriced model was admitted at the configured estimate.
     admission: AdmissionTicket | None = None
     unpriced_admission: str | None = None
+    # The call's open spans when tracing is on (observability/tracing.py), else None.
+    trace: CallTrace | None = None
 
     @property
     def model(self) -> str:

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
@@ -69,6 +69,11 @@ from tollhouse.wire import openai as openai_wire
 from tollhouse.wire.body_bounds import let_others_run
 from tollhouse.wire.formats import FORMATS
 
+if TYPE_CHECKING:  # imported only when tracing is on
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from tollhouse.observability.tracing import CallTracing
+
 log = logging.getLogger("tollhouse")
 
 
@@ -76,10 +81,17 @@ class Gateway:
     """With `document` (the config as written, `config` validated from it), the gateway
     keeps to config versions (config_versions/watch.py): at start it records `document`
     in the config store, noted `note`, unless the newest version has its content, then it
-    follows the newest version. Without, it serves `config` alone, as no version."""
+    follows the newest version. Without, it serves `config` alone, as no version.
+    `span_exporter`: where spans go instead of `tracing.endpoint` when tracing is on (a
+    test's in-memory exporter)."""
 
     def __init__(
-        self, config: GatewayConfig, *, document: dict[str, Any] | None = None, note: str = ""
+        self,
+        config: GatewayConfig,
+        *,
+        document: dict[str, Any] | None = None,
+        note: str = "",
+        span_exporter: SpanExporter | None = None,
     ) -> None:
         parts = build_parts(config)
         self.snapshot: Snapshot = first_snapshot(config, parts.providers, parts.catalog)
@@ -131,6 +143,11 @@ class Gateway:
         self.metrics.add_gauges(self.guardrails.collect)
         self.prompt_cache = PromptCacheWatch(config, self.alerts)
         self.metrics.add_gauges(self.prompt_cache.collect)
+        self.tracing: CallTracing | None = None
+        if config.tracing.enabled:  # off, no opentelemetry module is ever imported
+            from tollhouse.observability.tracing import CallTracing
+
+            self.tracing = CallTracing(config.tracing, span_exporter)
         self.accounting = Accounting(
             self.catalog,
             self.admitter,
@@ -139,6 +156,7 @@ class Gateway:
             self.metrics,
             self.guardrails,
             self.prompt_cache,
+            self.tracing,
         )
         self._retiring: set[asyncio.Task[None]] = set()
         self.batches = BatchEndpoints(self)
@@ -261,7 +279,10 @@ class Gateway:
         )
 
     async def handle(self, call: Call, key: KeyRecord | None) -> Reply:
-        """Answer `call`, made with `key` (from `self.auth.identify`, None when open)."""
+        """Answer `call`, made with `key` (from `self.auth.identify`, None when open).
+        Its span, when tracing is on, opens here and closes in accounting."""
+        if self.tracing is not None:
+            self.tracing.start_call(call)
         self.auth.authorize(call, key)
         snapshot = self.snapshot  # this call's version, to its end
         call.config_version = snapshot.version
@@ -341,6 +362,8 @@ class Gateway:
             (self.keys.aclose, "key store"),
             (self.conversations.aclose, "conversation store"),
         ]
+        if self.tracing is not None:
+            closing_order.append((self.tracing.aclose, "span exporter"))
         if self.versions is not None:
             closing_order.insert(0, (self.versions.aclose, "config store"))
         for closing, what in closing_order:

@@ -1,6 +1,7 @@
 """The parts of a gateway that a config names, built unopened: providers, key store,
 counter store, alerts, model catalog, ledger store, config store and conversation
-store. No socket is opened and no file written until the gateway starts.
+store (and a check that tracing, when on, can run). No socket is opened and no file
+written until the gateway starts.
 
 Building them is how a config is checked beyond its shape (which `config/loader.py` checks
 as it loads): every secret reference resolves, simulator options and faults parse, webhook,
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from tollhouse.catalog.models import CatalogError, ModelCatalog
 from tollhouse.config import ConfigError, GatewayConfig
 from tollhouse.observability.alerts import Alerts
+from tollhouse.observability.tracing_config import check_tracing
 from tollhouse.ports.config.base import ConfigStore
 from tollhouse.ports.config.from_config import config_store_from_config
 from tollhouse.ports.conversations.base import ConversationStore
@@ -48,6 +50,7 @@ def build_parts(config: GatewayConfig) -> GatewayParts:
     built (never quoting a secret)."""
     providers = build_providers(config)
     try:
+        check_tracing(config.tracing)
         return GatewayParts(
             providers=providers,
             keys=key_store_from_config(config.keys),

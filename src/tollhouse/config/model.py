@@ -17,6 +17,7 @@ from tollhouse.config.input_guardrails import InputGuardrailConfig, UntrustedCon
 from tollhouse.config.prompt_cache import PromptCachePolicy
 from tollhouse.config.rollout import GuardrailsConfig, PromotionConfig, SplitConfig
 from tollhouse.observability.alerts_config import AlertsConfig
+from tollhouse.observability.tracing_config import TracingConfig
 
 ProviderType = Literal["anthropic", "openai", "openai-compatible", "simulator"]
 
@@ -549,6 +550,7 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     schemas: dict[str, dict[str, Any]] = {}
     # Input guardrails by name, for routes to list (config/input_guardrails.py).
     input_guardrails: dict[str, InputGuardrailConfig] = {}
+    tracing: TracingConfig = TracingConfig()
     # Named values other settings refer to as `flag:NAME` (config/flags.py), resolved at
     # load; kept here so that stages can read a flag by name.
     flags: dict[str, bool | int | float | str] = {}

@@ -44,6 +44,7 @@ START_ONLY: tuple[str, ...] = (
     "batches",
     "config_store",
     "dashboard",
+    "tracing",
     "limits.max_body_reads_per_key",
     "limits.max_partial_body_bytes",
     "reliability.max_in_flight",

@@ -10,7 +10,8 @@ A call is accounted for in three moments, each with its function here:
 - the reply has been sent (a stream: its last chunk): `Accounting.finish` prices the usage,
   settles the budget reservation, writes the ledger record, feeds the alerts, the
   guardrails of a route's variants (rollout/monitor.py), the prompt-cache hit ratios
-  (observability/prompt_cache_watch.py) and metrics.
+  (observability/prompt_cache_watch.py) and metrics, and closes the call's span when
+  tracing is on (observability/tracing.py).
 
 A call is accounted as the client saw it: a stream that ends in an error event (the
 upstream's, relayed or translated, or the gateway's own when the upstream broke) is a
@@ -24,7 +25,7 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tollhouse.accounting import NO_COST, CallCost, Usage, cost_of
 from tollhouse.accounting.call_ledger import CallLedger
@@ -42,6 +43,9 @@ from tollhouse.tokens.estimate import request_input_tokens
 from tollhouse.types import Reply, WireFormat
 from tollhouse.wire.formats import FORMATS
 from tollhouse.wire.sse import SSEParser
+
+if TYPE_CHECKING:  # imported only when tracing is on (gateway.py)
+    from tollhouse.observability.tracing import CallTracing
 
 # Bytes of a streamed answer kept for the ledger's answer text (when it keeps text): the
 # events' framing takes several times the text itself.
@@ -174,9 +178,11 @@ class Accounting:
         metrics: GatewayMetrics,
         guardrails: GuardrailMonitor | None = None,
         prompt_cache: PromptCacheWatch | None = None,
+        tracing: CallTracing | None = None,
     ) -> None:
         self.guardrails = guardrails
         self.prompt_cache = prompt_cache
+        self.tracing = tracing
         self.catalog = catalog
         self.admitter = admitter
         self.ledger = ledger
@@ -266,4 +272,6 @@ class Accounting:
                 priced=cost is None or cost.total is not None,
             )
         )
+        if self.tracing is not None:
+            self.tracing.end_call(call, status)
         return durable

@@ -59,13 +59,20 @@ class Answer:
 async def attempt(
     call: Call, target: Target, first_byte_timeout: float, read_idle: float | None
 ) -> Answer | Failure:
-    """One try at `target`. An attempt cancelled before its verdict (the client went away,
-    or a hedge's other attempt won) hands a half-open breaker's probe back."""
+    """One try at `target`, a child span of the call's when tracing is on. An attempt
+    cancelled before its verdict (the client went away, or a hedge's other attempt won)
+    hands a half-open breaker's probe back."""
+    span = call.trace.attempt_started(call, target) if call.trace is not None else None
     try:
-        return await _attempt(call, target, first_byte_timeout, read_idle)
+        outcome = await _attempt(call, target, first_byte_timeout, read_idle)
     except asyncio.CancelledError:
         target.breaker.release_probe()
+        if span is not None:
+            span.cancelled()
         raise
+    if span is not None:
+        span.ended(outcome)
+    return outcome
 
 
 async def _attempt(
