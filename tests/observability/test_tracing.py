@@ -127,6 +127,7 @@ def test_an_anthropic_call_is_a_genai_span_with_one_attempt_child(traced: Traced
     assert a["tollhouse.stream"] is False
     assert a["tollhouse.attempts"] == 1
     assert a["tollhouse.deployment"] == "sim-anthropic/claude-haiku-4-5-20251001"
+    assert a["tollhouse.provider"] == "sim-anthropic"
     assert isinstance(a["tollhouse.cost_usd"], float)
     assert a["tollhouse.cost_usd"] > 0
     assert "error.type" not in a
@@ -140,7 +141,6 @@ def test_an_anthropic_call_is_a_genai_span_with_one_attempt_child(traced: Traced
     assert b["gen_ai.operation.name"] == "chat"
     assert b["gen_ai.request.model"] == "claude-haiku-4-5-20251001"
     assert b["gen_ai.provider.name"] == "anthropic"
-    assert b["tollhouse.provider"] == "sim-anthropic"
     assert b["http.response.status_code"] == 200
     assert b["gen_ai.response.id"] == message.id
     assert b["gen_ai.usage.output_tokens"] == message.usage.output_tokens

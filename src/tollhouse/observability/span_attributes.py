@@ -38,7 +38,6 @@ SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
 
 REQUEST_ID = "tollhouse.request_id"
-ROUTE = "tollhouse.route"
 VARIANT = "tollhouse.variant"
 CONFIG_VERSION = "tollhouse.config_version"
 CLIENT_FORMAT = "tollhouse.client_format"
@@ -83,12 +82,14 @@ def call_request(call: Call, operation: str) -> Attributes:
 
 def attempt_request(call: Call, target: Target, operation: str) -> Attributes:
     """An attempt's request: the deployment and the model asked of it."""
+    system = target.provider.wire_format
     attributes: Attributes = {
         OPERATION: operation,
         REQUEST_MODEL: target.upstream_model,
+        PROVIDER: system,
+        SYSTEM: system,
         SERVED_BY: target.label,
         ATTEMPTS: call.attempts,
-        **provider(target),
     }
     base_url = getattr(getattr(target.provider, "transport", None), "base_url", None)
     if isinstance(base_url, str):  # an HTTP provider (the in-process simulator has none)
@@ -121,8 +122,8 @@ def failure(failed: Failure) -> Attributes:
 
 
 def answer(call: Call) -> Attributes:
-    """What the answer used and why it stopped, once the call has been accounted."""
-    attributes: Attributes = {}
+    """What the answer used, cost and why it stopped, once the call has been accounted."""
+    attributes = usage(call)
     if call.upstream_model is not None:
         attributes[RESPONSE_MODEL] = call.upstream_model
     if call.stop_reason is not None:
@@ -130,29 +131,31 @@ def answer(call: Call) -> Attributes:
         if call.client_format == "openai":
             reason = openai_finish_reason(reason)
         attributes[FINISH_REASONS] = (reason,)
-    usage = call.usage
-    if usage is not None:
-        attributes[INPUT_TOKENS] = usage.prompt_tokens
-        attributes[OUTPUT_TOKENS] = usage.output_tokens
-        if usage.cache_read_tokens:
-            attributes[CACHE_READ_TOKENS] = usage.cache_read_tokens
-        if usage.cache_write_tokens:
-            attributes[CACHE_WRITE_TOKENS] = usage.cache_write_tokens
-        if usage.estimated:
-            attributes[USAGE_ESTIMATED] = True
     cost = call.cost
     if cost is not None and cost.total is not None:
         attributes[COST] = float(cost.total)
     return attributes
 
 
+def usage(call: Call) -> Attributes:
+    """The tokens the answer used (the served attempt's and the call's)."""
+    attributes: Attributes = {}
+    used = call.usage
+    if used is not None:
+        attributes[INPUT_TOKENS] = used.prompt_tokens
+        attributes[OUTPUT_TOKENS] = used.output_tokens
+        if used.cache_read_tokens:
+            attributes[CACHE_READ_TOKENS] = used.cache_read_tokens
+        if used.cache_write_tokens:
+            attributes[CACHE_WRITE_TOKENS] = used.cache_write_tokens
+        if used.estimated:
+            attributes[USAGE_ESTIMATED] = True
+    return attributes
+
+
 def call_outcome(call: Call, status: int) -> Attributes:
     """How the call was served, as the client saw it."""
-    attributes: Attributes = {
-        HTTP_STATUS: status,
-        ATTEMPTS: call.attempts,
-        ROUTE: call.model,
-    }
+    attributes: Attributes = {HTTP_STATUS: status, ATTEMPTS: call.attempts}
     if call.variant is not None:
         attributes[VARIANT] = call.variant
     if call.config_version is not None:

@@ -96,7 +96,7 @@ class CallTracing:
 class CallTrace:
     """The open spans of one call."""
 
-    __slots__ = ("_context", "_served", "_tracer", "span")
+    __slots__ = ("_context", "_request", "_served", "_tracer", "span")
 
     def __init__(self, tracer: trace_api.Tracer, call: Call) -> None:
         parent: Context | None = None
@@ -104,11 +104,13 @@ class CallTrace:
             parent = _PROPAGATOR.extract(call.headers)
         started = time.time_ns() - int((time.perf_counter() - call.started) * 1e9)
         operation = attrs.operation(call)
+        # Attributes are set once, at the end: each costs the SDK a lock and a check, and
+        # given at the start they also go through the sampler.
+        self._request = attrs.call_request(call, operation)
         self.span: Span = tracer.start_span(
             f"{operation} {call.model}" if call.model else operation,
             context=parent,
             kind=SpanKind.SERVER,
-            attributes=attrs.call_request(call, operation),
             start_time=started,
         )
         self._tracer = tracer
@@ -120,17 +122,14 @@ class CallTrace:
     def attempt_started(self, call: Call, target: Target) -> AttemptSpan:
         # An earlier answer the answer checks sent back is over: close it first.
         for earlier, ended_at in self._served:
-            earlier.span.set_attribute(attrs.ATTEMPT_OUTCOME, "checked_again")
-            earlier.span.end(end_time=ended_at)
+            earlier.attributes[attrs.ATTEMPT_OUTCOME] = "checked_again"
+            earlier.end(ended_at)
         self._served.clear()
         operation = attrs.operation(call)
         span = self._tracer.start_span(
-            f"{operation} {target.upstream_model}",
-            context=self._context,
-            kind=SpanKind.CLIENT,
-            attributes=attrs.attempt_request(call, target, operation),
+            f"{operation} {target.upstream_model}", context=self._context, kind=SpanKind.CLIENT
         )
-        return AttemptSpan(self, span, target)
+        return AttemptSpan(self, span, target, attrs.attempt_request(call, target, operation))
 
     def _answered(self, attempt: AttemptSpan, ended_at: int | None) -> None:
         self._served.append((attempt, ended_at))
@@ -139,51 +138,64 @@ class CallTrace:
         span = self.span
         served = self._served
         self._served = []
+        if not span.is_recording():  # sampled out: nothing to say
+            for attempt, ended_at in served:
+                attempt.span.end(end_time=ended_at)
+            span.end()
+            return
+        found = self._request
+        answer = attrs.answer(call)
+        found.update(answer)
         for attempt, ended_at in served:
-            if span.is_recording() and attempt.target.label == call.served_by:
-                attempt.span.set_attributes(attrs.answer(call))
-                attempt.span.set_attributes(attrs.provider(attempt.target))
-                span.set_attributes(attrs.provider(attempt.target))
-            attempt.span.end(end_time=ended_at)
-        if span.is_recording():
-            span.set_attributes(attrs.answer(call))
-            span.set_attributes(attrs.call_outcome(call, status))
-            error_type = attrs.error_type(call, status)
-            if error_type is not None:
-                span.set_attribute(attrs.ERROR_TYPE, error_type)
-                span.set_status(Status(StatusCode.ERROR))
+            if attempt.target.label == call.served_by:
+                attempt.attributes.update(attrs.usage(call))
+                found.update(attrs.provider(attempt.target))
+                if attempt.response_id is not None:
+                    found[attrs.RESPONSE_ID] = attempt.response_id
+            attempt.end(ended_at)
+        found.update(attrs.call_outcome(call, status))
+        error_type = attrs.error_type(call, status)
+        if error_type is not None:
+            found[attrs.ERROR_TYPE] = error_type
+            span.set_status(Status(StatusCode.ERROR))
+        span.set_attributes(found)
         span.end()
 
 
 class AttemptSpan:
     """One attempt's span: closed with its outcome by `ended`, or by `cancelled`."""
 
-    __slots__ = ("_trace", "span", "target")
+    __slots__ = ("_trace", "attributes", "response_id", "span", "target")
 
-    def __init__(self, trace: CallTrace, span: Span, target: Target) -> None:
+    def __init__(
+        self, trace: CallTrace, span: Span, target: Target, attributes: attrs.Attributes
+    ) -> None:
         self._trace = trace
         self.span = span
         self.target = target
+        self.attributes = attributes
+        self.response_id: str | None = None
 
     def ended(self, outcome: Answer | Failure) -> None:
-        span = self.span
         if isinstance(outcome, Failure):
-            if span.is_recording():
-                span.set_attributes(attrs.failure(outcome))
-                span.set_status(Status(StatusCode.ERROR, outcome.kind))
-            span.end()
+            self.attributes.update(attrs.failure(outcome))
+            self.span.set_status(Status(StatusCode.ERROR, outcome.kind))
+            self.end(None)
             return
-        if span.is_recording():
-            span.set_attribute(attrs.HTTP_STATUS, outcome.response.status)
-            head = (outcome.body or outcome.first_chunk)[:_ID_SEARCH_BYTES]
-            found = _RESPONSE_ID.search(head)
-            if found is not None:
-                response_id = found.group(1).decode("utf-8", "replace")
-                span.set_attribute(attrs.RESPONSE_ID, response_id)
-                self._trace.span.set_attribute(attrs.RESPONSE_ID, response_id)
+        self.attributes[attrs.HTTP_STATUS] = outcome.response.status
+        found = _RESPONSE_ID.search((outcome.body or outcome.first_chunk)[:_ID_SEARCH_BYTES])
+        if found is not None:
+            self.response_id = found.group(1).decode("utf-8", "replace")
+            self.attributes[attrs.RESPONSE_ID] = self.response_id
         self._trace._answered(self, None if outcome.body is None else time.time_ns())
 
     def cancelled(self) -> None:
         """Stopped before its verdict: the client left, or a hedge's other attempt won."""
-        self.span.set_attribute(attrs.ATTEMPT_OUTCOME, "cancelled")
-        self.span.end()
+        self.attributes[attrs.ATTEMPT_OUTCOME] = "cancelled"
+        self.end(None)
+
+    def end(self, at: int | None) -> None:
+        """End the span at `at` (ns since the epoch; None: now) with its attributes."""
+        if self.span.is_recording():
+            self.span.set_attributes(self.attributes)
+        self.span.end(end_time=at)

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""What OpenTelemetry tracing costs per call: the same gateway with `tracing` off and on.
+
+    .venv/bin/pip install -e '.[otel]'            # the tracing extra (in dev already)
+    .venv/bin/python bench/tracing.py             # ~2 minutes; writes bench/results/tracing.md
+    .venv/bin/python bench/tracing.py --duration 3 --repeats 1   # smoke test
+
+Two `tollhouse serve` processes that differ only in `tracing` (ledger off, the in-process
+simulator as upstream, no answer delay, so the gateway's own work is what is measured):
+
+- `off`: tracing off (the default): no opentelemetry module is loaded;
+- `on`: every call traced (`sample_ratio: 1.0`): a call span and an attempt span, exported
+  over OTLP HTTP/protobuf by the batch processor to a discarding receiver (its own process).
+
+Load: a closed loop of `--concurrency` keep-alive connections from this process, each
+sending the next request when the last answer has been read whole (no wrk needed), for
+non-streamed and streamed Anthropic calls. Interleaved repeats, the order rotated; the
+figure to quote is the median over repeats of on's req/s over off's in the same repeat,
+and the gateway's CPU time per call (its process group, from /proc) beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run  # bench/run.py: Service, free_port, clean_env
+
+ARMS = ("off", "on")
+VENV_BIN = Path(sys.executable).parent
+RECEIVER = """
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class Discard(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers["content-length"]))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Discard).serve_forever()
+"""
+
+
+def config(arm: str, work: Path, receiver_port: int) -> str:
+    tracing = {"enabled": False}
+    if arm == "on":
+        tracing = {
+            "enabled": True,
+            "endpoint": f"http://127.0.0.1:{receiver_port}/v1/traces",
+            "sample_ratio": 1.0,
+        }
+    doc: dict[str, Any] = {
+        "providers": {"sim": {"type": "simulator", "simulator": {"format": "anthropic"}}},
+        "models": {
+            "claude-haiku-4-5": {
+                "deployments": [{"provider": "sim", "model": "claude-haiku-4-5-20251001"}]
+            }
+        },
+        "lifecycle": {"retired": "allow"},
+        "ledger": {"backend": "off"},
+        "conversations": {"backend": "off"},
+        "keys": {"sqlite_path": str(work / f"keys-{arm}.db")},
+        "config_store": {"sqlite_path": str(work / f"config-{arm}.db")},
+        "tracing": tracing,
+    }
+    return json.dumps(doc)  # JSON is YAML
+
+
+def request(stream: bool, port: int) -> bytes:
+    body = json.dumps(
+        {
+            "model": "claude-haiku-4-5",
+            "max_tokens": 100,
+            "stream": stream,
+            "messages": [{"role": "user", "content": "Hello"}],
+        }
+    ).encode()
+    head = (
+        f"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n"
+        "content-type: application/json\r\nx-api-key: bench\r\n"
+        f"anthropic-version: 2023-06-01\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> int:
+    """Read one whole answer (content-length or chunked); its status."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    lower = head.lower()
+    if b"transfer-encoding: chunked" in lower:
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            size = int(size_line.strip().split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                return status
+    length = 0
+    for line in lower.split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    await reader.readexactly(length)
+    return status
+
+
+async def drive(port: int, stream: bool, concurrency: int, duration: float) -> dict[str, Any]:
+    raw = request(stream, port)
+    done = 0
+    errors = 0
+    stop_at = time.monotonic() + duration
+
+    async def loop() -> None:
+        nonlocal done, errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.monotonic() < stop_at:
+                writer.write(raw)
+                status = await _read_answer(reader)
+                if status == 200:
+                    done += 1
+                else:
+                    errors += 1
+        finally:
+            writer.close()
+
+    started = time.monotonic()
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    elapsed = time.monotonic() - started
+    return {"rps": done / elapsed, "calls": done, "errors": errors}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10, help="seconds per run")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--output", default=str(run.RESULTS / "tracing.md"))
+    args = parser.parse_args()
+
+    run.WORK.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="tracing-", dir=run.WORK))
+    receiver_port = run.free_port()
+    receiver = subprocess.Popen(
+        [sys.executable, "-c", RECEIVER, str(receiver_port)], stdin=subprocess.DEVNULL
+    )
+    services: dict[str, run.Service] = {}
+    results: list[dict[str, Any]] = []
+    try:
+        for arm in ARMS:
+            conf = work / f"tollhouse-{arm}.yaml"
+            conf.write_text(config(arm, work, receiver_port))
+            port = run.free_port()
+            services[arm] = run.Service(
+                f"tollhouse-tracing-{arm}",
+                [str(VENV_BIN / "tollhouse"), "serve", "-c", str(conf), "-p", str(port)],
+                port,
+                "/readyz",
+                run.clean_env(),
+            )
+            services[arm].start()
+        for service in services.values():
+            service.wait_ready(60)
+        for stream in (False, True):
+            for service in services.values():  # warm-up
+                asyncio.run(drive(service.port, stream, args.concurrency, 2))
+            for repeat in range(args.repeats):
+                order = list(services.items())
+                order = order[repeat % 2 :] + order[: repeat % 2]
+                for arm, service in order:
+                    cpu = service.cpu_seconds()
+                    res = asyncio.run(drive(service.port, stream, args.concurrency, args.duration))
+                    res["cpu_us_per_call"] = (
+                        (service.cpu_seconds() - cpu) / res["calls"] * 1e6 if res["calls"] else None
+                    )
+                    res.update(arm=arm, repeat=repeat, stream=stream)
+                    results.append(res)
+                    run.log(
+                        f"{'stream' if stream else 'whole '} repeat {repeat} {arm:3s} "
+                        f"{res['rps']:,.0f} req/s, {res['cpu_us_per_call'] or 0:,.0f} µs CPU/call, "
+                        f"{res['errors']} errors"
+                    )
+    finally:
+        for service in services.values():
+            service.stop()
+        receiver.terminate()
+        receiver.wait(10)
+
+    report = render(args, results)
+    Path(args.output).write_text(report)
+    print(report)
+    return 0 if all(r["errors"] == 0 for r in results) else 1
+
+
+def render(args: argparse.Namespace, results: list[dict[str, Any]]) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = [
+        f"# Tracing on vs off ({when})",
+        "",
+        f"`.venv/bin/python bench/tracing.py --duration {args.duration:g} --repeats "
+        f"{args.repeats} --concurrency {args.concurrency}`: the in-process simulator as "
+        "upstream, ledger off, a closed loop of keep-alive connections; medians over "
+        "interleaved repeats.",
+        "",
+        "| answer | tracing | req/s | on/off (median of per-repeat ratios) "
+        "| gateway CPU µs/call | errors |",
+        "|---|---|--:|--:|--:|--:|",
+    ]
+    for stream in (False, True):
+        runs = [r for r in results if r["stream"] == stream]
+        by_repeat = {(r["arm"], r["repeat"]): r for r in runs}
+        ratios = [
+            by_repeat[("on", n)]["rps"] / by_repeat[("off", n)]["rps"]
+            for n in range(args.repeats)
+            if ("on", n) in by_repeat and ("off", n) in by_repeat
+        ]
+        for arm in ARMS:
+            mine = [r for r in runs if r["arm"] == arm]
+            rps = statistics.median(r["rps"] for r in mine)
+            cpus = [r["cpu_us_per_call"] for r in mine if r["cpu_us_per_call"] is not None]
+            cpu = f"{statistics.median(cpus):,.0f}" if cpus else "-"
+            ratio = "100.0%" if arm == "off" else f"{statistics.median(ratios):.1%}"
+            lines.append(
+                f"| {'stream' if stream else 'whole'} | {arm} | {rps:,.0f} | {ratio} | {cpu} "
+                f"| {sum(r['errors'] for r in mine)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
