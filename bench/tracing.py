@@ -17,6 +17,10 @@ sending the next request when the last answer has been read whole (no wrk needed
 non-streamed and streamed Anthropic calls. Interleaved repeats, the order rotated; the
 figure to quote is the median over repeats of on's req/s over off's in the same repeat,
 and the gateway's CPU time per call (its process group, from /proc) beside it.
+
+Then, in this process, where a traced call's cost goes: the spans of one call (a call span,
+one attempt, the attributes a served call gets) made and handed to a discarding exporter,
+against the same with the official OTLP encoder run on them (what the export thread does).
 """
 
 from __future__ import annotations
@@ -34,7 +38,21 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
 import run  # bench/run.py: Service, free_port, clean_env
+from tollhouse.accounting import Usage
+from tollhouse.call import Call
+from tollhouse.config.model import BreakerPolicy
+from tollhouse.observability.tracing import CallTracing
+from tollhouse.observability.tracing_config import TracingConfig
+from tollhouse.providers.simulator import SimulatorProvider
+from tollhouse.reliability.circuit_breaker import CircuitBreaker
+from tollhouse.simulator.config import SimulatorConfig
+from tollhouse.simulator.engine import Simulator
+from tollhouse.stages.dispatch.attempt import Answer
+from tollhouse.stages.route import Target
 
 ARMS = ("off", "on")
 VENV_BIN = Path(sys.executable).parent
@@ -147,11 +165,70 @@ async def drive(port: int, stream: bool, concurrency: int, duration: float) -> d
     return {"rps": done / elapsed, "calls": done, "errors": errors}
 
 
+class _Discard(SpanExporter):
+    def export(self, spans: Any) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+class _Encode(SpanExporter):
+    """What OTLPSpanExporter does before its HTTP request."""
+
+    def export(self, spans: Any) -> SpanExportResult:
+        encode_spans(spans).SerializePartialToString()
+        return SpanExportResult.SUCCESS
+
+
+class _Answered:
+    def __init__(self) -> None:
+        self.status = 200
+        self.headers: dict[str, str] = {}
+
+
+def in_process(calls: int, repeats: int) -> dict[str, float]:
+    """µs per call, medians of `repeats`: the spans of one served call, exported to a
+    discarding exporter and to the official encoder."""
+    target = Target(
+        SimulatorProvider("sim", "anthropic", Simulator(SimulatorConfig())),
+        "claude-haiku-4-5-20251001",
+        CircuitBreaker(BreakerPolicy()),
+    )
+    body = b'{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant"}'
+    answer = Answer(target, _Answered(), body=body)  # type: ignore[arg-type]
+
+    def one(tracing: CallTracing) -> None:
+        call = Call(
+            "anthropic", "messages", {"model": "claude-haiku-4-5", "max_tokens": 100}, b"", {}
+        )
+        trace = tracing.start_call(call)
+        call.attempts = 1
+        trace.attempt_started(call, target).ended(answer)
+        call.served_by = target.label
+        call.upstream_model = target.upstream_model
+        call.stop_reason = "end_turn"
+        call.usage = Usage(input_tokens=12, output_tokens=60)
+        tracing.end_call(call, 200)
+
+    figures: dict[str, float] = {}
+    for name, exporter in (("discard", _Discard()), ("otlp_encode", _Encode())):
+        tracing = CallTracing(TracingConfig(enabled=True, max_queue=calls * 2), exporter)
+        runs = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            for _ in range(calls):
+                one(tracing)
+            tracing.provider.force_flush()
+            runs.append((time.perf_counter() - started) / calls * 1e6)
+        tracing.provider.shutdown()
+        figures[name] = statistics.median(runs)
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10, help="seconds per run")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--calls", type=int, default=5000, help="in-process calls per repeat")
     parser.add_argument("--output", default=str(run.RESULTS / "tracing.md"))
     args = parser.parse_args()
 
@@ -203,13 +280,15 @@ def main() -> int:
         receiver.terminate()
         receiver.wait(10)
 
-    report = render(args, results)
+    report = render(args, results, in_process(args.calls, args.repeats))
     Path(args.output).write_text(report)
     print(report)
     return 0 if all(r["errors"] == 0 for r in results) else 1
 
 
-def render(args: argparse.Namespace, results: list[dict[str, Any]]) -> str:
+def render(
+    args: argparse.Namespace, results: list[dict[str, Any]], breakdown: dict[str, float]
+) -> str:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [
         f"# Tracing on vs off ({when})",
@@ -241,6 +320,12 @@ def render(args: argparse.Namespace, results: list[dict[str, Any]]) -> str:
                 f"| {'stream' if stream else 'whole'} | {arm} | {rps:,.0f} | {ratio} | {cpu} "
                 f"| {sum(r['errors'] for r in mine)} |"
             )
+    lines += [
+        "",
+        f"In process, µs per traced call (medians of {args.repeats} runs of {args.calls:,}):",
+        f"spans made and handed to a discarding exporter {breakdown['discard']:,.0f}; "
+        f"with the official OTLP encoder run on them {breakdown['otlp_encode']:,.0f}.",
+    ]
     return "\n".join(lines) + "\n"
 
 

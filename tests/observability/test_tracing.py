@@ -320,3 +320,19 @@ def test_a_client_that_leaves_mid_stream_ends_the_span_as_disconnected(traced: T
     assert attempt.end_time is not None
     assert call.end_time is not None
     assert attempt.end_time <= call.end_time
+
+
+def test_what_a_client_writes_reaches_a_span_bounded(traced: Traced) -> None:
+    """A model name of 10,000 characters is cut; a max_tokens past int64 (which OTLP could
+    not carry, failing its whole batch) is left out."""
+    response = httpx.post(
+        traced.url + "/v1/chat/completions",
+        json={"model": "m" * 10_000, "max_tokens": 10**30, "messages": HI},
+        headers={"authorization": f"Bearer {GATEWAY_KEY}"},
+    )
+    assert response.status_code in (400, 404)
+    call, _ = traced.spans_of(response.headers["x-tollhouse-request-id"])
+    assert call.name == "chat " + "m" * 256
+    a = dict(call.attributes or {})
+    assert a["gen_ai.request.model"] == "m" * 256
+    assert "gen_ai.request.max_tokens" not in a

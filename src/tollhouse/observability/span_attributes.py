@@ -55,11 +55,20 @@ FAILURE_CLASS = "tollhouse.failure"
 
 _OPERATIONS = {"embeddings": "embeddings", "count_tokens": "count_tokens"}
 _MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+# A model name is the client's text until the route stage knows it: kept to this length.
+MAX_MODEL_CHARS = 256
+# OTLP carries integers as int64; a larger one would fail the export of its whole batch.
+_INT64_MAX = (1 << 63) - 1
 
 
 def operation(call: Call) -> str:
     """The GenAI operation: `chat` for a Messages, Chat Completions or Responses call."""
     return _OPERATIONS.get(call.endpoint, "chat")
+
+
+def requested_model(call: Call) -> str:
+    """The model the request asked for, cut to `MAX_MODEL_CHARS`."""
+    return call.model[:MAX_MODEL_CHARS]
 
 
 def call_request(call: Call, operation: str) -> Attributes:
@@ -71,11 +80,12 @@ def call_request(call: Call, operation: str) -> Attributes:
         STREAM: call.stream,
     }
     if call.model:
-        attributes[REQUEST_MODEL] = call.model
+        attributes[REQUEST_MODEL] = requested_model(call)
     for name in _MAX_TOKENS_FIELDS:
         value = call.body.get(name)
         if isinstance(value, int) and not isinstance(value, bool):
-            attributes[REQUEST_MAX_TOKENS] = value
+            if 0 <= value <= _INT64_MAX:
+                attributes[REQUEST_MAX_TOKENS] = value
             break
     return attributes
 

@@ -108,7 +108,7 @@ class CallTrace:
         # given at the start they also go through the sampler.
         self._request = attrs.call_request(call, operation)
         self.span: Span = tracer.start_span(
-            f"{operation} {call.model}" if call.model else operation,
+            f"{operation} {attrs.requested_model(call)}" if call.model else operation,
             context=parent,
             kind=SpanKind.SERVER,
             start_time=started,
