@@ -20,10 +20,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from tests.support import GATEWAY_KEY, IN_PROCESS_CONFIG, serve_gateway
 
+from tollhouse.call import Call
 from tollhouse.config import ConfigError, parse_config
 from tollhouse.gateway_parts import build_parts
+from tollhouse.observability.tracing import CallTracing
+from tollhouse.observability.tracing_config import TracingConfig
 
 HI = [{"role": "user", "content": "Hello"}]
 
@@ -145,6 +149,28 @@ def test_an_endpoint_that_is_no_url_is_refused_naming_the_key() -> None:
     config = parse_config({"tracing": {"enabled": True, "endpoint": "collector:4318"}})
     with pytest.raises(ConfigError, match=r"\$\.tracing\.endpoint"):
         build_parts(config)
+
+
+def test_tracing_without_the_otel_extra_is_refused_naming_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http", None)
+    config = parse_config({"tracing": {"enabled": True}})
+    with pytest.raises(ConfigError, match=r"\$\.tracing\.enabled: .*tollhouse\[otel\]"):
+        build_parts(config)
+
+
+def test_a_sample_ratio_of_zero_records_no_span_but_a_callers_sampled_trace() -> None:
+    exporter = InMemorySpanExporter()
+    tracing = CallTracing(TracingConfig(enabled=True, sample_ratio=0.0), exporter)
+    sampled = f"00-{'ab' * 16}-{'cd' * 8}-01"
+    for headers in ({}, {"traceparent": sampled}):
+        call = Call("anthropic", "messages", {"model": "m"}, b"", headers)
+        tracing.start_call(call)
+        tracing.end_call(call, 200)
+    tracing.provider.shutdown()
+    [span] = exporter.get_finished_spans()
+    assert span.context.trace_id == int("ab" * 16, 16)
 
 
 def test_a_sample_ratio_above_one_is_refused_naming_the_key() -> None:
