@@ -96,7 +96,7 @@ class CallTracing:
 class CallTrace:
     """The open spans of one call."""
 
-    __slots__ = ("_context", "_request", "_served", "_tracer", "span")
+    __slots__ = ("_context", "_request", "_served", "_tracer", "recording", "span")
 
     def __init__(self, tracer: trace_api.Tracer, call: Call) -> None:
         parent: Context | None = None
@@ -104,22 +104,30 @@ class CallTrace:
             parent = _PROPAGATOR.extract(call.headers)
         started = time.time_ns() - int((time.perf_counter() - call.started) * 1e9)
         operation = attrs.operation(call)
-        # Attributes are set once, at the end: each costs the SDK a lock and a check, and
-        # given at the start they also go through the sampler.
-        self._request = attrs.call_request(call, operation)
         self.span: Span = tracer.start_span(
             f"{operation} {attrs.requested_model(call)}" if call.model else operation,
             context=parent,
             kind=SpanKind.SERVER,
             start_time=started,
         )
+        # A call sampled out has attempts sampled out too (their parent decides): none is
+        # started, and nothing is gathered for it.
+        self.recording = self.span.is_recording()
         self._tracer = tracer
-        self._context = trace_api.set_span_in_context(self.span)
+        self._context: Context | None = None
+        # Attributes are set once, at the end: each costs the SDK a lock and a check, and
+        # given at the start they also go through the sampler.
+        self._request: attrs.Attributes = {}
+        if self.recording:
+            self._request = attrs.call_request(call, operation)
+            self._context = trace_api.set_span_in_context(self.span)
         # Attempts that got an answer, with when their answer was read (None: a stream,
         # read until the call ends); the call's end closes them.
         self._served: list[tuple[AttemptSpan, int | None]] = []
 
-    def attempt_started(self, call: Call, target: Target) -> AttemptSpan:
+    def attempt_started(self, call: Call, target: Target) -> AttemptSpan | UnrecordedAttempt:
+        if not self.recording:
+            return UNRECORDED
         # An earlier answer the answer checks sent back is over: close it first.
         for earlier, ended_at in self._served:
             earlier.attributes[attrs.ATTEMPT_OUTCOME] = "checked_again"
@@ -136,13 +144,11 @@ class CallTrace:
 
     def end(self, call: Call, status: int) -> None:
         span = self.span
-        served = self._served
-        self._served = []
-        if not span.is_recording():  # sampled out: nothing to say
-            for attempt, ended_at in served:
-                attempt.span.end(end_time=ended_at)
+        if not self.recording:  # sampled out: nothing to say
             span.end()
             return
+        served = self._served
+        self._served = []
         found = self._request
         answer = attrs.answer(call)
         found.update(answer)
@@ -196,6 +202,20 @@ class AttemptSpan:
 
     def end(self, at: int | None) -> None:
         """End the span at `at` (ns since the epoch; None: now) with its attributes."""
-        if self.span.is_recording():
-            self.span.set_attributes(self.attributes)
+        self.span.set_attributes(self.attributes)
         self.span.end(end_time=at)
+
+
+class UnrecordedAttempt:
+    """The attempt of a call sampled out: nothing to record."""
+
+    __slots__ = ()
+
+    def ended(self, outcome: Answer | Failure) -> None:
+        pass
+
+    def cancelled(self) -> None:
+        pass
+
+
+UNRECORDED = UnrecordedAttempt()
