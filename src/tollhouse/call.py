@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from tollhouse.accounting import CallCost, Usage
+from tollhouse.accounting.usage import Iteration
 from tollhouse.types import AdmissionTicket, WireFormat
 from tollhouse.wire.formats import FORMATS, Format
 
@@ -105,6 +106,9 @@ class Call:
     structured_output: str | None = None
     structured_output_errors: str | None = None
     structured_output_retried: bool = False
+    # The usage of answers the answer checks sent back for one more attempt (still billed):
+    # added to the final answer's as iterations (stages/account.py `note_sent_back`).
+    sent_back: tuple[Iteration, ...] = ()
     # The stream fields a buffering route (`structured_output.stream: buffer`) took off the
     # request to ask the upstream for a whole answer, put back before the reply.
     buffered_stream: dict[str, Any] | None = None

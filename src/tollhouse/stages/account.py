@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from tollhouse.accounting import NO_COST, CallCost, Usage, cost_of
 from tollhouse.accounting.call_ledger import CallLedger
 from tollhouse.accounting.call_text import system_prompt_hash
+from tollhouse.accounting.usage import Iteration, with_iterations
 from tollhouse.call import Call
 from tollhouse.catalog.models import ModelCatalog
 from tollhouse.errors import ANTHROPIC_TYPE_BY_STATUS, OPENAI_TYPE_BY_STATUS
@@ -102,10 +103,38 @@ _STREAM_ERROR_STATUS: dict[WireFormat, dict[str, int]] = {
 
 
 def note_answer(call: Call, usage: Usage | None, stop_reason: str | None) -> None:
-    """Put what the answer used and why it stopped (Anthropic's vocabulary) on `call`."""
+    """Put what the answer used and why it stopped (Anthropic's vocabulary) on `call`; the
+    answers the answer checks sent back before it are billed with it (`note_sent_back`)."""
+    if usage is not None and call.sent_back:
+        usage = with_iterations(usage, (*call.sent_back, *_as_iterations(usage, "message")))
     call.usage = usage
     call.stop_reason = stop_reason
     call.truncated = stop_reason in TRUNCATED
+
+
+def note_sent_back(call: Call) -> None:
+    """The answer an answer check sent back for one more attempt (stages/check) was
+    generated and is billed all the same: its usage is kept, as iterations of kind
+    `sent_back`, to be priced and recorded with the answer the call ends with."""
+    if call.usage is not None:
+        call.sent_back += _as_iterations(call.usage, "sent_back")
+
+
+def _as_iterations(usage: Usage, kind: str) -> tuple[Iteration, ...]:
+    if usage.iterations:
+        return tuple(
+            step if kind == "message" else replace(step, kind=kind) for step in usage.iterations
+        )
+    return (
+        Iteration(
+            kind=kind,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_write_5m_tokens=usage.cache_write_5m_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+        ),
+    )
 
 
 def note_stream(call: Call, usage: Usage, reason: str | None, vocabulary: WireFormat) -> None:

@@ -433,3 +433,19 @@ def test_the_schema_a_request_asks_for_is_refused_when_still_unmet(
             messages=[{"role": "user", "content": "answer twice"}],
             response_format=Order,
         )
+
+
+@pytest.mark.parametrize("sdk", ["anthropic", "openai"])
+def test_the_answer_sent_back_is_billed_with_the_one_the_call_ends_with(
+    gateway: BackgroundServer, ledger_path: Path, sdk: str
+) -> None:
+    _, headers = ask(gateway, sdk, "claude-json", "answer once")
+
+    record = recorded(ledger_path, headers["x-tollhouse-request-id"])
+    steps = record.metadata["iterations"]
+    assert [step["type"] for step in steps] == ["sent_back", "message"]
+    assert record.output_tokens == sum(step["output_tokens"] for step in steps)
+    assert record.input_tokens == sum(step["input_tokens"] for step in steps)
+    assert steps[1]["input_tokens"] > steps[0]["input_tokens"]  # the corrective turns
+    assert record.cost_usd is not None
+    assert record.output_cost_usd is not None

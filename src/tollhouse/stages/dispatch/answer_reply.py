@@ -9,7 +9,7 @@ import orjson
 
 from tollhouse.call import Call
 from tollhouse.errors import TollhouseError, UpstreamError
-from tollhouse.stages.account import note_answer
+from tollhouse.stages.account import note_answer, note_sent_back
 from tollhouse.stages.check import WholeAnswer, check_answer
 from tollhouse.stages.check.stream_buffer import unbuffered_reply
 from tollhouse.stages.check.truncation import FLAGGED
@@ -61,6 +61,7 @@ async def answer_reply(
     if call.endpoint != "count_tokens" and check_answer(
         call, plan, WholeAnswer(body), checked_again
     ):
+        note_sent_back(call)
         return None
     if call.buffered_stream is not None:
         return _decorate(call, unbuffered_reply(call, body))
