@@ -46,6 +46,14 @@ CONFIG: dict[str, Any] = {
         "flaky": {"deployments": [{"provider": "sim-flaky", "model": "flaky-1"}]},
         "broken": {"deployments": [{"provider": "sim-broken", "model": "broken-1"}]},
         "slow": {"deployments": [{"provider": "sim-slow", "model": "slow-1"}]},
+        "guarded": {
+            "deployments": [{"provider": "sim-anthropic", "model": "claude-haiku-4-5"}],
+            "input_guardrails": ["length", "codenames"],
+        },
+    },
+    "input_guardrails": {
+        "length": {"kind": "max_length", "max_chars": 100000},
+        "codenames": {"kind": "deny_list", "terms": ["bluebird"]},
     },
     "tracing": {"enabled": True, "schedule_delay_seconds": 0.05},
 }
@@ -336,3 +344,29 @@ def test_what_a_client_writes_reaches_a_span_bounded(traced: Traced) -> None:
     a = dict(call.attributes or {})
     assert a["gen_ai.request.model"] == "m" * 256
     assert "gen_ai.request.max_tokens" not in a
+
+
+def test_each_input_guardrail_is_a_child_span_with_its_result(traced: Traced) -> None:
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        _anthropic(traced).messages.create(
+            model="guarded",
+            max_tokens=20,
+            messages=[{"role": "user", "content": "Tell me about bluebird"}],
+        )
+    call, [length, codenames] = traced.spans_of(
+        caught.value.response.headers["x-tollhouse-request-id"]
+    )
+    assert call.status.status_code == StatusCode.ERROR
+    assert length.name == "guardrail length"
+    assert length.kind == SpanKind.INTERNAL
+    assert dict(length.attributes or {}) == {
+        "tollhouse.guardrail.name": "length",
+        "tollhouse.guardrail.kind": "max_length",
+        "tollhouse.guardrail.action": "block",
+        "tollhouse.guardrail.result": "pass",
+    }
+    c = dict(codenames.attributes or {})
+    assert codenames.name == "guardrail codenames"
+    assert c["tollhouse.guardrail.result"] == "blocked"
+    assert c["tollhouse.guardrail.rule"] == "denied term"
+    assert "bluebird" not in str(c)

@@ -52,6 +52,11 @@ SERVED_BY = "tollhouse.deployment"
 PROVIDER_NAME = "tollhouse.provider"
 ATTEMPT_OUTCOME = "tollhouse.attempt.outcome"
 FAILURE_CLASS = "tollhouse.failure"
+GUARDRAIL_NAME = "tollhouse.guardrail.name"
+GUARDRAIL_KIND = "tollhouse.guardrail.kind"
+GUARDRAIL_ACTION = "tollhouse.guardrail.action"
+GUARDRAIL_RESULT = "tollhouse.guardrail.result"
+GUARDRAIL_RULE = "tollhouse.guardrail.rule"
 
 _OPERATIONS = {"embeddings": "embeddings", "count_tokens": "count_tokens"}
 _MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")

@@ -139,6 +139,15 @@ class CallTrace:
         )
         return AttemptSpan(self, span, target, attrs.attempt_request(call, target, operation))
 
+    def guardrail_started(self, name: str) -> GuardrailSpan | UnrecordedAttempt:
+        """A span for one input guardrail's check (stages/shape/guardrails/runner.py)."""
+        if not self.recording:
+            return UNRECORDED
+        span = self._tracer.start_span(
+            f"guardrail {name}", context=self._context, kind=SpanKind.INTERNAL
+        )
+        return GuardrailSpan(span, name)
+
     def _answered(self, attempt: AttemptSpan, ended_at: int | None) -> None:
         self._served.append((attempt, ended_at))
 
@@ -206,12 +215,39 @@ class AttemptSpan:
         self.span.end(end_time=at)
 
 
+class GuardrailSpan:
+    """One input guardrail's span, closed with its result by `ended`."""
+
+    __slots__ = ("name", "span")
+
+    def __init__(self, span: Span, name: str) -> None:
+        self.span = span
+        self.name = name
+
+    def ended(self, kind: str, action: str, result: str, detail: str) -> None:
+        """`result`: pass, flagged, redacted, blocked or error; `detail` the rule found
+        (never the text), or why the guardrail could not decide."""
+        found: attrs.Attributes = {
+            attrs.GUARDRAIL_NAME: self.name,
+            attrs.GUARDRAIL_KIND: kind,
+            attrs.GUARDRAIL_ACTION: action,
+            attrs.GUARDRAIL_RESULT: result,
+        }
+        if result == "error":
+            found[attrs.ERROR_TYPE] = "guardrail_error"
+            self.span.set_status(Status(StatusCode.ERROR, detail[:256]))
+        elif detail:
+            found[attrs.GUARDRAIL_RULE] = detail[:256]
+        self.span.set_attributes(found)
+        self.span.end()
+
+
 class UnrecordedAttempt:
-    """The attempt of a call sampled out: nothing to record."""
+    """The attempt (or guardrail) of a call sampled out: nothing to record."""
 
     __slots__ = ()
 
-    def ended(self, outcome: Answer | Failure) -> None:
+    def ended(self, *outcome: object) -> None:
         pass
 
     def cancelled(self) -> None:

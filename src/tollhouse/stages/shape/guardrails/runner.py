@@ -43,7 +43,12 @@ async def guard_input(guardrails: tuple[Guardrail, ...], call: Call) -> None:
     or let it through, its body redacted where one said so."""
     text = RequestText(call.body, call.client_format)
     for guardrail in guardrails:
-        outcome = await check_guardrail(guardrail, text)
+        if call.trace is not None:  # a child span of the call's (observability/tracing.py)
+            span = call.trace.guardrail_started(guardrail.name)
+            outcome = await check_guardrail(guardrail, text)
+            span.ended(guardrail.kind, guardrail.action, outcome.result, outcome.detail)
+        else:
+            outcome = await check_guardrail(guardrail, text)
         note_outcome(call, outcome)
         if outcome.result == "blocked":
             raise GuardrailBlocked(guardrail.name, guardrail.kind, outcome.detail)
