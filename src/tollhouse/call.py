@@ -6,6 +6,7 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from tollhouse.accounting import CallCost, Usage
@@ -114,6 +115,9 @@ class Call:
     buffered_stream: dict[str, Any] | None = None
     usage: Usage | None = None
     cache_hit: str | None = None  # "hit" or "stale" when answered from the response cache
+    # A hit's: what the call that produced the answer cost (None: unpriced), and its id.
+    cache_cost_avoided: Decimal | None = None
+    cache_source: str | None = None
     cost: CallCost | None = None
     # Set when the gateway asked an OpenAI upstream for stream usage the client did not ask
     # for: the usage chunk is then kept from the client.

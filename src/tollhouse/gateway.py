@@ -41,7 +41,6 @@ from tollhouse.observability.metrics import (
 )
 from tollhouse.observability.prompt_cache_watch import PromptCacheWatch
 from tollhouse.observability.retirement_alerts import RetirementAlerts, served_models
-from tollhouse.ports.cache.in_process import InProcessResponseStore
 from tollhouse.ports.keys.base import KeyStore
 from tollhouse.ports.keys.key_ring import KeyRing
 from tollhouse.ports.keys.record import KeyRecord
@@ -106,9 +105,7 @@ class Gateway:
             )
         self.started_at = int(time.time())
         self.response_cache = ResponseCache(
-            InProcessResponseStore(
-                config.response_cache.max_entries, config.response_cache.max_bytes
-            )
+            parts.response_store, max_entry_bytes=config.response_cache.max_entry_bytes
         )
         self.metrics = GatewayMetrics(
             models=config.models, providers=config.providers, deployments=self.router.breakers
@@ -262,14 +259,29 @@ class Gateway:
             ("hit", cache.hits),
             ("stale", cache.stale_hits),
             ("miss", cache.misses),
+            ("bypass", cache.bypasses),
         ):
             lookups.add_metric([result], count)
         yield lookups
+        stores = CounterMetricFamily(
+            "tollhouse_response_cache_stores",
+            "Answers of cached routes stored, or not stored for being larger than "
+            "response_cache.max_entry_bytes",
+            labels=["result"],
+        )
+        stores.add_metric(["stored"], cache.stored)
+        stores.add_metric(["too_large"], cache.too_large)
+        yield stores
+        yield CounterMetricFamily(
+            "tollhouse_response_cache_errors",
+            "Response cache lookups and stores that failed (the store unavailable)",
+            value=cache.errors,
+        )
         yield gauge(
             "tollhouse_response_cache_entries",
-            "Answers in the response cache",
+            "Answers in the response cache (as last known to this process)",
             [],
-            [([], len(cache.store))],
+            [([], cache.store.entries)],
         )
         yield gauge(
             "tollhouse_breaker_state",
@@ -304,11 +316,9 @@ class Gateway:
             waiting = self.admitter.admit(call, key, plan)
             if waiting is not None:  # a remote counter store
                 await waiting
-        cached = self.response_cache.lookup(call, plan)
-        if cached is not None:
-            return await self._record(call, cached)
-        reply = await dispatch(call, plan, self._stale_answer)
-        self.response_cache.store_answer(call, plan, reply)
+        reply = await self.response_cache.serve(
+            call, plan, snapshot.catalog, lambda: dispatch(call, plan, self._stale_answer)
+        )
         return await self._record(call, reply)
 
     async def _record(self, call: Call, reply: Reply) -> Reply:
@@ -316,8 +326,8 @@ class Gateway:
         reply = await self.threads.record(call, reply)
         return await self.responses.record(call, reply)
 
-    def _stale_answer(self, call: Call, plan: RoutePlan) -> Reply | None:
-        return self.response_cache.lookup(call, plan, stale=True)
+    async def _stale_answer(self, call: Call, plan: RoutePlan) -> Reply | None:
+        return await self.response_cache.stale_answer(call, plan)
 
     def models_reply(self, fmt: WireFormat, model_id: str | None = None) -> Reply:
         """`GET /v1/models` (all served names) or `GET /v1/models/{id}` (one, or 404).
@@ -361,6 +371,7 @@ class Gateway:
             (self.alerts.aclose, "alerts"),
             (self.keys.aclose, "key store"),
             (self.conversations.aclose, "conversation store"),
+            (self.response_cache.store.aclose, "response cache"),
         ]
         if self.tracing is not None:
             closing_order.append((self.tracing.aclose, "span exporter"))

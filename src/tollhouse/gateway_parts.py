@@ -1,7 +1,7 @@
 """The parts of a gateway that a config names, built unopened: providers, key store,
-counter store, alerts, model catalog, ledger store, config store and conversation
-store (and a check that tracing, when on, can run). No socket is opened and no file
-written until the gateway starts.
+counter store, alerts, model catalog, ledger store, config store, conversation store and
+response store (and a check that tracing, when on, can run). No socket is opened and no
+file written until the gateway starts.
 
 Building them is how a config is checked beyond its shape (which `config/loader.py` checks
 as it loads): every secret reference resolves, simulator options and faults parse, webhook,
@@ -19,6 +19,8 @@ from tollhouse.catalog.models import CatalogError, ModelCatalog
 from tollhouse.config import ConfigError, GatewayConfig
 from tollhouse.observability.alerts import Alerts
 from tollhouse.observability.tracing_config import check_tracing
+from tollhouse.ports.cache.base import ResponseStore
+from tollhouse.ports.cache.from_config import response_store_from_config
 from tollhouse.ports.config.base import ConfigStore
 from tollhouse.ports.config.from_config import config_store_from_config
 from tollhouse.ports.conversations.base import ConversationStore
@@ -43,6 +45,7 @@ class GatewayParts:
     ledger_store: LedgerStore | None  # None when the ledger is off
     config_store: ConfigStore
     conversations: ConversationStore | None  # None when conversations are off
+    response_store: ResponseStore
 
 
 def build_parts(config: GatewayConfig) -> GatewayParts:
@@ -60,6 +63,7 @@ def build_parts(config: GatewayConfig) -> GatewayParts:
             ledger_store=store_from_config(config.ledger),
             config_store=config_store_from_config(config),
             conversations=conversation_store_from_config(config.conversations),
+            response_store=response_store_from_config(config.response_cache),
         )
     except CatalogError as exc:  # names the file or override and the field
         raise ConfigError(f"$.catalog: {exc}") from None

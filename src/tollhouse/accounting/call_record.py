@@ -69,6 +69,8 @@ class CallRecorder:
             metadata["batch_id"] = call.batch_id
         if call.cache_hit:
             metadata["response_cache"] = call.cache_hit
+            if call.cache_source:
+                metadata["response_cache_source"] = call.cache_source
         if call.unpriced_admission:
             metadata["unpriced_admission"] = call.unpriced_admission
         if call.max_tokens_clamp is not None:
@@ -130,6 +132,7 @@ class CallRecorder:
             fallback_used=call.fallback_used,
             cache_hit=call.cache_hit is not None,
             cost_usd=cost.total if cost is not None else None,
+            cost_avoided_usd=call.cache_cost_avoided,
             error_type=error_type,
             truncated=call.truncated,
             stream=call.stream,

@@ -157,6 +157,10 @@ def _cells(record: CallRecord) -> list[str]:
     outcome = record.stop_reason or ""
     if record.error_type:
         outcome = f"{outcome} {record.error_type}".strip()
+    if record.cache_hit:
+        avoided = record.cost_avoided_usd
+        saved = "unpriced" if avoided is None else format(avoided, "f")
+        outcome = f"{outcome} cache hit, avoided {saved}".strip()
     return [
         record.ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         record.request_id,

@@ -294,8 +294,22 @@ class CachePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class ResponseCacheConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where the answers of cached routes (`models.<route>.cache`) are kept (ports/cache):
+    in this process (`in_process`, gone with it), in a SQLite file (`sqlite`, survives a
+    restart) or in Redis (`redis`, one cache for every gateway process). The store holds at
+    most `max_entries` answers and `max_bytes` bytes, dropping those nearest their end
+    first; an answer larger than `max_entry_bytes` is never stored. `redis_url` may be a
+    secret reference (`env:`/`file:`). A store that can't be reached within
+    `timeout_seconds` turns a lookup into a miss, never a failed call."""
+
+    backend: Literal["in_process", "sqlite", "redis"] = "in_process"
     max_entries: PositiveInt = 10_000
     max_bytes: PositiveInt = 256 * 1024 * 1024
+    max_entry_bytes: PositiveInt = 4 * 1024 * 1024
+    sqlite_path: str = "tollhouse-cache.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "tollhouse:cache:"
+    timeout_seconds: PositiveSeconds = 0.25
 
 
 class BatchesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

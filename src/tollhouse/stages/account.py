@@ -86,6 +86,15 @@ def openai_search_calls(usage: Usage, body: dict[str, Any]) -> Usage:
     return replace(usage, server_tool_use=tuple(sorted(tools.items())))
 
 
+def priced_usage(catalog: ModelCatalog, call: Call, usage: Usage) -> tuple[Usage, CallCost]:
+    """What `call`, having used `usage`, costs at `catalog`'s prices (its upstream model's,
+    else the route's name), and the usage as billed (an OpenAI search counted)."""
+    entry = catalog.get(call.upstream_model or call.model) or catalog.get(call.model)
+    if entry is not None and entry.provider == "openai":
+        usage = openai_search_calls(usage, call.body)
+    return usage, cost_of(entry, usage, batch=call.batch_id is not None)
+
+
 def _status_by_type(table: dict[int, str]) -> dict[str, int]:
     """The status each error type stands for in a stream: a stream that started was
     accepted, so a type that stands for a client's and a server's status (`timeout`: 408
@@ -244,12 +253,8 @@ class Accounting:
                 usage.cache_write_tokens,
                 usage.cache_read_tokens,
             )
-            entry = self.catalog.get(call.upstream_model or call.model) or self.catalog.get(
-                call.model
-            )
-            if entry is not None and entry.provider == "openai":
-                usage = call.usage = openai_search_calls(usage, call.body)
-            cost = call.cost = cost_of(entry, usage, batch=call.batch_id is not None)
+            usage, cost = priced_usage(self.catalog, call, usage)
+            call.usage, call.cost = usage, cost
             if cost.unpriced:
                 self.metrics.observe_unpriced(cost.unpriced)
                 _warn_unpriced(cost.unpriced, call)

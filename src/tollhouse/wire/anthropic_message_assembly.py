@@ -4,7 +4,8 @@ would have been: for the gateway to keep a streamed turn of a conversation it ho
 Fed the decoded data of each event in order; `message` is the whole message once
 `message_stop` arrived, None before (or when the stream broke off). Deltas are joined the
 way the SDK's own stream accumulator joins them: text, a tool's input JSON (parsed at the
-block's end), thinking and its signature, citations.
+block's end), thinking and its signature, citations. `size` is about the bytes of content
+it holds (the text of the deltas joined), for a caller to bound what it keeps.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import orjson
 
 
 class AnthropicMessageAssembly:
-    __slots__ = ("_json", "_message", "done")
+    __slots__ = ("_json", "_message", "done", "size")
 
     def __init__(self) -> None:
         self._message: dict[str, Any] | None = None
         self._json: dict[int, list[str]] = {}
         self.done = False
+        self.size = 0
 
     @property
     def message(self) -> dict[str, Any] | None:
@@ -64,12 +66,19 @@ class AnthropicMessageAssembly:
     def _apply_delta(self, index: int, block: dict[str, Any], delta: dict[str, Any]) -> None:
         kind = delta.get("type")
         if kind == "text_delta":
-            block["text"] = block.get("text", "") + str(delta.get("text", ""))
+            text = str(delta.get("text", ""))
+            block["text"] = block.get("text", "") + text
         elif kind == "input_json_delta":
-            self._json.setdefault(index, []).append(str(delta.get("partial_json", "")))
+            text = str(delta.get("partial_json", ""))
+            self._json.setdefault(index, []).append(text)
         elif kind == "thinking_delta":
-            block["thinking"] = block.get("thinking", "") + str(delta.get("thinking", ""))
+            text = str(delta.get("thinking", ""))
+            block["thinking"] = block.get("thinking", "") + text
         elif kind == "signature_delta":
-            block["signature"] = str(delta.get("signature", ""))
+            text = block["signature"] = str(delta.get("signature", ""))
         elif kind == "citations_delta" and "citation" in delta:
             block["citations"] = [*(block.get("citations") or []), delta["citation"]]
+            text = str(delta["citation"])
+        else:
+            return
+        self.size += len(text)

@@ -66,6 +66,7 @@ from tollhouse.wire.sse import SSEEvent
 from tollhouse.wire.stream_assembly import (
     AnthropicStreamAssembly,
     ChatStreamAssembly,
+    ResponsesStreamAssembly,
     StreamAssembly,
 )
 
@@ -657,6 +658,9 @@ class ResponsesFormat(Format):
 
     def stream_error_event(self, message: str, status: int) -> bytes:
         return responses_wire.stream_error_event(message, status)
+
+    def stream_assembly(self) -> StreamAssembly | None:
+        return ResponsesStreamAssembly()
 
     def replay_as_stream(self, answer: dict[str, Any], body: Mapping[str, Any]) -> list[bytes]:
         return responses_wire.response_stream(answer)

@@ -102,34 +102,40 @@ def models_list(models: list[tuple[str, str, int]]) -> dict[str, Any]:
 
 
 def completion_stream(completion: dict[str, Any], include_usage: bool) -> list[bytes]:
-    """A whole `chat.completion` as the chunks a stream of it would be (content and tool
-    calls of the first choice), ending with the usage chunk when asked and `[DONE]`: how a
-    cached or degraded answer is served to a client that asked for a stream."""
+    """A whole `chat.completion` as the chunks a stream of it would be (per choice, its
+    content and tool calls, then its finish reason), ending with the usage chunk when asked
+    and `[DONE]`: how a cached or degraded answer is served to a client that asked for a
+    stream."""
     base = {
         "id": completion["id"],
         "object": "chat.completion.chunk",
         "created": completion["created"],
         "model": completion["model"],
     }
-    choice = completion["choices"][0]
-    message = choice.get("message") or {}
     usage_field = {"usage": None} if include_usage else {}
-    delta: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
-    calls = message.get("tool_calls")
-    if calls:
-        delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(calls)]
-    chunks = [
-        {
-            **base,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
-            **usage_field,
-        },
-        {
-            **base,
-            "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}],
-            **usage_field,
-        },
-    ]
+    chunks = []
+    for position, choice in enumerate(completion["choices"]):
+        index = choice.get("index", position)
+        message = choice.get("message") or {}
+        delta: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
+        if message.get("refusal"):
+            delta["refusal"] = message["refusal"]
+        calls = message.get("tool_calls")
+        if calls:
+            delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(calls)]
+        chunks.append(
+            {**base, "choices": [{"index": index, "delta": delta, "finish_reason": None}]}
+            | usage_field
+        )
+        chunks.append(
+            {
+                **base,
+                "choices": [
+                    {"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}
+                ],
+            }
+            | usage_field
+        )
     if include_usage:
         chunks.append({**base, "choices": [], "usage": completion.get("usage")})
     return [frame_event(None, orjson.dumps(chunk)) for chunk in chunks] + [DONE]

@@ -51,6 +51,7 @@ def every_field_set() -> CallRecord:
         fallback_used=True,
         cache_hit=True,
         cost_usd=Decimal("1.234567890123"),
+        cost_avoided_usd=Decimal("0.000123456789"),
         status=200,
         error_type="overloaded_error",
         truncated=True,

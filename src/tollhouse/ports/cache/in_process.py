@@ -1,7 +1,6 @@
 """An in-process LRU response store, bounded by entries and by bytes.
 
-The embedded default: no service to run, shared by every call of the process. Redis comes
-with the scale-out work, behind the same interface.
+The embedded default: no service to run, shared by every call of the process, gone with it.
 """
 
 from __future__ import annotations
@@ -18,10 +17,11 @@ class InProcessResponseStore:
         self.bytes = 0
         self._entries: OrderedDict[str, CachedAnswer] = OrderedDict()
 
-    def __len__(self) -> int:
+    @property
+    def entries(self) -> int:
         return len(self._entries)
 
-    def get(self, key: str, now: float) -> CachedAnswer | None:
+    async def get(self, key: str, now: float) -> CachedAnswer | None:
         answer = self._entries.get(key)
         if answer is None:
             return None
@@ -31,17 +31,21 @@ class InProcessResponseStore:
         self._entries.move_to_end(key)
         return answer
 
-    def put(self, key: str, answer: CachedAnswer) -> None:
-        if len(answer.body) > self.max_bytes:
+    async def put(self, key: str, answer: CachedAnswer) -> None:
+        if answer.size > self.max_bytes:
             return
         if key in self._entries:
             self._drop(key)
         self._entries[key] = answer
-        self.bytes += len(answer.body)
+        self.bytes += answer.size
         while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
             oldest = next(iter(self._entries))
             self._drop(oldest)
 
+    async def aclose(self) -> None:
+        self._entries.clear()
+        self.bytes = 0
+
     def _drop(self, key: str) -> None:
         answer = self._entries.pop(key)
-        self.bytes -= len(answer.body)
+        self.bytes -= answer.size

@@ -164,3 +164,11 @@ def m010_guardrails(d: Dialect) -> list[str]:
     # What each call's input guardrails found (stages/shape/guardrails/), as JSON text on
     # both backends (json_extract / ::jsonb read it); NULL for calls no guardrail checked.
     return ["ALTER TABLE calls ADD COLUMN guardrails TEXT"]
+
+
+@LEDGER.step
+def m011_cost_avoided(d: Dialect) -> list[str]:
+    # What a call answered from the response cache did not spend: the cost of the call
+    # whose answer it was served (issue 16). NULL for every other call, and for a hit whose
+    # original call was unpriced.
+    return [f"ALTER TABLE calls ADD COLUMN cost_avoided_usd {d.money}"]

@@ -62,6 +62,8 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     fallback_used: bool = False
     cache_hit: bool = False
     cost_usd: Decimal | None = None  # None: price unknown
+    # A response-cache hit's: what the call that produced its answer cost (None: unknown).
+    cost_avoided_usd: Decimal | None = None
     error_type: str | None = None
     truncated: bool = False
     stream: bool = False

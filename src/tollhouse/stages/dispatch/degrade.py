@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
 
@@ -21,10 +21,10 @@ from tollhouse.stages.replayed_answer import replayed_answer
 from tollhouse.stages.route import RoutePlan
 from tollhouse.types import Reply
 
-StaleLookup = Callable[[Call, RoutePlan], Reply | None]
+StaleLookup = Callable[[Call, RoutePlan], Awaitable[Reply | None]]
 
 
-def degrade(
+async def degrade(
     call: Call,
     plan: RoutePlan,
     failures: list[Failure],
@@ -34,7 +34,7 @@ def degrade(
     call.degraded = True
     mode = plan.degrade.mode
     if mode == "stale_cache" and stale is not None:
-        reply = stale(call, plan)
+        reply = await stale(call, plan)
         if reply is not None:
             reply.add_header("x-tollhouse-degraded", "true")
             return reply

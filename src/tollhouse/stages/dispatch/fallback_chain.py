@@ -42,7 +42,7 @@ async def dispatch(call: Call, plan: RoutePlan, stale: StaleLookup | None = None
         if outcome.kind not in plan.fallback_on or time.monotonic() >= call.deadline:
             break
     restore_stream(call)  # a degraded answer is replayed as the stream asked for
-    return degrade(call, plan, failures, skipped, stale)
+    return await degrade(call, plan, failures, skipped, stale)
 
 
 def _next_open(targets: tuple[Target, ...], index: int) -> Target | None:
