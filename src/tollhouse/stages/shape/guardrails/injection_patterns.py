@@ -56,6 +56,35 @@ INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
 }
 
 
+# Words without one of which a pattern cannot match (lower case): a pattern runs only on a
+# text that holds one, since most texts hold none and a substring test costs far less
+# than a case-insensitive search.
+_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "ignore_instructions": (
+        "ignore",
+        "disregard",
+        "forget",
+        "override",
+        "bypass",
+        "skip",
+        "abandon",
+        "drop",
+    ),
+    "new_instructions": ("instruction",),
+    "role_override": ("you are now", "from now on", "mode", "pretend"),
+    "prompt_exfiltration": ("prompt", "instructions", "developer message"),
+    "forged_role": ("system", "assistant", "<|im_", "inst]", "<<sys", "human:"),
+    "hidden_action": ("the user",),
+    "exfiltrate_data": ("http", "@"),
+    "delimiter_spoofing": ("untrusted_content",),
+}
+
+
 def injections_in(text: str) -> list[str]:
     """The names of the patterns `text` matches, in the order above."""
-    return [name for name, pattern in INJECTION_PATTERNS.items() if pattern.search(text)]
+    lowered = text.lower()
+    return [
+        name
+        for name, pattern in INJECTION_PATTERNS.items()
+        if any(word in lowered for word in _TRIGGERS[name]) and pattern.search(text)
+    ]
