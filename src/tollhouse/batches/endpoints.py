@@ -20,6 +20,9 @@ ended. A batch or file is only ever shown to the key that made it (held.py).
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -32,6 +35,7 @@ from tollhouse.batches.relay import UpstreamAnswer, passthrough_headers, relay
 from tollhouse.batches.settlement import BatchSettlement
 from tollhouse.call import Call, Endpoint
 from tollhouse.errors import BadRequest, MethodNotAllowed, NotFound, PermissionDenied
+from tollhouse.ports.batches.from_config import batch_store_from_config
 from tollhouse.ports.keys.record import KeyRecord
 from tollhouse.providers.base import Provider
 from tollhouse.stages.route import RoutePlan
@@ -54,6 +58,12 @@ _OCTETS = b"application/octet-stream"
 ReadBody = Callable[[], Awaitable[bytes]]
 
 
+def process_name() -> str:
+    """This process's name in the batch store: host, pid and a random part (a pid is
+    reused after a restart, and across containers)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
 def is_batch_path(path: str) -> bool:
     prefixes = (ANTHROPIC_PREFIX, *OPENAI_PREFIXES)
     return path in prefixes or path.startswith(tuple(prefix + "/" for prefix in prefixes))
@@ -66,7 +76,11 @@ def batch_wire_format(path: str) -> WireFormat:
 class BatchEndpoints:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.held = HeldBatches(gateway.config.batches.max_open, lambda: gateway.snapshot.providers)
+        config = gateway.config
+        self.store = batch_store_from_config(config.ledger) if config.batches.enabled else None
+        self.held = HeldBatches(
+            config.batches.max_open, lambda: gateway.snapshot.providers, self.store, process_name()
+        )
         self.settlement = BatchSettlement(self.held, gateway.accounting)
 
     def start(self) -> None:
@@ -77,6 +91,8 @@ class BatchEndpoints:
 
     async def aclose(self) -> None:
         await self.settlement.aclose()
+        if self.store is not None:
+            await self.store.aclose()
 
     async def handle(
         self,
@@ -120,7 +136,7 @@ class BatchEndpoints:
                 return await self._anthropic_create(headers, await read_body(), key)
             _require(method, "GET", ANTHROPIC_PREFIX)
             return await self._list("anthropic", key_id, query, headers)
-        batch = self.held.batch(rest[0], key_id)
+        batch = await self.held.batch(rest[0], key_id)
         action = rest[1] if len(rest) > 1 else None
         timeouts = self.gateway.config.timeouts
         if action is None:
@@ -131,7 +147,7 @@ class BatchEndpoints:
             answer = await self._to(batch, "POST", f"{ANTHROPIC_PREFIX}/{batch.id}/cancel")
             if not answer.ok:
                 return answer.reply()
-            return json_reply(self._shown(batch, answer.json(), headers))
+            return json_reply(await self._shown(batch, answer.json(), headers))
         if action == "results" and len(rest) == 2:
             _require(method, "GET", f"{ANTHROPIC_PREFIX}/{batch.id}/results")
             answer = await self._to(batch, "GET", f"{ANTHROPIC_PREFIX}/{batch.id}/results")
@@ -185,7 +201,7 @@ class BatchEndpoints:
                 return await self._openai_create(headers, await read_body(), key)
             _require(method, "GET", "/v1/batches")
             return await self._list("openai", key_id, query, headers)
-        batch = self.held.batch(rest[0], key_id)
+        batch = await self.held.batch(rest[0], key_id)
         action = rest[1] if len(rest) > 1 else None
         if action is None:
             _require(method, "GET", f"/v1/batches/{batch.id}")
@@ -195,7 +211,7 @@ class BatchEndpoints:
             answer = await self._to(batch, "POST", f"/v1/batches/{batch.id}/cancel")
             if not answer.ok:
                 return answer.reply()
-            return json_reply(self._shown(batch, answer.json(), headers))
+            return json_reply(await self._shown(batch, answer.json(), headers))
         raise NotFound(f"{method} /v1/batches/{'/'.join(rest)}: no such endpoint")
 
     async def _openai_create(
@@ -213,22 +229,31 @@ class BatchEndpoints:
                 f"not {doc.get('endpoint')!r}",
                 param="endpoint",
             )
-        file = self.held.file(file_id, key.key_id if key is not None else None)
-        if file.lines is None:
-            raise BadRequest(
-                f"input_file_id: {file_id!r} is no batch input file waiting for its batch "
-                "(an input file makes one batch on this gateway)",
-                param="input_file_id",
-            )
+        file = await self.held.file(file_id, key.key_id if key is not None else None)
+        lines = file.lines
+        refused = BadRequest(
+            f"input_file_id: {file_id!r} is no batch input file waiting for its batch "
+            "(an input file makes one batch on this gateway)",
+            param="input_file_id",
+        )
+        if lines is None:
+            raise refused
         self.held.check_room("batch")
         calls, plans, provider = self._plan(
-            "openai", "batches", file.lines, headers, key, lambda i: f"file line {i + 1}: model"
+            "openai", "batches", lines, headers, key, lambda i: f"file line {i + 1}: model"
         )
-        reply = await self._create(
-            "openai", calls, plans, key, provider, {}, "/v1/batches", orjson.dumps(doc)
-        )
-        if reply.status == 200:
-            file.lines = None
+        # Taken before the batch is made, so that two processes can't make two of it.
+        if not await self.held.take_file(file):
+            raise refused
+        try:
+            reply = await self._create(
+                "openai", calls, plans, key, provider, {}, "/v1/batches", orjson.dumps(doc)
+            )
+        except BaseException:
+            await self.held.give_back_file(file, lines)
+            raise
+        if reply.status != 200:
+            await self.held.give_back_file(file, lines)
         return reply
 
     async def _files(
@@ -243,7 +268,7 @@ class BatchEndpoints:
         if not rest:
             _require(method, "POST", "/v1/files")
             return await self._upload(headers, await read_body(), key)
-        file = self.held.file(rest[0], key_id)
+        file = await self.held.file(rest[0], key_id)
         if len(rest) == 1:
             _require(method, "GET", f"/v1/files/{file.id}")
             return (await self._to(file, "GET", f"/v1/files/{file.id}")).reply()
@@ -288,7 +313,7 @@ class BatchEndpoints:
         doc = answer.json()
         if answer.ok and isinstance(doc, dict) and isinstance(doc.get("id"), str):
             key_id = key.key_id if key is not None else None
-            self.held.add_file(HeldFile(doc["id"], key_id, provider, lines))
+            await self.held.add_file(HeldFile(doc["id"], key_id, provider, lines))
         return answer.reply()
 
     # --- shared ---------------------------------------------------------------------
@@ -384,8 +409,8 @@ class BatchEndpoints:
             {call.custom_id or "": call for call in calls},
             sent,
         )
-        self.held.add_batch(batch)
-        return json_reply(self._shown(batch, doc, {}))
+        await self.held.add_batch(batch)
+        return json_reply(await self._shown(batch, doc, {}))
 
     async def _retrieve(self, batch: HeldBatch, headers: Mapping[str, str]) -> Reply:
         answer = await self._to(batch, "GET", _batch_path(batch))
@@ -393,7 +418,7 @@ class BatchEndpoints:
             return answer.reply()
         doc = answer.json()
         await self.settlement.record_ended(batch, doc, self.gateway.config.timeouts)
-        return json_reply(self._shown(batch, doc, headers))
+        return json_reply(await self._shown(batch, doc, headers))
 
     async def _list(
         self, fmt: WireFormat, key_id: str | None, query: str, headers: Mapping[str, str]
@@ -407,7 +432,7 @@ class BatchEndpoints:
             limit = 0
         if not 1 <= limit <= 1000:
             raise BadRequest("limit: expected an integer from 1 to 1000", param="limit")
-        owned = self.held.owned(key_id, fmt)
+        owned = await self.held.owned(key_id, fmt)
         ids = [batch.id for batch in owned]
         after = params.get("after_id" if fmt == "anthropic" else "after")
         before = params.get("before_id")
@@ -427,7 +452,7 @@ class BatchEndpoints:
             if not answer.ok or not isinstance(doc, dict):
                 return None
             await self.settlement.record_ended(batch, doc, timeouts)
-            return self._shown(batch, doc, headers)
+            return await self._shown(batch, doc, headers)
 
         docs = [doc for doc in await asyncio.gather(*map(described, page)) if doc is not None]
         listed: dict[str, Any] = {
@@ -440,7 +465,9 @@ class BatchEndpoints:
             listed = {"object": "list", **listed}
         return json_reply(listed)
 
-    def _shown(self, batch: HeldBatch, doc: object, headers: Mapping[str, str]) -> dict[str, Any]:
+    async def _shown(
+        self, batch: HeldBatch, doc: object, headers: Mapping[str, str]
+    ) -> dict[str, Any]:
         """The provider's batch object as this gateway's client sees it: an Anthropic
         `results_url` pointing at the gateway (the SDK fetches results from it), and an
         OpenAI batch's output and error files readable by the batch's key."""
@@ -452,8 +479,8 @@ class BatchEndpoints:
             return doc
         for name in ("output_file_id", "error_file_id"):
             file_id = doc.get(name)
-            if isinstance(file_id, str) and file_id not in self.held.files:
-                self.held.add_file(HeldFile(file_id, batch.key_id, batch.provider))
+            if isinstance(file_id, str) and not await self.held.knows_file(file_id):
+                await self.held.add_file(HeldFile(file_id, batch.key_id, batch.provider))
         return doc
 
 

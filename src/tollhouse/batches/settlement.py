@@ -1,14 +1,23 @@
 """Recording a batch's lines: once it has ended, each line is one call in the ledger, at
 the batch rates, with its `custom_id`, and its budget reservation settles.
 
-Who records, and when: the gateway process that created the batch holds its lines (and
-their reservations) and records them, exactly once, the first time it sees the batch
-ended: a client's retrieve or list that finds it ended, a client's fetch of its results
-(recorded from the very bytes relayed), or this process's own poll of its open batches
-every `batches.poll_seconds`, whichever comes first. A lock per batch and its `recorded`
-flag make the first one the only one; the other paths then only relay. Each line's
-record has a request id made of the batch id and its `custom_id`, unique in the ledger,
-so a record written twice (a replayed spill) is kept once.
+Who records, and when: any gateway process on the same batch store (ports/batches/), the
+first time it sees the batch ended: a client's retrieve or list that finds it ended, a
+client's fetch of its results (recorded from the very bytes relayed), or a process's own
+poll of the store's open batches every `batches.poll_seconds` (so a batch whose creator
+stopped is still recorded), whichever comes first. A lock per batch in each process and
+the store's claim across them (one conditional UPDATE) make the first one the only one to
+write the lines; each line's record has a request id made of the batch id and its
+`custom_id`, unique in the ledger, so a record written twice (a replayed spill, a claim
+taken over from a process that died mid-way) is kept once.
+
+Budgets: a line's reservation lives on its call in the process that made the batch. That
+process settles it at the line's cost whoever records the line: if another process won the
+claim, it still reads the outcomes (its own poll, or a client's request) and settles its
+reservations without writing the ledger. A batch recorded by another process after its
+creator stopped has its lines in the ledger, but its reservations lapsed with the creator
+(in-process counters: gone with it; Redis: within seconds, no longer renewed) and its
+spend is not booked on the budget counters.
 
 What a line is recorded as:
 - answered (`succeeded`, or an OpenAI output line with status 200): its usage priced at
@@ -129,11 +138,15 @@ class BatchSettlement:
         self.accounting = accounting
         self._poller: asyncio.Task[None] | None = None
 
-    def record(self, batch: HeldBatch, outcomes: Mapping[str, LineOutcome], missing: str) -> None:
-        """Record every line of `batch` (synchronously: no other path can interleave), a
-        line without an outcome as `missing` ("canceled" or "expired")."""
+    async def record(
+        self, batch: HeldBatch, outcomes: Mapping[str, LineOutcome], missing: str
+    ) -> None:
+        """Record every line of `batch` (called under its lock), a line without an outcome
+        as `missing` ("canceled" or "expired"), if this process wins the store's claim;
+        else only settle the reservations its lines hold here."""
         if batch.recorded:
             return
+        claimed = await self.held.claim(batch)
         batch.recorded = True
         keeps_text = self.accounting.ledger.keeps_answer_text
         absent = _CANCELED if missing == "canceled" else _EXPIRED
@@ -150,8 +163,13 @@ class BatchSettlement:
             else:  # nothing billed: recorded at no cost, its reservation released
                 call.attempts = 0
                 call.error_type = outcome.error_type
-            self.accounting.finish(call, outcome.status)
+            if claimed:
+                self.accounting.finish(call, outcome.status)
+            else:  # another process records it: only what this one reserved settles here
+                self.accounting.admitter.finish(call)
         batch.lines = {}
+        if claimed:
+            await self.held.done(batch)
 
     async def record_ended(
         self, batch: HeldBatch, doc: object, timeouts: TimeoutsConfig, results: bytes | None = None
@@ -178,7 +196,7 @@ class BatchSettlement:
                         log.warning("results of batch %s: HTTP %s", batch.id, answer.status)
                         return
                     results = answer.body
-                self.record(batch, anthropic_outcomes(results), "expired")
+                await self.record(batch, anthropic_outcomes(results), "expired")
                 return
             files = []
             for name in ("output_file_id", "error_file_id"):
@@ -191,7 +209,7 @@ class BatchSettlement:
                     return
                 files.append(answer.body)
             missing = "expired" if doc.get("status") == "expired" else "canceled"
-            self.record(batch, openai_outcomes(*files), missing)
+            await self.record(batch, openai_outcomes(*files), missing)
 
     async def relay_to(
         self, held: HeldBatch | HeldFile, method: str, path: str, timeouts: TimeoutsConfig
@@ -207,7 +225,12 @@ class BatchSettlement:
     async def _poll_forever(self, every: float, timeouts: TimeoutsConfig) -> None:
         while True:
             await asyncio.sleep(every)
-            for batch in self.held.open_batches():
+            try:
+                batches = await self.held.open_batches(self.held.max_open)
+            except Exception:  # the store away: try again next time
+                log.exception("listing the open batches failed")
+                continue
+            for batch in batches:
                 try:
                     await self.poll(batch, timeouts)
                 except Exception:  # one batch's trouble must not stop the others'

@@ -172,3 +172,43 @@ def m011_cost_avoided(d: Dialect) -> list[str]:
     # whose answer it was served (issue 16). NULL for every other call, and for a hit whose
     # original call was unpriced.
     return [f"ALTER TABLE calls ADD COLUMN cost_avoided_usd {d.money}"]
+
+
+@LEDGER.step
+def m012_batches(d: Dialect) -> list[str]:
+    # Message Batches kept beside the ledger (ports/batches/), so that every gateway process
+    # on this database can serve a batch whoever created it, and its lines are recorded
+    # once. Times are epoch seconds; `lines` is JSON text (each line's call as it will be
+    # recorded), NULL once they are recorded or, for a file, once it made a batch.
+    # `recorded_by` is the process that claimed the recording, `recorded_at` set once it
+    # wrote every line: a claim never completed (that process died) is taken over later.
+    return [
+        f"""
+        CREATE TABLE batches (
+            id TEXT PRIMARY KEY,
+            provider_batch_id TEXT NOT NULL,
+            client_format TEXT NOT NULL,
+            key_id TEXT,
+            provider TEXT NOT NULL,
+            models TEXT NOT NULL,
+            headers TEXT NOT NULL,
+            lines TEXT,
+            state TEXT NOT NULL,
+            created_at {d.real} NOT NULL,
+            recorded_by TEXT,
+            claimed_at {d.real},
+            recorded_at {d.real}
+        )
+        """,
+        "CREATE INDEX batches_key_id ON batches (key_id, created_at)",
+        "CREATE INDEX batches_open ON batches (recorded_at, created_at)",
+        f"""
+        CREATE TABLE batch_files (
+            id TEXT PRIMARY KEY,
+            key_id TEXT,
+            provider TEXT NOT NULL,
+            lines TEXT,
+            created_at {d.real} NOT NULL
+        )
+        """,
+    ]
