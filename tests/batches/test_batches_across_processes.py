@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -72,9 +73,14 @@ class Store:
         rows = self.query("SELECT request_id FROM calls WHERE custom_id IS NOT NULL")
         return sorted(row[0] for row in rows)
 
-    def recorded_by(self, batch_id: str) -> tuple[Any, ...]:
-        rows = self.query(f"SELECT recorded_by, state FROM batches WHERE id = '{batch_id}'")
-        return rows[0] if rows else ()
+    def recorder(self, batch_id: str) -> str:
+        """Who recorded the batch, once it is recorded."""
+
+        def recorded() -> str | None:
+            rows = self.query(f"SELECT recorded_by, state FROM batches WHERE id = '{batch_id}'")
+            return rows[0][0] if rows and rows[0][1] == "recorded" else None
+
+        return str(wait_for(recorded))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -126,8 +132,6 @@ def gpt(url: str) -> openai.OpenAI:
 
 
 def wait_for(check: Callable[[], Any], seconds: float = 20.0) -> Any:
-    import time
-
     deadline = time.monotonic() + seconds
     while not (value := check()):
         assert time.monotonic() < deadline, "timed out waiting"
@@ -168,10 +172,7 @@ def test_a_batch_made_through_one_process_is_served_by_another_and_recorded_once
     # Both processes poll the open batches: one of them records the lines, once in all.
     wait_for(lambda: calls(a) + calls(b) == 2)
     assert store.lines() == [f"{created.id}:one", f"{created.id}:two"]
-    recorder, state = wait_for(
-        lambda: store.recorded_by(created.id)[1:] == ("recorded",) and store.recorded_by(created.id)
-    )
-    assert state == "recorded"
+    recorder = store.recorder(created.id)
     assert f":{a.process.pid}:" in recorder or f":{b.process.pid}:" in recorder
     # Retrieved and fetched again through either: nothing is recorded twice.
     claude(a.url).messages.batches.retrieve(created.id)
@@ -188,9 +189,7 @@ def test_a_batch_whose_maker_stopped_before_it_ended_is_recorded_by_another(
     a.kill()  # as a crash would: nothing of its own is finished on the way out
     assert claude(b.url).messages.batches.retrieve(created.id).processing_status == "in_progress"
     wait_for(lambda: store.lines() == [f"{created.id}:x", f"{created.id}:y"])
-    recorder, state = wait_for(
-        lambda: store.recorded_by(created.id)[1:] == ("recorded",) and store.recorded_by(created.id)
-    )
+    recorder = store.recorder(created.id)
     assert f":{b.process.pid}:" in recorder
     assert calls(b) == 2
 
