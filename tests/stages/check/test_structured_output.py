@@ -86,6 +86,10 @@ def config(ledger: Path) -> dict[str, Any]:
         routes[f"{family}-asked"] = _route(provider, model)
         routes[f"{family}-asked-buffer"] = _route(provider, model, stream="buffer")
         routes[f"{family}-plain"] = {"deployments": [{"provider": provider, "model": model}]}
+        routes[f"{family}-flag-cached"] = {
+            **_route(provider, model, schema="order", on_invalid="flag"),
+            "cache": {"ttl_seconds": 60},
+        }
     return {
         "providers": {"sim-anthropic": _sim("anthropic"), "sim-openai": _sim("openai")},
         "schemas": {"order": ORDER},
@@ -214,6 +218,21 @@ def test_invalid_twice_under_flag_is_passed_on_and_recorded(
     assert text == "Prose twice, still no JSON"
     assert headers["x-tollhouse-structured-output"] == "invalid"
     assert recorded(ledger_path, headers["x-tollhouse-request-id"]).structured_output == "invalid"
+
+
+@pytest.mark.parametrize("sdk", ["anthropic", "openai"])
+def test_an_answer_flagged_invalid_is_never_cached_and_a_valid_one_is(
+    gateway: BackgroundServer, sdk: str
+) -> None:
+    for prompt, again in (("answer twice", "miss"), ("answer valid", "hit")):
+        _, first = ask(gateway, sdk, "claude-flag-cached", prompt)
+        text, second = ask(gateway, sdk, "claude-flag-cached", prompt)
+        assert first["x-tollhouse-cache"] == "miss"
+        assert second["x-tollhouse-cache"] == again, prompt
+        if again == "miss":  # checked again, not replayed
+            assert second["x-tollhouse-structured-output"] == "invalid"
+        else:
+            assert json.loads(text) == VALID
 
 
 @pytest.mark.parametrize(("sdk", "family"), PAIRS)

@@ -127,7 +127,7 @@ class ResponseCache:
             store = self._storer(call, plan, catalog, key)
             reply.stream = kept_stream(call, reply.stream, self.max_entry_bytes, store)
             return reply
-        if call.truncated:
+        if call.truncated or call.structured_output == "invalid":
             return reply
         await self._storer(call, plan, catalog, key)(reply.body)
         return reply
@@ -141,7 +141,9 @@ class ResponseCache:
             if body is None or len(body) > self.max_entry_bytes:
                 self.too_large += 1
                 return
-            if call.truncated or call.degraded:
+            # An answer the structured-output check let through flagged invalid is never
+            # replayed: the next call gets its own chance (and its own check).
+            if call.truncated or call.degraded or call.structured_output == "invalid":
                 return
             cost = None
             if call.usage is not None:
