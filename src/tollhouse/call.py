@@ -75,6 +75,15 @@ class Call:
 
     # Filled by the route stage.
     provider_name: str | None = None
+    # On a route of candidates listed cheapest first (stages/route/candidates.py): the
+    # rule that chose where the call started ("default": none held), and whether it went
+    # on to a dearer candidate (dispatch); with what each answer it moved on from used,
+    # as (model, why, usage), for the record to price.
+    route_rule: str | None = None
+    escalated: bool = False
+    escalations: list[tuple[str, str, Usage | None]] = field(default_factory=list)
+    # What those answers cost, priced by accounting (None: unknown, or none).
+    escalation_cost: Decimal | None = None
     upstream_model: str | None = None
     # Set by its lifecycle check when the model is deprecated or retired: the reply's
     # headers and the record's note (stages/lifecycle.py).
@@ -86,6 +95,9 @@ class Call:
     # check (stages/shape/guardrails/runner.py); None when none ran. Names and results,
     # never the request's text: the record's `guardrails` column.
     guardrails: list[dict[str, str]] | None = None
+    # Set when the route's history bound dropped messages (stages/shape/history_bound.py):
+    # (messages dropped, estimated tokens removed); stated in a reply header and the record.
+    history_trimmed: tuple[int, int] | None = None
 
     # Filled by dispatch.
     upstream_request_id: str | None = None

@@ -31,7 +31,7 @@ from tollhouse.catalog.models import ModelCatalog
 from tollhouse.config import GatewayConfig
 from tollhouse.config_versions.changes import ConfigChanges
 from tollhouse.config_versions.watch import VersionWatch
-from tollhouse.errors import NotFound
+from tollhouse.errors import NotFound, TollhouseError
 from tollhouse.gateway_parts import build_parts
 from tollhouse.gateway_snapshot import NextSnapshot, Snapshot, first_snapshot
 from tollhouse.observability.metrics import (
@@ -55,7 +55,9 @@ from tollhouse.stages.dispatch import dispatch
 from tollhouse.stages.lifecycle import LifecycleCheck
 from tollhouse.stages.response_cache import ResponseCache
 from tollhouse.stages.route import RoutePlan, Router
+from tollhouse.stages.route.candidates import choose_candidate
 from tollhouse.stages.route.embeddings import embeddings_plan
+from tollhouse.stages.shape.history_summary import HistorySummaries
 from tollhouse.stages.shape.policy import shape_request
 from tollhouse.stages.shape.request_policies import request_policies
 from tollhouse.stages.threads.anthropic_threads import AnthropicThreads
@@ -128,7 +130,8 @@ class Gateway:
         self.key_ring = KeyRing(self.keys, ttl=config.keys.cache_ttl_seconds)
         self.auth = Authenticator(config.keys, self.key_ring)
         self.admitter = Admitter(config, counters, self.catalog, self.alerts)
-        self.request_policies = request_policies()
+        self.history_summaries = HistorySummaries(self._side_call)
+        self.request_policies = request_policies(self.history_summaries)
         self.conversations = HeldConversations(config.conversations, parts.conversations)
         self.threads = AnthropicThreads(self.conversations)
         self.responses = ResponseHistory(self.conversations)
@@ -302,6 +305,7 @@ class Gateway:
         await self.responses.expand(call)
         plan = snapshot.lifecycle.check(call, snapshot.router.route(call, key))
         plan = snapshot.router.require_output(call, plan)
+        plan = choose_candidate(call, plan)  # a route of candidates: where the call starts
         if call.endpoint == "embeddings":
             plan = embeddings_plan(plan)
         if call.endpoint == "count_tokens":
@@ -310,7 +314,7 @@ class Gateway:
                 return json_reply({"input_tokens": request_input_tokens(call.body)})
         else:
             shaping = shape_request(self.request_policies, call, plan, key)
-            if shaping is not None:  # a policy that waits (an input guardrail's endpoint)
+            if shaping is not None:  # a policy that waits (a guardrail endpoint, a summary)
                 await shaping
             await let_others_run(len(call.raw_body))  # a large body: others get a turn
             waiting = self.admitter.admit(call, key, plan)
@@ -325,6 +329,26 @@ class Gateway:
         """Keep the turn of a conversation the gateway holds (threads, Responses)."""
         reply = await self.threads.record(call, reply)
         return await self.responses.record(call, reply)
+
+    async def _side_call(self, call: Call, key: KeyRecord | None) -> Reply:
+        """A call the gateway makes itself (a history summary), for `key`: routed on the
+        snapshot served now, admitted, dispatched and accounted like a client's call."""
+        snapshot = self.snapshot
+        call.config_version = snapshot.version
+        status = 500
+        try:
+            plan = choose_candidate(call, snapshot.router.resolve(call.model))
+            waiting = self.admitter.admit(call, key, plan)
+            if waiting is not None:
+                await waiting
+            reply = await dispatch(call, plan)
+            status = reply.status
+            return reply
+        except TollhouseError as error:
+            status = error.status_for(call.client_format)
+            raise
+        finally:
+            self.accounting.finish(call, status)
 
     async def _stale_answer(self, call: Call, plan: RoutePlan) -> Reply | None:
         return await self.response_cache.stale_answer(call, plan)

@@ -82,6 +82,8 @@ class CallRecorder:
             metadata["dropped_params"] = list(call.dropped_params)
         if call.failures:
             metadata["failures"] = [f"{deployment}:{kind}" for deployment, kind in call.failures]
+        if call.escalations:
+            metadata["escalations"] = [f"{model}:{why}" for model, why, _ in call.escalations]
         if usage is not None and usage.server_tool_use:
             metadata["server_tool_use"] = dict(usage.server_tool_use)
         if usage is not None and usage.iterations:
@@ -91,6 +93,7 @@ class CallRecorder:
             metadata["structured_output_errors"] = self._keep(call.structured_output_errors)
         if cost is not None and cost.unpriced:
             metadata["unpriced"] = list(cost.unpriced)
+        trimmed = call.history_trimmed or (0, 0)
         prompt = answer = None
         if self.keeps_text:
             prompt = self._keep(prompt_text(body, fmt))
@@ -142,6 +145,11 @@ class CallRecorder:
             metadata=metadata,
             custom_id=call.custom_id,
             guardrails=orjson.dumps(call.guardrails).decode() if call.guardrails else None,
+            history_trimmed_messages=trimmed[0],
+            history_trimmed_tokens=trimmed[1],
+            route_rule=call.route_rule,
+            escalated=call.escalated,
+            escalated_cost_usd=call.escalation_cost,
             **_billing_columns(usage, cost),
         )
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from tollhouse.catalog.models import CatalogError, load_catalog
+from tollhouse.config.candidate_rules import check_candidates
 from tollhouse.config.document import Document, DocumentError, read_document
 from tollhouse.config.flags import FlagError, resolve_flags
 from tollhouse.config.guardrail_checks import check_input_guardrails
@@ -172,7 +173,17 @@ def _check(config: GatewayConfig, source: str) -> None:
                     f"{source}: $.models.{model}.deployments[{i}].provider: unknown provider "
                     f"{deployment.provider!r}; defined providers: {known}"
                 )
+        chains = [(f"$.models.{model}.deployments", route.deployments)] + [
+            (f"$.models.{model}.variants.{name}.deployments", variant.deployments)
+            for name, variant in route.variants.items()
+            if variant.deployments is not None
+        ]
+        for where, chain in chains:
+            problem = check_candidates(chain)
+            if problem is not None:
+                raise ConfigError(f"{source}: {where}{problem}")
         _check_truncation(config, model, route, source)
+        _check_history(config, model, route, source)
     _check_schemas(config, source)
     problem = check_input_guardrails(config)
     if problem is not None:
@@ -217,6 +228,19 @@ def _check_schemas(config: GatewayConfig, source: str) -> None:
                 f"{source}: $.models.{model}.structured_output.schema: unknown schema "
                 f"{wanted!r}; defined schemas: {known}"
             )
+
+
+def _check_history(config: GatewayConfig, model: str, route: ModelRoute, source: str) -> None:
+    summary = route.history.summary if route.history is not None else None
+    if summary is None:
+        return
+    key = f"{source}: $.models.{model}.history.summary.model"
+    if summary.model not in config.models:
+        known = ", ".join(sorted(config.models))
+        raise ConfigError(f"{key}: {summary.model!r} is no route of this config; routes: {known}")
+    summarizer = config.models[summary.model]
+    if summary.model == model or summarizer.history is not None:
+        raise ConfigError(f"{key}: the summarising route may not bound its own history")
 
 
 def _check_config_store(config: GatewayConfig, source: str) -> None:

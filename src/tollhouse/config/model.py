@@ -226,6 +226,10 @@ class BreakerPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     open_seconds: PositiveSeconds = 15.0
 
 
+# What makes an answer move on to the route's next (dearer) candidate instead of reaching the
+# client (stages/dispatch/escalation.py): a refusal, a cut answer, a failed answer check.
+EscalationName = Literal["refusal", "truncation", "check"]
+
 FailureName = Literal[
     "rate_limit", "overloaded", "server_error", "timeout", "connection", "context_window"
 ]
@@ -364,11 +368,28 @@ class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     simulator_headers: bool = False
 
 
+class CandidateRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """When a call needs at least this deployment of a route listed cheapest first
+    (stages/route/candidates.py): any condition set here that holds. `input_tokens_above`:
+    the request's estimated input; `last_user_matches`: a regular expression searched in
+    the text of the last user turn; `classifier`: a function `module.path:name` (or
+    `module.path.name`) called with that text, true for a hard one; `tool_present`: the
+    request offers any tool (`true`) or the tool of that name."""
+
+    input_tokens_above: NonNegativeInt | None = None
+    last_user_matches: str | None = None
+    classifier: str | None = None
+    tool_present: bool | str | None = None
+
+
 class Deployment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One place a model is served: a provider and the model id it knows it by."""
+    """One place a model is served: a provider and the model id it knows it by. `when`:
+    on a route whose deployments are candidates listed cheapest first, the rule that
+    makes a call start here rather than at a cheaper one."""
 
     provider: str
     model: str
+    when: CandidateRule | None = None
 
 
 # What a call to a retired model gets (stages/lifecycle.py): refused with 404 before any
@@ -435,10 +456,38 @@ class Variant(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     input_limits: InputLimits | None = None
 
 
+class HistorySummary(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A summary of the messages a history bound drops, written by the route `model` of
+    this config (a cheap one) in at most `max_tokens` tokens and put where they were, as a
+    user message. The last `cache_entries` summaries are kept (by what they summarise), so
+    a conversation that grows one turn at a time is summarised once per dropped span."""
+
+    model: str
+    max_tokens: PositiveInt = 400
+    cache_entries: PositiveInt = 1024
+
+
+class HistoryBound(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A token budget for a route's conversations (stages/shape/history_bound.py): a
+    request whose estimated input (system prompt, tools and messages, counted as the input
+    limits count it) is above `max_input_tokens` is sent with its oldest turns dropped, not
+    refused. The system prompt is always kept, the first user message when
+    `keep_first_user`, then the most recent messages that fit; a tool call is never
+    separated from its result. With `summary`, what was dropped is summarised."""
+
+    max_input_tokens: PositiveInt
+    keep_first_user: bool = True
+    summary: HistorySummary | None = None
+
+
 class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The model name (or alias) clients send, mapped to its ordered deployments: the first
     serves, the others are its fallback chain, tried in order on the failure classes listed in
     `fallback_on`. Unset policies take the gateway-wide defaults.
+
+    Deployments listed cheapest first with `when` rules are candidates: a call starts at
+    the dearest whose rule holds (the first when none does), and an answer that ends in a
+    kind `escalate_on` lists goes on to the next one, as a failure falls back.
 
     With `variants`, calls are split between them by weight (`split`), the variant named
     `control` being the one the others are judged against (`guardrails`) and promoted
@@ -452,6 +501,7 @@ class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     retry: RetryPolicy | None = None
     timeouts: TimeoutsConfig | None = None
     fallback_on: tuple[FailureName, ...] = ALL_FALLBACK_CLASSES
+    escalate_on: tuple[EscalationName, ...] = ()
     degrade: DegradePolicy = DegradePolicy()
     truncation: TruncationPolicy = TruncationPolicy()
     structured_output: StructuredOutputPolicy | None = None
@@ -459,6 +509,7 @@ class ModelRoute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cache: CachePolicy = CachePolicy()
     prompt_cache: PromptCachePolicy = PromptCachePolicy()
     input_limits: InputLimits | None = None
+    history: HistoryBound | None = None
     lifecycle: RouteLifecyclePolicy = RouteLifecyclePolicy()
     variants: dict[str, Variant] = {}
     control: str = "control"

@@ -459,6 +459,13 @@ def _identify(
         reply.headers.extend(call.lifecycle.headers)
     if call.dropped_params:
         reply.add_header("x-tollhouse-dropped-params", ", ".join(call.dropped_params))
+    if call.route_rule is not None:
+        reply.add_header("x-tollhouse-route-rule", call.route_rule)
+        if call.escalated:
+            reply.add_header("x-tollhouse-escalated", "true")
+    if call.history_trimmed is not None:
+        messages, tokens = call.history_trimmed
+        reply.add_header("x-tollhouse-history-trimmed", f"messages={messages}; tokens={tokens}")
     if call.attempts and all(name != b"x-tollhouse-attempts" for name, _ in reply.headers):
         # Replies built by dispatch carry it already; errors raised past dispatch do not.
         reply.add_header("x-tollhouse-attempts", str(call.attempts))

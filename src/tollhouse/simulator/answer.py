@@ -6,6 +6,7 @@ answer is planned in this order:
 1. thinking, when asked for: generated text about `min(budget, reply_tokens)` tokens long;
 2. text: a matching script's reply, else generated text, else (for a tool call) nothing;
    with a JSON schema to follow (structured output), a JSON value fitting the schema;
+   a script may make the answer a refusal instead (its reply, stop reason `refusal`);
 3. a tool call, when tools are offered and either a script names one or `tool_choice`
    forces one (`any`/`required`: the first tool); `auto` answers with text;
 4. stop sequences cut the text (`stop_sequence`), then `max_tokens` cuts thinking, text and
@@ -35,7 +36,8 @@ from tollhouse.simulator.text import (
 from tollhouse.simulator.tool_input import sample_object
 from tollhouse.tokens.estimate import text_tokens
 
-StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
+StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal"]
+REFUSAL = "I can't help with that."
 ToolChoice = Literal["auto", "none", "any", "tool"]
 
 
@@ -90,6 +92,9 @@ def plan_answer(ask: Ask, config: SimulatorConfig, choice: int = 0) -> Answer:
         thinking = generate_text(rng, length, THINKING_OPENER + " ")
         signature = thinking_signature(thinking, ask.digest)
 
+    if script is not None and script.stop_reason == "refusal":
+        text = script.reply or REFUSAL
+        return Answer(text, "refusal", max(1, text_tokens(text)), None, thinking, signature)
     call = _tool_call(ask, script.tool_call if script else None, choice)
     if script is not None and script.reply is not None:
         text = script.reply

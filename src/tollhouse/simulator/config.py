@@ -22,11 +22,13 @@ class ScriptRule:
     tool call: `{"name": tool name (default: the first tool offered), "input": {...}
     (default: generated from the tool's schema)}`. A tool call is only made when the request
     offers tools and does not forbid them; otherwise the rule answers with its `reply`, or
-    generated text."""
+    generated text. `stop_reason: refusal` makes the answer a refusal instead: `reply` (or a
+    stock sentence) stopped with `refusal` (OpenAI: `finish_reason: content_filter`)."""
 
     pattern: str
     reply: str | None = None
     tool_call: Mapping[str, Any] | None = None
+    stop_reason: str | None = None
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -36,6 +38,8 @@ class ScriptRule:
             raise ValueError(f"pattern: not a valid regular expression: {exc}") from None
         if self.reply is not None and not isinstance(self.reply, str):
             raise ValueError("reply: expected a string")
+        if self.stop_reason not in (None, "refusal"):
+            raise ValueError("stop_reason: expected refusal")
         call = self.tool_call
         if call is None:
             return

@@ -25,6 +25,7 @@ FINISH_REASONS = {
     "stop_sequence": "stop",
     "max_tokens": "length",
     "tool_use": "tool_calls",
+    "refusal": "content_filter",
 }
 _ARGUMENT_PIECE = 10
 _DONE = frame_event(None, b"[DONE]")

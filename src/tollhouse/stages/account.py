@@ -25,6 +25,7 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tollhouse.accounting import NO_COST, CallCost, Usage, cost_of
@@ -109,6 +110,22 @@ _STREAM_ERROR_STATUS: dict[WireFormat, dict[str, int]] = {
     "anthropic": _status_by_type(ANTHROPIC_TYPE_BY_STATUS),
     "openai": _status_by_type(OPENAI_TYPE_BY_STATUS),
 }
+
+
+def escalation_cost(
+    catalog: ModelCatalog, escalations: list[tuple[str, str, Usage | None]]
+) -> Decimal | None:
+    """What the answers a call escalated from cost (stages/dispatch/escalation.py), each
+    at its own model's prices; None when one is unpriced."""
+    total = Decimal(0)
+    for model, _, usage in escalations:
+        if usage is None:
+            continue
+        cost = cost_of(catalog.get(model), usage).total
+        if cost is None:
+            return None
+        total += cost
+    return total
 
 
 def note_answer(call: Call, usage: Usage | None, stop_reason: str | None) -> None:
@@ -260,6 +277,8 @@ class Accounting:
                 _warn_unpriced(cost.unpriced, call)
         elif call.attempts == 0:  # refused, or answered from the cache: no upstream to pay
             cost = call.cost = NO_COST
+        if call.escalations:
+            call.escalation_cost = escalation_cost(self.catalog, call.escalations)
         latency = now - call.started
         if usage is not None and self.prompt_cache is not None:
             call.system_prompt_hash = system_prompt_hash(call.body, call.client_format)

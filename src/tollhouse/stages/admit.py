@@ -834,6 +834,9 @@ def _used(call: Call, reservation: Reservation) -> tuple[int, int, int | None] |
     cost = None
     if reservation.admission.budgets:  # else no budget to book the cost on
         total = call.cost.total if call.cost is not None else None
+        if total is not None and call.escalations:  # the answers escalated from, paid too
+            extra = call.escalation_cost
+            total = None if extra is None else total + extra
         cost = to_nanousd(total) if total is not None else None
     return used_input, usage.output_tokens, cost
 

@@ -100,6 +100,17 @@ def _item_tokens(item: Any) -> int:
     return 0
 
 
+def message_tokens(message: Any) -> int:
+    """Estimated tokens of one Messages or Chat Completions message, framing included: its
+    part of `request_input_tokens` (0 for what is not a message)."""
+    if not isinstance(message, dict):
+        return 0
+    total = MESSAGE_OVERHEAD + content_tokens(message.get("content"))
+    if message.get("tool_calls"):
+        total += text_tokens(orjson.dumps(message["tool_calls"]).decode())
+    return total
+
+
 def request_input_tokens(body: dict[str, Any]) -> int:
     """Estimated input tokens of a Messages, Chat Completions, Responses or Embeddings
     request body (Responses: `instructions` counts as a system prompt, each `input` item as a
@@ -114,11 +125,7 @@ def request_input_tokens(body: dict[str, Any]) -> int:
         total += MESSAGE_OVERHEAD + text_tokens(items)
     elif isinstance(items, list):
         total += sum(MESSAGE_OVERHEAD + _item_tokens(item) for item in items)
-    for message in body.get("messages") or []:
-        if isinstance(message, dict):
-            total += MESSAGE_OVERHEAD + content_tokens(message.get("content"))
-            if message.get("tool_calls"):
-                total += text_tokens(orjson.dumps(message["tool_calls"]).decode())
+    total += sum(message_tokens(message) for message in body.get("messages") or [])
     for tool in body.get("tools") or []:
         total += TOOL_OVERHEAD + text_tokens(orjson.dumps(tool).decode())
     total += embedding_input_tokens(body.get("input"))

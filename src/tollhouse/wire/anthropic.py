@@ -173,3 +173,40 @@ def _block_events(block: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str,
 
 def frame_json_event(name: str, doc: Any) -> bytes:
     return frame_event(name, orjson.dumps(doc))
+
+
+def tool_links(message: Any) -> tuple[list[str], list[str]]:
+    """The tool call ids a message opens (an assistant's `tool_use` blocks) and closes (a
+    user's `tool_result` blocks)."""
+    opened: list[str] = []
+    closed: list[str] = []
+    if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+        return opened, closed
+    for block in message["content"]:
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "tool_use" and isinstance(block.get("id"), str):
+            opened.append(block["id"])
+        elif kind == "tool_result" and isinstance(block.get("tool_use_id"), str):
+            closed.append(block["tool_use_id"])
+    return opened, closed
+
+
+def latest_user_text(messages: Any) -> str:
+    """The text of the last user message that is not only tool results ("" for none)."""
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            texts = [
+                str(block.get("text", ""))
+                for block in content
+                if isinstance(block, dict) and block.get("type") == "text"
+            ]
+            if texts:
+                return "\n".join(texts)
+    return ""

@@ -161,6 +161,34 @@ class Format(ABC):
     def with_cache_breakpoints(self, body: dict[str, Any], places: Sequence[str]) -> dict[str, Any]:
         """`body` with prompt-cache breakpoints at `places` (system, tools, last_message)."""
 
+    # Conversations ----------------------------------------------------------------------
+
+    @abstractmethod
+    def conversation(self, body: Mapping[str, Any]) -> tuple[int, list[Any]] | None:
+        """A request's conversation (its `messages`) and how many of its first messages are
+        the system prompt; None when its history is no list of messages of this format."""
+
+    def tool_links(self, message: Any) -> tuple[list[str], list[str]]:
+        """The tool call ids a message of the conversation opens and closes: a call and its
+        result must be sent together or not at all."""
+        return [], []
+
+    def with_conversation(self, body: dict[str, Any], messages: list[Any]) -> dict[str, Any]:
+        """`body` with `messages` as its conversation, as a new document."""
+        return {**body, "messages": messages}
+
+    def user_message(self, text: str) -> dict[str, Any]:
+        """A user message holding `text`."""
+        return {"role": "user", "content": text}
+
+    @abstractmethod
+    def latest_user_text(self, body: Mapping[str, Any]) -> str:
+        """The text of the request's last user turn ("" when it has none)."""
+
+    @abstractmethod
+    def tool_names(self, body: Mapping[str, Any]) -> list[str]:
+        """The names of the tools a request offers."""
+
     # Answers ----------------------------------------------------------------------------
 
     @abstractmethod
@@ -297,6 +325,19 @@ class AnthropicFormat(Format):
     def with_cache_breakpoints(self, body: dict[str, Any], places: Sequence[str]) -> dict[str, Any]:
         return request_edits.anthropic_cache_breakpoints(body, places)
 
+    def conversation(self, body: Mapping[str, Any]) -> tuple[int, list[Any]] | None:
+        messages = body.get("messages")
+        return (0, messages) if isinstance(messages, list) else None
+
+    def tool_links(self, message: Any) -> tuple[list[str], list[str]]:
+        return anthropic_wire.tool_links(message)
+
+    def latest_user_text(self, body: Mapping[str, Any]) -> str:
+        return anthropic_wire.latest_user_text(body.get("messages"))
+
+    def tool_names(self, body: Mapping[str, Any]) -> list[str]:
+        return _tool_names(body, lambda tool: tool.get("name"))
+
     def answer_facts(self, body: bytes) -> AnswerFacts:
         doc = _json_object(body)
         if doc is None:
@@ -428,6 +469,26 @@ class OpenAIFormat(Format):
         # OpenAI caches prompt prefixes by itself; its format has no breakpoints to place.
         return body
 
+    def conversation(self, body: Mapping[str, Any]) -> tuple[int, list[Any]] | None:
+        messages = body.get("messages")
+        if not isinstance(messages, list):
+            return None
+        pinned = 0
+        for message in messages:
+            if not isinstance(message, dict) or message.get("role") not in openai_wire.SYSTEM_ROLES:
+                break
+            pinned += 1
+        return pinned, messages
+
+    def tool_links(self, message: Any) -> tuple[list[str], list[str]]:
+        return openai_wire.tool_links(message)
+
+    def latest_user_text(self, body: Mapping[str, Any]) -> str:
+        return openai_wire.latest_user_text(body.get("messages"))
+
+    def tool_names(self, body: Mapping[str, Any]) -> list[str]:
+        return _tool_names(body, _chat_tool_name)
+
     def answer_facts(self, body: bytes) -> AnswerFacts:
         doc = _json_object(body)
         if doc is None:
@@ -440,6 +501,9 @@ class OpenAIFormat(Format):
         reason = None
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             reason = self.stop_reason(choices[0].get("finish_reason"))
+            message = choices[0].get("message")
+            if isinstance(message, dict) and message.get("refusal"):
+                reason = "refusal"  # a structured-output refusal stops as `stop`
         return AnswerFacts(reason, usage)
 
     def stop_reason(self, reason: object) -> str | None:
@@ -593,6 +657,36 @@ class ResponsesFormat(Format):
         # OpenAI caches prompt prefixes by itself; its format has no breakpoints to place.
         return body
 
+    def conversation(self, body: Mapping[str, Any]) -> tuple[int, list[Any]] | None:
+        # Its history is `input` items (or `previous_response_id`, held upstream): not bounded.
+        return None
+
+    def latest_user_text(self, body: Mapping[str, Any]) -> str:
+        items = body.get("input")
+        if isinstance(items, str):
+            return items
+        messages = [
+            item
+            for item in (items if isinstance(items, list) else [])
+            if isinstance(item, dict) and item.get("type", "message") == "message"
+        ]
+        for message in reversed(messages):
+            if message.get("role") != "user":
+                continue
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return "\n".join(
+                    str(part.get("text", ""))
+                    for part in content
+                    if isinstance(part, dict) and part.get("type") == "input_text"
+                )
+        return ""
+
+    def tool_names(self, body: Mapping[str, Any]) -> list[str]:
+        return _tool_names(body, lambda tool: tool.get("name"))
+
     def end_user(self, body: Mapping[str, Any]) -> str | None:
         for key in ("safety_identifier", "user"):
             value = body.get(key)
@@ -690,6 +784,21 @@ def upstream_format(client: WireFormat, native: WireFormat, spoken: Collection[s
     format is `native` and which speaks the formats in `spoken`: the client's own when it
     speaks it (the body passes through), else its native one (the body is translated)."""
     return FORMATS[client] if client in spoken else FORMATS[native]
+
+
+def _tool_names(body: Mapping[str, Any], name_of: Callable[[dict[str, Any]], object]) -> list[str]:
+    tools = body.get("tools")
+    names = (
+        [name_of(tool) for tool in tools if isinstance(tool, dict)]
+        if isinstance(tools, list)
+        else []
+    )
+    return [name for name in names if isinstance(name, str)]
+
+
+def _chat_tool_name(tool: dict[str, Any]) -> object:
+    function = tool.get("function")
+    return function.get("name") if isinstance(function, dict) else None
 
 
 def _require_pair(source: str, expected: str, target: str) -> None:

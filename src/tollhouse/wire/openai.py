@@ -139,3 +139,39 @@ def completion_stream(completion: dict[str, Any], include_usage: bool) -> list[b
     if include_usage:
         chunks.append({**base, "choices": [], "usage": completion.get("usage")})
     return [frame_event(None, orjson.dumps(chunk)) for chunk in chunks] + [DONE]
+
+
+# The roles whose messages are the system prompt, kept first in a Chat Completions request.
+SYSTEM_ROLES = frozenset({"system", "developer"})
+
+
+def tool_links(message: Any) -> tuple[list[str], list[str]]:
+    """The tool call ids a message opens (an assistant's `tool_calls`) and closes (a `tool`
+    message's `tool_call_id`)."""
+    opened: list[str] = []
+    closed: list[str] = []
+    if not isinstance(message, dict):
+        return opened, closed
+    calls = message.get("tool_calls")
+    if message.get("role") == "assistant" and isinstance(calls, list):
+        opened = [c["id"] for c in calls if isinstance(c, dict) and isinstance(c.get("id"), str)]
+    if message.get("role") == "tool" and isinstance(message.get("tool_call_id"), str):
+        closed.append(message["tool_call_id"])
+    return opened, closed
+
+
+def latest_user_text(messages: Any) -> str:
+    """The text of the last user message ("" for none)."""
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return "\n".join(
+                str(part.get("text", ""))
+                for part in content
+                if isinstance(part, dict) and part.get("type") == "text"
+            )
+    return ""

@@ -212,3 +212,25 @@ def m012_batches(d: Dialect) -> list[str]:
         )
         """,
     ]
+
+
+@LEDGER.step
+def m013_history_trimmed(d: Dialect) -> list[str]:
+    # What a route's history bound dropped from each call's conversation (issue 16): the
+    # savings report prices the tokens at the model's input rate.
+    return [
+        f"ALTER TABLE calls ADD COLUMN history_trimmed_messages {d.integer} NOT NULL DEFAULT 0",
+        f"ALTER TABLE calls ADD COLUMN history_trimmed_tokens {d.integer} NOT NULL DEFAULT 0",
+    ]
+
+
+@LEDGER.step
+def m014_candidates(d: Dialect) -> list[str]:
+    # Routes of candidates listed cheapest first (issue 16): which rule chose where each call
+    # started, whether it escalated, and what the answers it escalated from cost.
+    false = "0" if d.name == "sqlite" else "false"
+    return [
+        "ALTER TABLE calls ADD COLUMN route_rule TEXT",
+        f"ALTER TABLE calls ADD COLUMN escalated {d.boolean} NOT NULL DEFAULT {false}",
+        f"ALTER TABLE calls ADD COLUMN escalated_cost_usd {d.money}",
+    ]

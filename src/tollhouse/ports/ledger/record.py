@@ -102,6 +102,18 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     # id is in `metadata.batch_id`); None for every other call.
     custom_id: str | None = None
 
+    # What the route's history bound dropped from the conversation before it was sent
+    # (stages/shape/history_bound.py): messages and their estimated input tokens.
+    history_trimmed_messages: int = 0
+    history_trimmed_tokens: int = 0
+    # On a route of candidates listed cheapest first (stages/route/candidates.py): the rule
+    # that chose where the call started ("default": none held; None: no such route),
+    # whether it escalated to a dearer candidate, and what the answers it escalated from
+    # cost (None: none, or unknown; `cost_usd` is the answer the client got).
+    route_rule: str | None = None
+    escalated: bool = False
+    escalated_cost_usd: Decimal | None = None
+
     prompt_text: str | None = None  # already scrubbed by the caller, or None when not kept
     answer_text: str | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)

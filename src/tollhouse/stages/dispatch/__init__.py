@@ -4,6 +4,8 @@ Read in the order a call meets them:
 
 - `fallback_chain`: the route's deployments in order, open breakers skipped; `degrade` when
   nothing is left.
+- `escalation`: on a route of candidates listed cheapest first, a refused, cut or
+  checked-out answer moves on to the next candidate as a failure does.
 - `retry`: the attempts at one deployment, with backoff and the upstream's `retry-after`.
 - `hedge`: a second deployment started when the first has not answered in time.
 - `deadline`: the time by which the answer must have started (route and client timeouts).

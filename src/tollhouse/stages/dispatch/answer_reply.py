@@ -8,12 +8,14 @@ from __future__ import annotations
 import orjson
 
 from tollhouse.call import Call
+from tollhouse.config.model import EscalationName
 from tollhouse.errors import TollhouseError, UpstreamError
 from tollhouse.stages.account import note_answer, note_sent_back
 from tollhouse.stages.check import WholeAnswer, check_answer
 from tollhouse.stages.check.stream_buffer import unbuffered_reply
 from tollhouse.stages.check.truncation import FLAGGED
 from tollhouse.stages.dispatch.attempt import Answer, Failure
+from tollhouse.stages.dispatch.escalation import escalates_on_check, escalation, escalation_reason
 from tollhouse.stages.dispatch.stream_relay import relay_stream
 from tollhouse.stages.dispatch.upstream_request import spoken_format
 from tollhouse.stages.route import RoutePlan
@@ -26,9 +28,10 @@ _RELAYED_ERROR_HEADERS = ("retry-after", "retry-after-ms")
 
 async def answer_reply(
     call: Call, plan: RoutePlan, answer: Answer, checked_again: bool
-) -> Reply | None:
+) -> Reply | Failure | None:
     """The client's reply for a started answer; None when an answer check wants one more
-    attempt (`checked_again`: one already did, on this call)."""
+    attempt (`checked_again`: one already did, on this call); a Failure when the answer
+    escalates to the route's next candidate (stages/dispatch/escalation.py)."""
     target = answer.target
     call.served_by = target.label
     call.upstream_model = target.upstream_model
@@ -53,19 +56,34 @@ async def answer_reply(
         return _decorate(call, reply)
 
     body = answer.body or b""
+    escalate: EscalationName | None = None
     if call.endpoint != "count_tokens":
         facts = upstream.answer_facts(body)
         note_answer(call, facts.usage, facts.stop_reason)
+        escalate = escalation_reason(call, plan, target)
     if upstream.name != call.client_format:
         body = _translate_answer(call, upstream.name, body)
-    if call.endpoint != "count_tokens" and check_answer(
-        call, plan, WholeAnswer(body), checked_again
-    ):
-        note_sent_back(call)
-        return None
+    if call.endpoint != "count_tokens" and escalate is None:
+        try:
+            if check_answer(call, plan, WholeAnswer(body), checked_again):
+                note_sent_back(call)
+                return None
+        except TollhouseError as refused:
+            if not escalates_on_check(plan, target):
+                raise
+            return escalation(call, target, "check", refused)
     if call.buffered_stream is not None:
-        return _decorate(call, unbuffered_reply(call, body))
-    return _decorate(call, Reply(status=answer.response.status, body=body))
+        reply = unbuffered_reply(call, body)
+    else:
+        reply = Reply(status=answer.response.status, body=body)
+    if escalate is not None:
+        return escalation(call, target, escalate, reply)
+    return _decorate(call, reply)
+
+
+def kept_reply(call: Call, reply: Reply) -> Reply:
+    """An answer an escalation kept, sent after all: marked as every answer is."""
+    return _decorate(call, reply)
 
 
 def _decorate(call: Call, reply: Reply) -> Reply:

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 from tollhouse.call import Call
+from tollhouse.config.model import EscalationName
+from tollhouse.errors import TollhouseError
 from tollhouse.providers.base import (
     UpstreamConnectionError,
     UpstreamResponse,
@@ -24,19 +26,25 @@ from tollhouse.reliability.failure_class import FailureClass, classify_status
 from tollhouse.stages.dispatch.stream_markers import complete_events, may_hold_error
 from tollhouse.stages.dispatch.upstream_request import build_upstream_request, spoken_format
 from tollhouse.stages.route import Target
+from tollhouse.types import Reply
 from tollhouse.wire.formats import EventVerdict, Format
 from tollhouse.wire.sse import SSEParser
 
 
 @dataclass(slots=True)
 class Failure:
-    kind: FailureClass
+    """An attempt that did not answer the client: a failure of its `kind`, or an answer
+    that escalates to a dearer candidate (stages/dispatch/escalation.py), which keeps
+    what the client gets if none answers better (`kept`)."""
+
+    kind: FailureClass | EscalationName
     message: str
     target: Target
     status: int | None = None
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     retry_after: float | None = None
+    kept: Reply | TollhouseError | None = None
 
 
 @dataclass(slots=True)

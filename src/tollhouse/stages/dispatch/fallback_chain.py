@@ -1,7 +1,9 @@
 """The fallback chain: deployments are tried in order; open circuit breakers are skipped at
 once. A deployment's failure moves the call on to the next one when the route's
-`fallback_on` lists the failure's class and the deadline has not passed. When nothing is
-left, `degrade` answers. Each move on is logged (`fallback_log`).
+`fallback_on` lists the failure's class and the deadline has not passed, and so does an
+answer that escalates (`escalation`: a refused, cut or checked-out answer on a route of
+candidates listed cheapest first). When nothing is left, the last answer an escalation
+kept is sent, else `degrade` answers. Each move on is logged (`fallback_log`).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import time
 
 from tollhouse.call import Call
 from tollhouse.stages.check.stream_buffer import buffer_stream, restore_stream
+from tollhouse.stages.dispatch.answer_reply import kept_reply
 from tollhouse.stages.dispatch.attempt import Failure
 from tollhouse.stages.dispatch.deadline import call_deadline
 from tollhouse.stages.dispatch.degrade import StaleLookup, degrade
+from tollhouse.stages.dispatch.escalation import kept_answer
 from tollhouse.stages.dispatch.fallback_log import log_fallback
 from tollhouse.stages.dispatch.retry import try_deployment
 from tollhouse.stages.route import RoutePlan, Target
@@ -32,6 +36,7 @@ async def dispatch(call: Call, plan: RoutePlan, stale: StaleLookup | None = None
             continue
         if index > 0 and (failures or skipped):
             call.fallback_used = True
+            call.escalated = plan.candidates
             log_fallback(plan, target, failures[-1].kind if failures else "breaker_open")
         hedge = _next_open(targets, index) if plan.hedge_after is not None else None
         outcome = await try_deployment(call, plan, target, hedge, failures)
@@ -39,8 +44,12 @@ async def dispatch(call: Call, plan: RoutePlan, stale: StaleLookup | None = None
             return outcome
         if outcome is None:
             break
-        if outcome.kind not in plan.fallback_on or time.monotonic() >= call.deadline:
+        moves_on = outcome.kind in plan.fallback_on or outcome.kind in plan.escalate_on
+        if not moves_on or time.monotonic() >= call.deadline:
             break
+    kept = kept_answer(call, failures)
+    if kept is not None:  # no dearer candidate answered: the cheaper answer after all
+        return kept_reply(call, kept)
     restore_stream(call)  # a degraded answer is replayed as the stream asked for
     return await degrade(call, plan, failures, skipped, stale)
 

@@ -51,6 +51,9 @@ async def try_deployment(
         if isinstance(outcome, Answer):
             outcome.target.breaker.record_success()
             reply = await answer_reply(call, plan, outcome, checked_again)
+            if isinstance(reply, Failure):  # the answer escalates to the next candidate
+                failures.append(reply)
+                return reply
             if reply is not None:
                 return reply
             checked_again = True

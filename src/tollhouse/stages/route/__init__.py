@@ -1,4 +1,5 @@
-"""Route: alias → variant → deployments + policies (see router.py, variant_split.py)."""
+"""Route: alias → variant → deployments + policies (see router.py, variant_split.py); on a
+route of candidates listed cheapest first, where a call starts (candidates.py)."""
 
 from tollhouse.stages.route.router import RoutePlan, Router, Target
 

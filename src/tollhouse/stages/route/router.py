@@ -16,7 +16,9 @@ from tollhouse.config.model import (
     CachePolicy,
     DegradePolicy,
     Deployment,
+    EscalationName,
     FailureName,
+    HistoryBound,
     InputLimits,
     ModelRoute,
     ParameterRuleAction,
@@ -34,6 +36,7 @@ from tollhouse.providers.base import Provider
 from tollhouse.reliability.circuit_breaker import CircuitBreaker
 from tollhouse.stages.check.json_schemas import SchemaCache, compile_schema
 from tollhouse.stages.check.structured_output import OutputRequirement, requirement_for
+from tollhouse.stages.route.candidates import CandidateChoice
 from tollhouse.stages.route.variant_split import VariantSplit, refuse_override_without_variants
 from tollhouse.stages.shape.guardrails.base import Guardrail
 from tollhouse.stages.shape.guardrails.build import build_guardrails
@@ -66,7 +69,12 @@ class Target:
 class RoutePlan:
     """How calls to `model` are served: by `variant` of the route (None for a route
     without variants), with that variant's `edits` to the request (None: none), through
-    the route's `input_guardrails` and `untrusted`-content marking (None: none)."""
+    the route's `input_guardrails` and `untrusted`-content marking (None: none).
+
+    `candidates`: the targets are listed cheapest first (stages/route/candidates.py), so
+    moving on to a later one escalates; `choice` picks a call's starting candidate by the
+    route's rules (None: it starts at the first); `escalate_on`: the kinds of answers that
+    move on instead of reaching the client (stages/dispatch/escalation.py)."""
 
     model: str
     targets: tuple[Target, ...]
@@ -78,6 +86,7 @@ class RoutePlan:
     hedge_after: float | None
     cache: CachePolicy
     input_limits: InputLimits = NO_LIMITS
+    history: HistoryBound | None = None
     lifecycle: RetiredModelAction = "refuse"
     parameters: ParameterRuleAction = "drop"
     variant: str | None = None
@@ -86,6 +95,9 @@ class RoutePlan:
     structured_output: OutputRequirement | None = None
     input_guardrails: tuple[Guardrail, ...] = ()
     untrusted: UntrustedContentConfig | None = None
+    candidates: bool = False
+    escalate_on: frozenset[EscalationName] = frozenset()
+    choice: CandidateChoice | None = None
 
 
 class Router:
@@ -165,7 +177,7 @@ class Router:
             if variant.hedge_after_ms is not None:
                 hedge_after_ms = variant.hedge_after_ms
             input_limits = variant.input_limits or input_limits
-        return RoutePlan(
+        plan = RoutePlan(
             model=model,
             targets=tuple(targets),
             retry=retry or defaults.retry,
@@ -176,6 +188,7 @@ class Router:
             hedge_after=None if hedge_after_ms is None else hedge_after_ms / 1000,
             cache=route.cache,
             input_limits=tightest((config.limits.input, input_limits)),
+            history=route.history,
             lifecycle=route.lifecycle.retired or config.lifecycle.retired,
             parameters=parameters,
             variant=variant_name,
@@ -188,7 +201,12 @@ class Router:
             ),
             input_guardrails=tuple(self._guardrails[name] for name in route.input_guardrails),
             untrusted=route.untrusted,
+            candidates=bool(route.escalate_on) or any(d.when for d in deployments),
+            escalate_on=frozenset(route.escalate_on),
         )
+        if any(d.when for d in deployments):
+            plan = replace(plan, choice=CandidateChoice(deployments))
+        return plan
 
     def _requirement(self, policy: StructuredOutputPolicy) -> OutputRequirement:
         name = policy.schema
@@ -221,8 +239,10 @@ class Router:
 
     def route(self, call: Call, key: KeyRecord | None) -> RoutePlan:
         """The plan serving `call` (made with `key`): its route's, or the one of the variant
-        the split gives it (named on `call.variant`). Raises `NotFound` for a model no route
-        serves, `BadRequest`/`PermissionDenied` for a variant the request may not name."""
+        the split gives it (named on `call.variant`); on a route of candidates, the whole
+        chain (`candidates.choose_candidate` picks where the call starts). Raises
+        `NotFound` for a model no route serves, `BadRequest`/`PermissionDenied` for a
+        variant the request may not name."""
         split = self.splits.get(call.model)
         if split is None:
             plan = self.resolve(call.model)

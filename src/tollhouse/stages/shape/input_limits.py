@@ -75,7 +75,9 @@ def apply_input_limits(call: Call, limits: InputLimits) -> None:
             f"request has {len(messages)} messages; the limit is {limits.max_messages}"
         )
     if limits.max_input_tokens is not None:
-        estimate = call.input_estimate = request_input_tokens(call.body)
+        estimate = call.input_estimate
+        if estimate is None:  # no policy before counted it
+            estimate = call.input_estimate = request_input_tokens(call.body)
         if estimate > limits.max_input_tokens:
             raise BadRequest(
                 f"prompt is too long: an estimated {estimate} input tokens; the limit is "

@@ -21,7 +21,7 @@ class RequestPolicy:
     something (a moderation endpoint) returns the awaitable that finishes it, which
     raises as `apply` would; the others return None. A policy that counts the prompt
     leaves the count on `call.input_estimate` for the next ones and admission; one that
-    changes the messages resets it to None."""
+    changes the messages resets it to None (or leaves its new count)."""
 
     def apply(self, call: Call, plan: RoutePlan, key: KeyRecord | None) -> Awaitable[None] | None:
         raise NotImplementedError
