@@ -19,6 +19,7 @@ COMPILED = (
     "tollhouse.stages.admit",
     "tollhouse.stages.auth",
     "tollhouse.stages.rate_limit_headers",
+    "tollhouse.stages.shape.history_bound",
     "tollhouse.stages.shape.input_guardrails",
     "tollhouse.stages.shape.input_limits",
     "tollhouse.stages.shape.parameter_rules",
@@ -64,3 +65,15 @@ def test_the_build_compiles_exactly_these_modules() -> None:
         path.removeprefix("src/").removesuffix(".py").replace("/", ".") for path in include
     )
     assert listed == sorted(COMPILED)
+
+
+def test_every_request_policy_is_compiled_with_its_base() -> None:
+    """`RequestPolicy` is compiled and an interpreted class cannot inherit from a compiled
+    one: a policy module left out of the list fails the compiled gateway at start."""
+    defining = sorted(
+        ".".join(path.relative_to(SRC).with_suffix("").parts)
+        for path in SRC.rglob("*.py")
+        if "(RequestPolicy)" in path.read_text()
+    )
+    missing = [name for name in defining if name not in COMPILED]
+    assert missing == [], f"add {missing} to pyproject.toml's mypyc include list"
