@@ -223,6 +223,36 @@ def test_judge_grades_with_its_own_model_and_its_cost_is_counted(
     assert judge_costs == sum((r.cost_usd for r in judged), Decimal(0)) > 0
 
 
+def test_a_judge_whose_call_fails_makes_the_run_an_error_not_a_failed_check(
+    setup: EvalSetup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = setup.suite(
+        {
+            "api": "anthropic",
+            "judge": {"model": "no-such-judge"},
+            "cutoffs": {"judge": 0.0},  # the grade alone could never fail the run
+            "pass_rate": 0.0,
+            "cases": [
+                {
+                    "id": "france",
+                    "prompt": "What is the capital of France?",
+                    "checks": [{"judge": "Names Paris as the capital of France."}],
+                }
+            ],
+        }
+    )
+
+    code = run_eval(setup, suite, "--model=claude-sonnet-4-5", "--format=json")
+
+    doc = report(capsys)
+    assert code == 2
+    assert doc["verdict"]["exit_code"] == 2
+    assert doc["verdict"]["passed"] is False
+    summary = doc["verdict"]["summary"]
+    assert summary.startswith("ERROR: the run could not be judged whole: the judge of case ")
+    assert "france on claude-sonnet-4-5 failed" in summary
+
+
 def test_openai_suite_checks_tool_calls_json_and_stop_reason_through_the_openai_sdk(
     setup: EvalSetup, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,7 +3,7 @@ capture`: write a starting suite from the ledger's calls of one route.
 
 Exit codes: 0 every cutoff holds (the verdict passes), 1 a cutoff fails, 2 the eval could
 not be run (a bad suite or option, the gateway or ledger unreachable, the `eval` extra
-missing).
+missing) or not judged whole (a judge model's call failed).
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ DEFAULT_API_KEY = "tollhouse-eval"
 
 _EPILOG = """\
 exit codes: 0 every cutoff holds; 1 a cutoff fails; 2 the eval could not be run (bad suite
-or option, gateway or ledger unreachable, the eval extra missing).
+or option, gateway or ledger unreachable, the eval extra missing) or not judged whole (a
+judge model's call failed).
 
 Without --base-url the gateway of --config (or of the embedded defaults) is started in
 this process on a loopback port. Costs come from the gateway's ledger: the --config's,
@@ -233,7 +234,7 @@ async def _finish(
     ledger: FigureSource | None,
 ) -> Verdict:
     from tollhouse.evals.figures import target_figures
-    from tollhouse.evals.runner import settle
+    from tollhouse.evals.runner import judge_failures, settle
 
     try:
         await settle(runs, ledger, wait_seconds=args.ledger_wait)
@@ -242,7 +243,7 @@ async def _finish(
             await ledger.aclose()
     figures = [target_figures(target, runs, suite.check_names) for target in targets]
     require: Require = args.require
-    return decide(figures, cutoffs, require)
+    return decide(figures, cutoffs, require, judge_failures(runs))
 
 
 async def _open(results: EvalResultStore) -> None:

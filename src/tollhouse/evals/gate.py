@@ -8,8 +8,9 @@ A target passes when every cutoff holds. The verdict passes when every target pa
 and names the cheapest passing target by its cost per case in the ledger.
 
 Exit codes: 0 the verdict passes, 1 it fails, 2 the run could not be made (usage or
-infrastructure); `Verdict.exit_code` is the only place the first two are decided, so the
-verdict printed and the code returned can't disagree.
+infrastructure) or could not be judged whole (`Verdict.errors`: a judge model's call
+failed, so a check has no grade); `Verdict.exit_code` and `Verdict.summary` decide all
+three from the same fields, so the verdict printed and the code returned can't disagree.
 """
 
 from __future__ import annotations
@@ -57,14 +58,21 @@ class TargetVerdict:
 class Verdict:
     targets: tuple[TargetVerdict, ...]
     require: Require
+    errors: tuple[str, ...] = ()
+    """What kept the run from being judged whole (a judge call that failed): such a
+    verdict never passes, and exits 2."""
 
     @property
     def passed(self) -> bool:
+        if self.errors:
+            return False
         outcomes = [target.passed for target in self.targets]
         return all(outcomes) if self.require == "all" else any(outcomes)
 
     @property
     def exit_code(self) -> int:
+        if self.errors:
+            return EXIT_ERROR
         return EXIT_PASSED if self.passed else EXIT_FAILED
 
     @property
@@ -90,6 +98,12 @@ class Verdict:
                     f"{c.name} {c.actual:.2f} < {c.required:.2f}" for c in target.failed_cutoffs
                 )
                 parts.append(f"{label} failed ({why})")
+        if self.errors:
+            more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+            return (
+                f"ERROR: the run could not be judged whole: {self.errors[0]}{more}; "
+                f"the cutoffs as far as graded: {'; '.join(parts)}"
+            )
         line = f"{'PASS' if self.passed else 'FAIL'}: {'; '.join(parts)}"
         if len(self.targets) > 1:
             cheapest = self.cheapest_passing
@@ -131,8 +145,12 @@ def cutoffs_for(suite: Suite, overrides: Mapping[str, float]) -> dict[str, float
 
 
 def decide(
-    figures: Sequence[TargetFigures], cutoffs: Mapping[str, float], require: Require = "all"
+    figures: Sequence[TargetFigures],
+    cutoffs: Mapping[str, float],
+    require: Require = "all",
+    errors: Sequence[str] = (),
 ) -> Verdict:
+    """The verdict on `figures` against `cutoffs`; `errors` say what could not be judged."""
     targets = []
     for target in figures:
         results = []
@@ -140,4 +158,4 @@ def decide(
             actual = target.pass_rate if name == PASS_RATE else target.checks[name].ratio
             results.append(CutoffResult(name, required, actual))
         targets.append(TargetVerdict(target, tuple(results)))
-    return Verdict(tuple(targets), require)
+    return Verdict(tuple(targets), require, tuple(errors))

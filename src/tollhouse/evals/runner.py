@@ -48,6 +48,16 @@ class CaseRun:
         return self.answer.error is None and all(result.passed for result in self.results)
 
 
+def judge_failures(runs: Sequence[CaseRun]) -> list[str]:
+    """One line per judge call that failed (an infrastructure error, not a grade)."""
+    return [
+        f"the judge of case {run.case.id} on {run.target.label} failed: {answer.error}"
+        for run in runs
+        for answer in run.judged.values()
+        if answer.error is not None
+    ]
+
+
 def targets_for(suite: Suite, models: Sequence[str], variants: Sequence[str]) -> list[Target]:
     """The targets `--model` and `--variant` name (a variant is of the suite's model); the
     suite's own model alone when neither is given. Raises ValueError when there is no
