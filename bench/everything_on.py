@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sqlite3
 import statistics
 import sys
@@ -41,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # bench/run.py: services, wrk, the canned upstream, the everything-on sections
 import variants
-from variants import interleaved_runs, start_gateways
+from variants import interleaved_runs, parse_wrk_args, start_gateways, wrk_options
 
 VARIANTS = ("off", "ledger", "all")
 TARGETS = {"all": 0.70, "ledger": 0.85}
@@ -81,19 +80,12 @@ def count_rows(db: Path) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser = wrk_options(
+        description=__doc__.split("\n\n")[0], duration=10, repeats=5, output="everything-on.md"
+    )
     parser.add_argument("--scenarios", default="anthropic,anthropic-stream")
     parser.add_argument("--scrape-interval", type=float, default=1.0)
-    parser.add_argument("--cpus", default="0:1", help="load CPUs : gateway CPUs")
-    parser.add_argument("--tollhouse", default=str(run.TOLLHOUSE))
-    parser.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
-    parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
-    parser.add_argument("--output", default=str(run.RESULTS / "everything-on.md"))
-    args = parser.parse_args()
-    args.load_cpus, args.gw_cpus = [*args.cpus.split(":"), ""][:2]
+    args = parse_wrk_args(parser)
     scenarios = [run.SCENARIOS[name] for name in args.scenarios.split(",")]
     run.require_tollhouse(args.tollhouse)
 

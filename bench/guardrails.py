@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 import time
@@ -36,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # bench/run.py: services, wrk, the canned upstream
 import variants
-from variants import interleaved_runs, start_gateways
+from variants import parse_wrk_args, run_arms, wrk_options
 
 ARMS = ("off", "local", "untrusted")
 _GUARDRAILS = (
@@ -76,35 +75,11 @@ def arm_sections(arm: str) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser = wrk_options(__doc__.split("\n\n")[0], duration=10, repeats=5, output="guardrails.md")
     parser.add_argument("--scenario", default="anthropic", choices=sorted(run.SCENARIOS))
-    parser.add_argument("--cpus", default="0:1", help="load CPUs : gateway CPUs")
-    parser.add_argument("--tollhouse", default=str(run.TOLLHOUSE))
-    parser.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
-    parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
-    parser.add_argument("--output", default=str(run.RESULTS / "guardrails.md"))
-    args = parser.parse_args()
-    args.load_cpus, args.gw_cpus = [*args.cpus.split(":"), ""][:2]
-
-    work = run.WORK
-    work.mkdir(parents=True, exist_ok=True)
-    scenario = run.SCENARIOS[args.scenario]
-    upstream = run.make_services(args, [])["direct"]
-    services: dict[str, run.Service] = {}
-    results: list[dict[str, Any]] = []
-    try:
-        upstream.start()
-        upstream.wait_ready(30)
-        sections = {arm: arm_sections(arm) for arm in ARMS}
-        services = start_gateways(args, upstream, sections, work, "guardrails", {})
-        results = interleaved_runs(args, services, scenario)
-    finally:
-        for service in services.values():
-            service.stop()
-        upstream.stop()
+    args = parse_wrk_args(parser)
+    sections = {arm: arm_sections(arm) for arm in ARMS}
+    results = run_arms(args, sections, "guardrails", run.SCENARIOS[args.scenario])
 
     report = render_report(args, results)
     Path(args.output).write_text(report)

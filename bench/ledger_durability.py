@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # bench/run.py: services, wrk, the canned upstream
 import variants
-from variants import interleaved_runs, start_gateways
+from variants import interleaved_runs, parse_wrk_args, start_gateways, wrk_options
 
 BACKENDS = ("sqlite", "postgres")
 DURABILITIES = ("batched", "synced")
@@ -45,19 +45,12 @@ def ledger_section(backend: str, durability: str, work: Path) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser = wrk_options(
+        description=__doc__.split("\n\n")[0], duration=10, repeats=3, output="ledger-durability.md"
+    )
     parser.add_argument("--scenario", default="anthropic", choices=sorted(run.SCENARIOS))
     parser.add_argument("--postgres", default="host=127.0.0.1 port=5432 user=postgres dbname=test")
-    parser.add_argument("--cpus", default="0:1", help="load CPUs : gateway CPUs")
-    parser.add_argument("--tollhouse", default=str(run.TOLLHOUSE))
-    parser.add_argument("--nginx", default=run.shutil.which("nginx") or "/usr/sbin/nginx")
-    parser.add_argument("--wrk", default=run.shutil.which("wrk") or "wrk")
-    parser.add_argument("--output", default=str(run.RESULTS / "ledger-durability.md"))
-    args = parser.parse_args()
-    args.load_cpus, args.gw_cpus = [*args.cpus.split(":"), ""][:2]
+    args = parse_wrk_args(parser)
 
     import psycopg
 

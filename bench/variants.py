@@ -10,11 +10,60 @@ baseline's in the same repeat, not a ratio of medians.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 from pathlib import Path
 from typing import Any
 
 import run  # bench/run.py: services, wrk, the canned upstream
+
+
+def wrk_options(
+    description: str, *, duration: float, repeats: int, output: str
+) -> argparse.ArgumentParser:
+    """The command line every such benchmark takes (wrk's runs, the CPU split, the binaries,
+    where the report goes), with the benchmark's defaults; it adds its own options after."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--duration", type=float, default=duration, help="seconds per wrk run")
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--cpus", default="0:1", help="load CPUs : gateway CPUs")
+    parser.add_argument("--tollhouse", default=str(run.TOLLHOUSE))
+    parser.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
+    parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
+    parser.add_argument("--output", default=str(run.RESULTS / output))
+    return parser
+
+
+def parse_wrk_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The parsed command line, `--cpus` split into `load_cpus` and `gw_cpus`."""
+    args = parser.parse_args()
+    args.load_cpus, args.gw_cpus = [*args.cpus.split(":"), ""][:2]
+    return args
+
+
+def run_arms(
+    args: argparse.Namespace,
+    sections: dict[str, str],
+    name: str,
+    scenario: run.Scenario,
+    env: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """The canned upstream, one gateway per arm (`start_gateways`), their `interleaved_runs`,
+    and everything stopped again, whatever happened."""
+    work = run.WORK
+    work.mkdir(parents=True, exist_ok=True)
+    upstream = run.make_services(args, [])["direct"]
+    services: dict[str, run.Service] = {}
+    try:
+        upstream.start()
+        upstream.wait_ready(30)
+        services = start_gateways(args, upstream, sections, work, name, env or {})
+        return interleaved_runs(args, services, scenario)
+    finally:
+        for service in services.values():
+            service.stop()
+        upstream.stop()
 
 
 def start_gateways(
