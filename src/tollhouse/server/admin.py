@@ -26,7 +26,8 @@ that is saturated.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from enum import Enum
 from typing import Any, Final
 from urllib.parse import parse_qs
@@ -146,14 +147,12 @@ class AdminApi:
         if report is not None:
             if method not in ("GET", "HEAD"):
                 raise MethodNotAllowed(f"{method} {path}: only GET is allowed")
-            try:
+            with _unavailable_store_as_503():
                 doc = await report(self._ledger_store(), params)
-            except LedgerUnavailable as error:
-                raise ServiceUnavailable(f"the ledger is unavailable: {error}") from None
             return _no_store(json_reply(doc))
         if path == _KEYS_PREFIX or path.startswith(_KEYS_PREFIX + "/"):
             body = await json_body(headers, read_body) if method in _METHODS_WITH_BODY else None
-            try:
+            with _unavailable_store_as_503():
                 status, doc = await keys_admin(
                     self._key_store(),
                     method,
@@ -162,16 +161,12 @@ class AdminApi:
                     include_revoked=_flag(params, "include_revoked"),
                     ring=self._key_ring(),
                 )
-            except KeyStoreUnavailable as error:
-                raise ServiceUnavailable(f"the key store is unavailable: {error}") from None
             return _no_store(json_reply(doc, status))
         if path == _CALLS_PREFIX or path.startswith(_CALLS_PREFIX + "/"):
-            try:
+            with _unavailable_store_as_503():
                 status, doc = await calls_admin(
                     self._ledger_store(), method, path.removeprefix(_CALLS_PREFIX)
                 )
-            except LedgerUnavailable as error:
-                raise ServiceUnavailable(f"the ledger is unavailable: {error}") from None
             return _no_store(json_reply(doc, status))
         if path == _CONFIG_PREFIX or path.startswith(_CONFIG_PREFIX + "/"):
             return await self._config(method, path, params, headers, read_body)
@@ -189,7 +184,7 @@ class AdminApi:
     ) -> Reply:
         versions = self._versions()
         body = await json_body(headers, read_body) if method in _METHODS_WITH_BODY else None
-        try:
+        with _unavailable_store_as_503():
             status, doc = await config_admin(
                 ConfigChanges(versions.store),
                 method,
@@ -199,8 +194,6 @@ class AdminApi:
                 serving=lambda: self.gateway.config_version,
                 on_change=versions.check_now,
             )
-        except ConfigStoreUnavailable as error:
-            raise ServiceUnavailable(f"the config store is unavailable: {error}") from None
         return _no_store(json_reply(doc, status))
 
     async def _rollout(
@@ -208,7 +201,7 @@ class AdminApi:
     ) -> Reply:
         versions = self._versions()
         body = await json_body(headers, read_body) if method in _METHODS_WITH_BODY else None
-        try:
+        with _unavailable_store_as_503():
             status, doc = await rollout_admin(
                 ConfigChanges(versions.store),
                 method,
@@ -220,10 +213,6 @@ class AdminApi:
                 serving=lambda: self.gateway.config_version,
                 on_change=versions.check_now,
             )
-        except ConfigStoreUnavailable as error:
-            raise ServiceUnavailable(f"the config store is unavailable: {error}") from None
-        except LedgerUnavailable as error:
-            raise ServiceUnavailable(f"the ledger is unavailable: {error}") from None
         return _no_store(json_reply(doc, status))
 
     def _versions(self) -> VersionWatch:
@@ -249,6 +238,24 @@ class AdminApi:
 
     def _key_ring(self) -> KeyRing:
         return self.gateway.key_ring
+
+
+# What each store's outage is called in the 503 that answers it.
+_STORE_NAMES: dict[type[Exception], str] = {
+    LedgerUnavailable: "the ledger",
+    KeyStoreUnavailable: "the key store",
+    ConfigStoreUnavailable: "the config store",
+}
+
+
+@contextmanager
+def _unavailable_store_as_503() -> Iterator[None]:
+    """A store that can't be reached answers the admin request with 503 naming it."""
+    try:
+        yield
+    except tuple(_STORE_NAMES) as error:
+        name = next(name for kind, name in _STORE_NAMES.items() if isinstance(error, kind))
+        raise ServiceUnavailable(f"{name} is unavailable: {error}") from None
 
 
 async def json_body(headers: dict[str, str], read_body: ReadBody) -> dict[str, Any] | None:
