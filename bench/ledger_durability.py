@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # bench/run.py: services, wrk, the canned upstream
 import variants
-from variants import interleaved_runs, parse_wrk_args, start_gateways, wrk_options
+from variants import parse_wrk_args, run_arms, wrk_options
 
 BACKENDS = ("sqlite", "postgres")
 DURABILITIES = ("batched", "synced")
@@ -60,27 +60,15 @@ def main() -> int:
     dsn = psycopg.conninfo.make_conninfo(args.postgres, options=f"-c search_path={schema}")
 
     work = run.WORK
-    work.mkdir(parents=True, exist_ok=True)
+    sections = {
+        f"{backend}-{durability}": ledger_section(backend, durability, work)
+        for backend in BACKENDS
+        for durability in DURABILITIES
+    }
     scenario = run.SCENARIOS[args.scenario]
-    upstream = run.make_services(args, [])["direct"]
-    services: dict[str, run.Service] = {}
-    results: list[dict[str, Any]] = []
     try:
-        upstream.start()
-        upstream.wait_ready(30)
-        sections = {
-            f"{backend}-{durability}": ledger_section(backend, durability, work)
-            for backend in BACKENDS
-            for durability in DURABILITIES
-        }
-        services = start_gateways(
-            args, upstream, sections, work, "durability", {"BENCH_LEDGER_DSN": dsn}
-        )
-        results = interleaved_runs(args, services, scenario)
+        results = run_arms(args, sections, "durability", scenario, {"BENCH_LEDGER_DSN": dsn})
     finally:
-        for service in services.values():
-            service.stop()
-        upstream.stop()
         with psycopg.connect(args.postgres, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
