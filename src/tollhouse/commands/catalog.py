@@ -36,7 +36,7 @@ from tollhouse.commands import CommandError, Subparsers
 from tollhouse.config import ConfigError, GatewayConfig, default_config, load_config, parse_config
 from tollhouse.config.document import Document
 from tollhouse.config_versions.changes import ConfigChanges
-from tollhouse.errors import NotFound, TollhouseError
+from tollhouse.errors import TollhouseError
 from tollhouse.ports.config.base import ConfigStoreUnavailable, ConfigVersion
 from tollhouse.ports.config.from_config import config_store_from_config
 
@@ -144,10 +144,7 @@ async def _update(config: GatewayConfig, catalog: Any, args: argparse.Namespace)
     try:
         config_changes = ConfigChanges(store)
         if args.dry_run:
-            newest = await store.latest()
-            if newest is None:
-                raise NotFound("there is no config version yet; start a gateway or apply a config")
-            with_catalog(newest)
+            with_catalog(await config_changes.newest())
             print("\n".join(lines))
             print("dry run: no version stored")
             return 0

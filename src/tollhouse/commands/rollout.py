@@ -121,7 +121,7 @@ def _status(args: argparse.Namespace) -> int:
     async def action(store: ConfigStore) -> dict[str, Any]:
         ledger = _ledger(args)
         try:
-            return await newest_status(store, ledger, datetime.now(UTC))
+            return await newest_status(ConfigChanges(store), ledger, datetime.now(UTC))
         finally:
             if ledger is not None:
                 await ledger.aclose()

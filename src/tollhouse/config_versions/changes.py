@@ -138,6 +138,13 @@ class ConfigChanges:
             expect_latest=newest.id,
         )
 
+    async def newest(self) -> ConfigVersion:
+        """The newest version; `NotFound` before any was stored."""
+        version = await self.store.latest()
+        if version is None:
+            raise NotFound("there is no config version yet; start a gateway or apply a config")
+        return version
+
     async def edit(
         self,
         change: Callable[[ConfigVersion], Document],
@@ -150,9 +157,7 @@ class ConfigChanges:
         operators, or an operator and a guardrail rollback, never overwrite each other.
         `change` raises (`BadRequest`, `NotFound`) to refuse."""
         for _ in range(_EDIT_RETRIES):
-            newest = await self.store.latest()
-            if newest is None:
-                raise NotFound("there is no config version yet; start a gateway or apply a config")
+            newest = await self.newest()
             try:
                 return await self.apply(
                     change(newest), source=source, note=note, expect_latest=newest.id

@@ -66,7 +66,7 @@ async def rollout_admin(
     method = method.upper()
     if not parts:
         only_method(method, "GET", "/admin/rollout")
-        status = await newest_status(changes.store, ledger, datetime.now(UTC), monitor)
+        status = await newest_status(changes, ledger, datetime.now(UTC), monitor)
         return 200, {**status, "serving": serving()}
     if len(parts) != 3 or parts[2] not in ("promote", "rollback"):
         raise NotFound(

@@ -20,20 +20,13 @@ from datetime import UTC, datetime
 from tollhouse.config import GatewayConfig, parse_config
 from tollhouse.config_versions.changes import Applied, ConfigChanges
 from tollhouse.errors import BadRequest, NotFound
-from tollhouse.ports.config.base import ConfigStore, ConfigVersion, VersionSource
+from tollhouse.ports.config.base import VersionSource
 from tollhouse.ports.ledger.base import LedgerStore
 from tollhouse.rollout.status import canary_verdict
 from tollhouse.rollout.weights import variants_of, weight_of, with_weight
 
 # Whether the eval gate passed for (config version, variant).
 EvalGate = Callable[[int, str], Awaitable[bool]]
-
-
-async def newest(store: ConfigStore) -> ConfigVersion:
-    version = await store.latest()
-    if version is None:
-        raise NotFound("there is no config version yet; start a gateway or apply a config")
-    return version
 
 
 def eval_gate(config: GatewayConfig, suite: str) -> EvalGate:
@@ -82,7 +75,7 @@ async def promote(
 ) -> Applied:
     """`variant` of `route` moved to `to` %, after the eval gate (when given) passed for
     the newest version."""
-    version = await newest(changes.store)
+    version = await changes.newest()
     _, variants = variants_of(version.document, route)
     current = weight_of(variants, variant, route)
     if require_eval is not None and not await require_eval(version.id, variant):
@@ -125,9 +118,8 @@ async def auto_promote(
     """Step `variant` of `route` through its `promotion.steps`, one step an interval,
     while its guardrails hold over the ledger's window with at least `min_calls` calls;
     an interval with too few calls waits another. Returns how it ended."""
-    store = changes.store
     if require_eval is not None:
-        version = await newest(store)
+        version = await changes.newest()
         if not await require_eval(version.id, variant):
             raise BadRequest(
                 f"the eval gate did not pass for {route}/{variant} at config version "
@@ -135,7 +127,7 @@ async def auto_promote(
             )
     started = False
     while True:
-        version = await newest(store)
+        version = await changes.newest()
         config = parse_config(version.document, source=f"config version {version.id}")
         entry = config.models.get(route)
         if entry is None or variant not in entry.variants:

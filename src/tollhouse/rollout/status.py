@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tollhouse.config import GatewayConfig, parse_config
-from tollhouse.errors import NotFound
-from tollhouse.ports.config.base import ConfigStore, ConfigVersion
+from tollhouse.config_versions.changes import ConfigChanges
+from tollhouse.ports.config.base import ConfigVersion
 from tollhouse.ports.ledger.base import LedgerStore
 from tollhouse.ports.ledger.record import CallRecord
 from tollhouse.rollout.guardrails import Verdict, judge
@@ -66,16 +66,14 @@ async def canary_verdict(
 
 
 async def newest_status(
-    store: ConfigStore,
+    changes: ConfigChanges,
     ledger: LedgerStore | None,
     now: datetime,
     monitor: GuardrailMonitor | None = None,
 ) -> dict[str, Any]:
-    """`rollout_status` of the newest version on `store` (`NotFound` before any)."""
-    version = await store.latest()
-    if version is None:
-        raise NotFound("there is no config version yet; start a gateway or apply a config")
-    history = await store.history(limit=50, before=version.id)
+    """`rollout_status` of the newest version (`NotFound` before any)."""
+    version = await changes.newest()
+    history = await changes.store.history(limit=50, before=version.id)
     return await rollout_status(version, history, ledger, now, monitor)
 
 
