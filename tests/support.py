@@ -5,9 +5,12 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
 import tempfile
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from tollhouse.config import parse_config
@@ -78,3 +81,31 @@ def server_unreachable(message: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
+
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+NODE_MODULES = CHECKOUT / ".venv-node" / "node_modules"
+
+
+def run_node_script(
+    script: str, *args: str, packages: tuple[str, ...], timeout: float = 120
+) -> dict[str, Any]:
+    """Run `tests/node/<script>` with Node on the packages .ci/run installs into
+    `.venv-node/` (missing `packages` or Node: `server_unreachable`); the JSON object the
+    script prints last."""
+    node = shutil.which("node")
+    missing = [name for name in packages if not (NODE_MODULES / name).is_dir()]
+    if node is None or missing:
+        server_unreachable(f"node or {missing} in {NODE_MODULES} is missing (see .ci/run)")
+    assert node is not None
+    done = subprocess.run(
+        [node, str(CHECKOUT / "tests" / "node" / script), *args],
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    result = orjson.loads(done.stdout.splitlines()[-1])
+    assert isinstance(result, dict)
+    return result

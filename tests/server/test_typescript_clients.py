@@ -9,40 +9,17 @@ and one translated to Anthropic Messages. The packages are installed by .ci/run 
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from tests.server.test_responses_api import PASSTHROUGH, TO_CHAT, TO_MESSAGES
-from tests.support import server_unreachable
+from tests.support import run_node_script
 
-CHECKOUT = Path(__file__).resolve().parents[2]
-MODULES = CHECKOUT / ".venv-node" / "node_modules"
-SCRIPT = CHECKOUT / "tests" / "node" / "openai_clients.cjs"
 PACKAGES = ("openai", "ai", "@ai-sdk/openai", "@ai-sdk/anthropic", "zod")
 
 
 def run_checks(url: str, model: str) -> dict[str, Any]:
-    node = shutil.which("node")
-    missing = [name for name in PACKAGES if not (MODULES / name).is_dir()]
-    if node is None or missing:
-        server_unreachable(f"node or {missing} in {MODULES} is missing (see .ci/run)")
-    assert node is not None
-    done = subprocess.run(
-        [node, str(SCRIPT), url, model],
-        env={**os.environ, "NODE_PATH": str(MODULES)},
-        capture_output=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr.decode()
-    results = orjson.loads(done.stdout.splitlines()[-1])
-    assert isinstance(results, dict)
-    return results
+    return run_node_script("openai_clients.cjs", url, model, packages=PACKAGES, timeout=180)
 
 
 @pytest.mark.parametrize("model", [PASSTHROUGH, TO_CHAT, TO_MESSAGES])

@@ -6,40 +6,17 @@ tests/node/package-lock.json: `mkdir -p .venv-node && cp tests/node/package*.jso
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import anthropic
-import orjson
 import pytest
 from tests.reliability.conftest import simulator
 from tests.stages.threads.test_anthropic_threads import QUESTION, SCRIPTS, unthreaded_input_tokens
-from tests.support import GATEWAY_KEY, IN_PROCESS_CONFIG, serve_gateway, server_unreachable
-
-CHECKOUT = Path(__file__).resolve().parents[3]
-MODULES = CHECKOUT / ".venv-node" / "node_modules"
-SCRIPT = CHECKOUT / "tests" / "node" / "threads.cjs"
+from tests.support import GATEWAY_KEY, IN_PROCESS_CONFIG, run_node_script, serve_gateway
 
 
 def run_node(*args: str) -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None or not (MODULES / "@anthropic-ai" / "sdk").is_dir():
-        server_unreachable(f"node or the TypeScript SDK in {MODULES} is missing (see .ci/run)")
-    assert node is not None
-    done = subprocess.run(
-        [node, str(SCRIPT), *args],
-        env={**os.environ, "NODE_PATH": str(MODULES)},
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr.decode()
-    result = orjson.loads(done.stdout.splitlines()[-1])
-    assert isinstance(result, dict)
-    return result
+    return run_node_script("threads.cjs", *args, packages=("@anthropic-ai/sdk",))
 
 
 @pytest.mark.parametrize("fmt", ["anthropic", "openai"])
